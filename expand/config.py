@@ -1,0 +1,336 @@
+"""What a run may vary and what it does: frozen, validated once, resolved from preset, file and CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from expand.errors import ConfigError
+
+FillMode = Literal["constant", "nearest", "reflect", "wrap"]
+OutputFormat = Literal["same", "png", "jpeg", "webp"]
+ShiftRange = float | int | tuple[float, ...]
+
+FILL_MODES: tuple[str, ...] = ("constant", "nearest", "reflect", "wrap")
+OUTPUT_FORMATS: tuple[str, ...] = ("same", "png", "jpeg", "webp")
+
+#: ImageDataGenerator arguments that are not augmentation, with the reason they stay out.
+KERAS_NOT_OFFLINE: dict[str, str] = {
+    "rescale": "it scales pixel values for the model, not the images on disk: do it in the model "
+    "(keras.layers.Rescaling)",
+    "featurewise_center": "it normalises with dataset statistics at training time, not on disk",
+    "samplewise_center": "it normalises each sample at training time, not on disk",
+    "featurewise_std_normalization": "it normalises with dataset statistics at training time",
+    "samplewise_std_normalization": "it normalises each sample at training time, not on disk",
+    "zca_whitening": "whitening is a training-time normalisation; saved 8-bit images cannot hold it",
+    "zca_epsilon": "it belongs to zca_whitening, a training-time normalisation",
+    "preprocessing_function": "a config file is data, never code; run your function in the "
+    "training input pipeline",
+    "validation_split": "splitting belongs to training: `train fit` splits by source image, "
+    "without leaking copies",
+    "data_format": "images on disk have no data format; files are written channels-last",
+    "dtype": "files on disk are 8-bit images",
+    "interpolation_order": "the warp is bilinear (Keras's default order 1)",
+}
+
+
+def _as_pair(name: str, value: Any) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{name}: expected two numbers [low, high], got {value!r}")
+    low, high = (_as_number(name, v) for v in value)
+    if low > high:
+        raise ConfigError(f"{name}: low must not exceed high, got [{low}, {high}]")
+    return (float(low), float(high))
+
+
+def _as_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _non_negative(name: str, value: Any) -> float:
+    number = _as_number(name, value)
+    if number < 0:
+        raise ConfigError(f"{name}: must be >= 0, got {value!r}")
+    return number
+
+
+def _shift_range(name: str, value: Any) -> ShiftRange:
+    """Keep Keras's three meanings apart: float (uniform), int (integer pixels), list (choices)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}: expected a number or a list of numbers, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"{name}: must be >= 0, got {value}")
+        return value
+    if isinstance(value, float):
+        return _non_negative(name, value)
+    if isinstance(value, (list, tuple)) and value:
+        return tuple(_non_negative(name, v) for v in value)
+    raise ConfigError(f"{name}: expected a number or a non-empty list of numbers, got {value!r}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """ImageDataGenerator's augmentation arguments, with its names, defaults and meanings.
+
+    Defaults are Keras's own, so a ported config means what it meant there.
+    """
+
+    rotation_range: float = 0.0
+    width_shift_range: ShiftRange = 0.0
+    height_shift_range: ShiftRange = 0.0
+    shear_range: float = 0.0
+    zoom_range: tuple[float, float] = (1.0, 1.0)
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    fill_mode: FillMode = "nearest"
+    cval: float = 0.0
+    brightness_range: tuple[float, float] | None = None
+    channel_shift_range: float = 0.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "rotation_range", _non_negative("rotation_range", self.rotation_range))
+        set_(self, "width_shift_range", _shift_range("width_shift_range", self.width_shift_range))
+        set_(self, "height_shift_range", _shift_range("height_shift_range", self.height_shift_range))
+        set_(self, "shear_range", _non_negative("shear_range", self.shear_range))
+        zoom: Any = self.zoom_range
+        if isinstance(zoom, (int, float)) and not isinstance(zoom, bool):
+            z = _non_negative("zoom_range", zoom)
+            zoom = (1.0 - z, 1.0 + z)
+        low, high = _as_pair("zoom_range", zoom)
+        if low <= 0:
+            raise ConfigError(f"zoom_range: values must be > 0, got [{low}, {high}]")
+        set_(self, "zoom_range", (low, high))
+        for flag in ("horizontal_flip", "vertical_flip"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag}: expected true or false, got {getattr(self, flag)!r}")
+        if self.fill_mode not in FILL_MODES:
+            raise ConfigError(f"fill_mode: expected one of {', '.join(FILL_MODES)}, "
+                              f"got {self.fill_mode!r}")
+        set_(self, "cval", _as_number("cval", self.cval))
+        if self.brightness_range is not None:
+            b_low, b_high = _as_pair("brightness_range", self.brightness_range)
+            if b_low < 0:
+                raise ConfigError(f"brightness_range: values must be >= 0, got [{b_low}, {b_high}]")
+            set_(self, "brightness_range", (b_low, b_high))
+        set_(self, "channel_shift_range",
+             _non_negative("channel_shift_range", self.channel_shift_range))
+
+    def notes(self) -> list[str]:
+        """Warnings about settings that are valid but probably not what the user meant."""
+        if 0 < self.shear_range < 2:
+            return [f"shear_range={self.shear_range:g} is in degrees (±{self.shear_range:g}° is "
+                    "barely visible); Keras 1 used radians: multiply by 57.3 if you meant those"]
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("width_shift_range", "height_shift_range", "zoom_range", "brightness_range"):
+            if isinstance(data[key], tuple):
+                data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_keras(cls, **kwargs: Any) -> AugmentConfig:
+        """Port `ImageDataGenerator(**kwargs)`; non-augmentation arguments raise ConfigError."""
+        return cls(**_augment_kwargs(kwargs, where="from_keras"))
+
+
+AUGMENT_KEYS: frozenset[str] = frozenset(f.name for f in fields(AugmentConfig))
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Label-preserving on natural photos: small geometry, mirror images, nothing upside down.
+    "default": {
+        "rotation_range": 10.0,
+        "width_shift_range": 0.1,
+        "height_shift_range": 0.1,
+        "zoom_range": 0.1,
+        "horizontal_flip": True,
+        "fill_mode": "reflect",
+    },
+    # The settings of the Keras shapes tutorial's save_to_dir example.
+    "shapes-tutorial": {
+        "rotation_range": 15.0,
+        "width_shift_range": 0.1,
+        "height_shift_range": 0.1,
+        "shear_range": 0.5,
+        "zoom_range": [0.8, 2.0],
+        "horizontal_flip": True,
+        "vertical_flip": True,
+        "fill_mode": "nearest",
+    },
+    # No augmentation: copies equal to the (re-encoded, optionally resized) source.
+    "none": {},
+}
+
+
+def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in KERAS_NOT_OFFLINE:
+            raise ConfigError(f"{where}: '{key}' is an ImageDataGenerator argument that does not "
+                              f"belong to offline expansion: {KERAS_NOT_OFFLINE[key]}")
+        if key not in AUGMENT_KEYS:
+            raise ConfigError(f"{where}: unknown augmentation parameter '{key}'")
+        out[key] = value
+    return out
+
+
+def preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset '{name}' (known: {', '.join(PRESETS)})")
+    return dict(PRESETS[name])
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'224x224' or '320x240' (width x height) → (width, height)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"resize: expected WIDTHxHEIGHT such as 224x224, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise ConfigError(f"resize: width and height must be >= 1, got {text!r}")
+    return (width, height)
+
+
+@dataclass(frozen=True)
+class ExpandConfig:
+    """One run: where from, where to, how many copies, how to encode, and the augmentation."""
+
+    src: Path
+    out: Path
+    copies: int = 10
+    seed: int = 0
+    workers: int = 1
+    image_format: OutputFormat = "same"
+    quality: int = 90
+    png_level: int = 6
+    resize: tuple[int, int] | None = None
+    include_originals: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("copies", self.copies, 0, None)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("workers", self.workers, 1, None)
+        _check_int("quality", self.quality, 1, 100)
+        _check_int("png_level", self.png_level, 0, 9)
+        if self.image_format not in OUTPUT_FORMATS:
+            raise ConfigError(f"format: expected one of {', '.join(OUTPUT_FORMATS)}, "
+                              f"got {self.image_format!r}")
+        if self.copies == 0 and not self.include_originals:
+            raise ConfigError("copies: 0 copies without --include-originals writes nothing")
+        if self.resize is not None:
+            width, height = self.resize
+            _check_int("resize width", width, 1, None)
+            _check_int("resize height", height, 1, None)
+
+    def determining(self) -> dict[str, Any]:
+        """Everything that decides the output bytes (goes into run.json); not DIR, not workers."""
+        return {
+            "src": str(self.src),
+            "copies": self.copies,
+            "seed": self.seed,
+            "format": self.image_format,
+            "quality": self.quality,
+            "png_level": self.png_level,
+            "resize": list(self.resize) if self.resize else None,
+            "include_originals": self.include_originals,
+            "preset": self.preset,
+            "augment": self.augment.to_dict(),
+        }
+
+
+def _check_int(name: str, value: Any, low: int | None, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name}: must be {bounds}, got {value}")
+
+
+RUN_KEYS: dict[str, str] = {
+    "copies": "copies",
+    "seed": "seed",
+    "format": "image_format",
+    "quality": "quality",
+    "png_level": "png_level",
+    "resize": "resize",
+    "include_originals": "include_originals",
+}
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML or JSON config: data only, never code."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}"
+                          f" ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table of settings at the top level")
+    version = data.pop("version", 1)
+    if version != 1:
+        raise ConfigError(f"{path}: version: this expand reads config version 1, got {version!r}")
+    return data
+
+
+def resolve_config(
+    src: Path,
+    out: Path,
+    *,
+    cli_run: Mapping[str, Any],
+    cli_augment: Mapping[str, Any],
+    preset_name: str | None = None,
+    config_file: Path | None = None,
+    workers: int = 1,
+) -> ExpandConfig:
+    """Layer the settings: base (preset or Keras defaults) < config file < CLI options.
+
+    With no augmentation option, no config and no preset, the `default` preset is used. Once any of
+    them is given, unspecified parameters take ImageDataGenerator's defaults.
+    """
+    file_data = load_config_file(config_file) if config_file is not None else {}
+    where = str(config_file) if config_file is not None else "config"
+    file_preset = file_data.pop("preset", None)
+    file_run = {k: file_data.pop(k) for k in list(file_data) if k in RUN_KEYS}
+    file_augment = _augment_kwargs(file_data, where=where)
+
+    name = preset_name or file_preset
+    if name is None and not cli_augment and config_file is None:
+        name = "default"
+    augment = preset(name) if name is not None else {}
+    augment.update(file_augment)
+    augment.update(cli_augment)
+
+    run: dict[str, Any] = {}
+    for key, value in {**file_run, **cli_run}.items():
+        if key == "resize" and isinstance(value, str):
+            value = parse_size(value)
+        elif key == "resize" and isinstance(value, list):
+            value = tuple(value)
+        run[RUN_KEYS.get(key, key)] = value
+    try:
+        return ExpandConfig(src=src, out=out, workers=workers, augment=AugmentConfig(**augment),
+                            preset=name, **run)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def with_workers(config: ExpandConfig, workers: int) -> ExpandConfig:
+    return replace(config, workers=workers)

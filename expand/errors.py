@@ -1,0 +1,45 @@
+"""Typed errors; each carries the exit code the CLI turns it into."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_SKIPPED = 1
+EXIT_USAGE = 2
+EXIT_FATAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class ExpandError(Exception):
+    """Base of every error this library raises on purpose."""
+
+    exit_code = EXIT_FATAL
+
+
+class ConfigError(ExpandError):
+    """A bad option, config file or preset: found before any work starts."""
+
+    exit_code = EXIT_USAGE
+
+
+class DatasetLayoutError(ExpandError):
+    """SRC or DIR is not usable as given (missing, a file, nested, foreign)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ImageReadError(ExpandError):
+    """One source could not be read or decoded; the run skips it and goes on."""
+
+    exit_code = EXIT_SKIPPED
+
+
+class OutputWriteError(ExpandError):
+    """Writing into DIR failed (disk full, permissions): the run stops."""
+
+    exit_code = EXIT_FATAL
+
+
+class LockHeldError(ExpandError):
+    """Another run is writing into the same DIR."""
+
+    exit_code = EXIT_FATAL

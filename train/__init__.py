@@ -1,0 +1,1 @@
+"""Fit the Keras tutorials' CNNs on an expanded dataset."""
