@@ -1,0 +1,5 @@
+"""`python -m expand`."""
+
+from expand.cli import main
+
+main()

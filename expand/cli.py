@@ -1,0 +1,245 @@
+"""The `expand` command: dispatch (coreutils hand-over, subcommands, main job), parse, call, print."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+from tqdm import tqdm
+
+from expand import __version__
+from expand.config import KERAS_NOT_OFFLINE, PRESETS, resolve_config
+from expand.coreutils import hand_over, is_coreutils_call
+from expand.errors import EXIT_INTERRUPTED, EXIT_USAGE, ExpandError
+from expand.executors import available_cpus
+from expand.runner import RunSummary, expand_dataset
+
+SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
+NOT_YET_BUILT = ("preview", "inspect", "replay", "config")
+
+EPILOG = (
+    "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
+    "A folder with one of those names is given as ./NAME. "
+    "Called the way coreutils' expand is (-t/--tabs, -i, only text files, or a pipe and no "
+    "argument), the call is handed to the system's expand unchanged. "
+    "Exit codes: 0 done; 1 done but some inputs skipped; 2 usage or config error; "
+    "3 fatal runtime error (I/O, disk full, lock held); 130 interrupted."
+)
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Offline, reproducible image-dataset expansion.", epilog=EPILOG)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"expand: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _number(text: str, name: str) -> int | float:
+    """'5' stays an int (Keras: integer pixels), '5.0' and '0.1' are floats."""
+    try:
+        return int(text) if re.fullmatch(r"[+-]?\d+", text.strip()) else float(text)
+    except ValueError:
+        _fail(f"{name}: expected a number, got {text!r}", EXIT_USAGE)
+
+
+def _numbers(text: str, name: str) -> list[int | float]:
+    return [_number(part, name) for part in text.strip().strip("[]()").split(",") if part.strip()]
+
+
+def _range(text: str | None, name: str) -> Any:
+    """'0.1' → 0.1, '5' → 5, '0.8,2.0' or '[0.8, 2.0]' → [0.8, 2.0]."""
+    if text is None:
+        return None
+    values = _numbers(text, name)
+    return values[0] if len(values) == 1 and "," not in text else values
+
+
+class _Bar:
+    """tqdm on stderr, counting images written; silent when asked or when stderr is not a tty."""
+
+    def __init__(self, quiet: bool) -> None:
+        self._quiet = quiet
+        self._bar: tqdm[Any] | None = None
+
+    def start(self, total: int) -> None:
+        self._bar = tqdm(total=total, unit="img", desc="expand", dynamic_ncols=True,
+                         disable=True if self._quiet else None, file=sys.stderr)
+
+    def advance(self, images: int) -> None:
+        if self._bar is not None:
+            self._bar.update(images)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
+    for skipped in summary.skipped:
+        typer.echo(f"expand: skipped {skipped.reason}", err=True)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+        return
+    if quiet:
+        return
+    typer.echo(
+        f"wrote {summary.images_written} images from {summary.sources} sources to {summary.out} "
+        f"in {summary.elapsed_s:.1f} s ({summary.images_per_second:.0f} images/s; "
+        f"{summary.executor}, {summary.workers} worker{'s' if summary.workers != 1 else ''})"
+    )
+    per_class = ", ".join(f"{k}: {v}" for k, v in summary.images_per_class.items())
+    typer.echo(f"per class: {per_class}; skipped: {len(summary.skipped)}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"expand {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(EXIT_USAGE)
+
+
+@app.command("run", epilog=EPILOG)
+def run(
+    src: Annotated[Path, typer.Argument(help="Dataset folder: SRC/<class>/<images>.",
+                                        show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (new, empty, or an "
+                                      "earlier run of the same settings).", show_default=False)],
+    copies: Annotated[Optional[int], typer.Option("--copies", "-n", min=0, show_default=False,
+                      help="Augmented copies per source image [default: 10].")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
+                    help="Run seed [default: 0].")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, show_default=False,
+                       help="Worker processes [default: the CPUs this process may use].")] = None,
+    image_format: Annotated[Optional[str], typer.Option("--format", show_default=False,
+                            help="same, png, jpeg or webp [default: same as the source; "
+                            "other formats become png].")] = None,
+    quality: Annotated[Optional[int], typer.Option(min=1, max=100, show_default=False,
+                       help="JPEG/WebP quality [default: 90].")] = None,
+    png_level: Annotated[Optional[int], typer.Option(min=0, max=9, show_default=False,
+                         help="PNG compression level [default: 6].")] = None,
+    resize: Annotated[Optional[str], typer.Option(help="Resize every source to WIDTHxHEIGHT "
+                      "before augmenting; parameters in pixels refer to that size.",
+                      show_default=False)] = None,
+    include_originals: Annotated[Optional[bool], typer.Option(
+        "--include-originals/--no-include-originals", show_default=False,
+        help="Also write each source, re-encoded the same way.")] = None,
+    preset: Annotated[Optional[str], typer.Option(show_default=False,
+                      help=f"Augmentation preset: {', '.join(PRESETS)}.")] = None,
+    config: Annotated[Optional[Path], typer.Option(show_default=False,
+                      help="TOML or JSON config (ImageDataGenerator keys and run keys); "
+                      "options given here override it.")] = None,
+    rotation_range: Annotated[Optional[float], typer.Option(
+        "--rotation-range", "--rotation_range", show_default=False,
+        help="Degrees: theta ~ U(-r, r).")] = None,
+    width_shift_range: Annotated[Optional[str], typer.Option(
+        "--width-shift-range", "--width_shift_range", show_default=False,
+        help="Horizontal shift: float < 1 = fraction of the width, >= 1 = pixels; int n = "
+        "integer pixels in ±(0..n-1); list a,b = one of them, ±.")] = None,
+    height_shift_range: Annotated[Optional[str], typer.Option(
+        "--height-shift-range", "--height_shift_range", show_default=False,
+        help="Vertical shift, same rules as --width-shift-range.")] = None,
+    shear_range: Annotated[Optional[float], typer.Option(
+        "--shear-range", "--shear_range", show_default=False, help="Shear angle in degrees.")] = None,
+    zoom_range: Annotated[Optional[str], typer.Option(
+        "--zoom-range", "--zoom_range", show_default=False,
+        help="z for [1-z, 1+z], or low,high; < 1 zooms in. Width and height independent.")] = None,
+    horizontal_flip: Annotated[Optional[bool], typer.Option(
+        "--horizontal-flip/--no-horizontal-flip", "--horizontal_flip/--no_horizontal_flip",
+        show_default=False, help="Mirror left-right half of the time.")] = None,
+    vertical_flip: Annotated[Optional[bool], typer.Option(
+        "--vertical-flip/--no-vertical-flip", "--vertical_flip/--no_vertical_flip",
+        show_default=False, help="Flip upside down half of the time.")] = None,
+    fill_mode: Annotated[Optional[str], typer.Option(
+        "--fill-mode", "--fill_mode", show_default=False,
+        help="nearest, reflect, wrap or constant (with --cval).")] = None,
+    cval: Annotated[Optional[float], typer.Option(
+        show_default=False, help="Fill value for fill_mode constant.")] = None,
+    brightness_range: Annotated[Optional[str], typer.Option(
+        "--brightness-range", "--brightness_range", show_default=False,
+        help="low,high: pixel values multiplied by b ~ U(low, high).")] = None,
+    channel_shift_range: Annotated[Optional[float], typer.Option(
+        "--channel-shift-range", "--channel_shift_range", show_default=False,
+        help="One value ~ U(-c, c) added to every channel, clipped to the image's range.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Write N augmented copies of every image of SRC/<class>/ into OUT/<class>/, with a manifest
+    (metadata.jsonl) that records each file's source, copy index and sampled parameters."""
+    augment = {
+        "rotation_range": rotation_range,
+        "width_shift_range": _range(width_shift_range, "width_shift_range"),
+        "height_shift_range": _range(height_shift_range, "height_shift_range"),
+        "shear_range": shear_range,
+        "zoom_range": _range(zoom_range, "zoom_range"),
+        "horizontal_flip": horizontal_flip,
+        "vertical_flip": vertical_flip,
+        "fill_mode": fill_mode,
+        "cval": cval,
+        "brightness_range": _range(brightness_range, "brightness_range"),
+        "channel_shift_range": channel_shift_range,
+    }
+    run_options = {"copies": copies, "seed": seed, "format": image_format, "quality": quality,
+                   "png_level": png_level, "resize": resize, "include_originals": include_originals}
+    try:
+        settings = resolve_config(
+            src, out,
+            cli_run={k: v for k, v in run_options.items() if v is not None},
+            cli_augment={k: v for k, v in augment.items() if v is not None},
+            preset_name=preset, config_file=config,
+            workers=workers if workers is not None else available_cpus(),
+        )
+        for note in settings.augment.notes():
+            typer.echo(f"expand: warning: {note}", err=True)
+        if settings.preset == "default" and preset is None and not quiet:
+            typer.echo("expand: no augmentation option given: using preset 'default' (small "
+                       "rotation, shift and zoom, horizontal flip; see --preset)", err=True)
+        summary = expand_dataset(settings, progress=_Bar(quiet or as_json))
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("expand: interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    for warning in summary.warnings:
+        typer.echo(f"expand: warning: {warning}", err=True)
+    _print_summary(summary, as_json, quiet)
+    raise typer.Exit(summary.exit_code)
+
+
+def _refuse_keras_only(args: list[str]) -> None:
+    for arg in args:
+        name = arg.lstrip("-").split("=", 1)[0].replace("-", "_")
+        if arg.startswith("--") and name in KERAS_NOT_OFFLINE:
+            typer.echo(f"expand: error: --{name} is an ImageDataGenerator argument that does not "
+                       f"belong to offline expansion: {KERAS_NOT_OFFLINE[name]}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: coreutils hand-over, reserved subcommands, else the main job."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if is_coreutils_call(args, sys.stdin.isatty()):
+        hand_over(args)
+        typer.echo("expand: this call looks like coreutils' expand (tabs to spaces), "
+                   "but no other expand is on PATH", err=True)
+        sys.exit(1)
+    _refuse_keras_only(args)
+    if args and args[0] in NOT_YET_BUILT:
+        typer.echo(f"expand: error: 'expand {args[0]}' is not built yet in version {__version__} "
+                   f"(a folder named {args[0]} is given as ./{args[0]})", err=True)
+        sys.exit(EXIT_USAGE)
+    if args in (["--help"], ["-h"]):
+        args = ["run", "--help"]
+    elif not args or (args[0] not in SUBCOMMANDS and args[0] != "--version"):
+        args = ["run", *args]
+    app(args, prog_name="expand")

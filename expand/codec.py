@@ -1,0 +1,119 @@
+"""Decode sources into uint8 arrays with a fixed mode policy; encode outputs without EXIF/XMP."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from expand.errors import ImageReadError
+
+FORMAT_EXTENSIONS: dict[str, str] = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+# Pillow format name → output format under --format same; others become PNG (lossless, any mode).
+_SAME_FORMAT: dict[str, str] = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A source ready for the pipeline: pixels, whether the last channel is alpha, and its origin."""
+
+    pixels: np.ndarray
+    has_alpha: bool
+    source_format: str
+    icc_profile: bytes | None
+
+    @property
+    def mode(self) -> str:
+        channels = self.pixels.shape[2]
+        return {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    """L, LA, RGB, RGBA are kept; everything else gets the one documented conversion."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("P", "PA"):
+        has_transparency = "transparency" in image.info or mode == "PA"
+        return image.convert("RGBA" if has_transparency else "RGB")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # 16-bit and 32-bit greyscale: keep the top 8 bits of the sample range, not a clip at 255.
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
+        return Image.fromarray(np.clip(np.rint(array * 255.0 / peak), 0, 255).astype(np.uint8), "L")
+    if mode == "La":
+        return image.convert("LA")
+    if mode == "RGBa":
+        return image.convert("RGBA")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
+
+
+def decode(data: bytes, name: str, resize: tuple[int, int] | None = None) -> Decoded:
+    """Decode, apply EXIF orientation, normalise the mode, optionally resize (before augmenting).
+
+    Raises:
+        ImageReadError: the bytes are not an image Pillow can decode completely.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Refused at Pillow's error threshold (DecompressionBombError), not at its warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            source_format = image.format or ""
+            image.load()
+            image = ImageOps.exif_transpose(image)
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{name}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{name}: refused as a decompression bomb ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"{name}: cannot decode ({exc})") from None
+    icc = image.info.get("icc_profile") or None
+    image = _normalise_mode(image)
+    if resize is not None and image.size != resize:
+        image = image.resize(resize, Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    return Decoded(np.ascontiguousarray(pixels), image.mode in ("LA", "RGBA"), source_format, icc)
+
+
+def output_format(requested: str, source_format: str) -> str:
+    if requested != "same":
+        return requested
+    return _SAME_FORMAT.get(source_format, "png")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes
+    mode: str
+
+
+def encode(pixels: np.ndarray, has_alpha: bool, fmt: str, quality: int, png_level: int,
+           icc_profile: bytes | None) -> Encoded:
+    """Encode with no EXIF or XMP (GPS and serials stay private) but with the ICC profile."""
+    channels = pixels.shape[2]
+    if fmt == "jpeg" and has_alpha:
+        pixels = pixels[..., :-1]  # JPEG has no alpha: dropped, as Keras's load_img does
+        channels -= 1
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
+    image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
+    options: dict[str, object] = {}
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    if fmt == "png":
+        options["compress_level"] = png_level
+    elif fmt == "jpeg":
+        options["quality"] = quality
+    elif fmt == "webp":
+        options["quality"] = quality
+        options["method"] = 4
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt.upper(), **options)
+    return Encoded(buffer.getvalue(), mode)

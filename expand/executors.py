@@ -1,0 +1,115 @@
+"""Where tasks run: in-process, or a local process pool; a distributed engine plugs in here too."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Spawned workers import a clean interpreter: no inherited threads (tqdm's monitor, OpenCV's pool)
+# or locks from the parent, and the same behaviour on Linux, macOS and Windows.
+START_METHOD = "spawn"
+
+
+class Executor(Protocol):
+    """Maps a top-level function over picklable items; results come back in any order."""
+
+    name: str
+    workers: int
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
+class SerialExecutor:
+    """Runs in this process: for --workers 1, debugging and coverage."""
+
+    name = "serial"
+    workers = 1
+
+    def __init__(self, initializer: Callable[[], None] | None = None) -> None:
+        if initializer is not None:
+            initializer()
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        return map(fn, items)
+
+    def __enter__(self) -> SerialExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+class ProcessPoolExecutor:
+    """A local multiprocessing pool; on an error or Ctrl-C the workers are terminated at once."""
+
+    name = "process-pool"
+
+    def __init__(self, workers: int, initializer: Callable[[], None] | None = None,
+                 chunksize: int = 4) -> None:
+        self.workers = workers
+        self.chunksize = chunksize
+        context = multiprocessing.get_context(START_METHOD)
+        self._pool = context.Pool(workers, initializer=initializer)
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        return self._pool.imap_unordered(fn, items, chunksize=self.chunksize)
+
+    def __enter__(self) -> ProcessPoolExecutor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self._pool.close()
+        else:
+            self._pool.terminate()
+        self._pool.join()
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:
+        count = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return max(1, count)
+
+
+def _cgroup_quota() -> float | None:
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if quota_us > 0 and period_us > 0:
+            return quota_us / period_us
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def make_executor(workers: int, initializer: Callable[[], None] | None = None,
+                  chunksize: int = 4) -> SerialExecutor | ProcessPoolExecutor:
+    if workers == 1:
+        return SerialExecutor(initializer)
+    return ProcessPoolExecutor(workers, initializer, chunksize)

@@ -1,0 +1,82 @@
+"""metadata.jsonl (sorted by file_name, built from a spool without holding every row) and run.json."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from expand import storage
+from expand.layout import MANIFEST, RUN_FILE
+
+MANIFEST_SCHEMA_VERSION = 1
+_RUN_ROWS = 100_000  # rows sorted in memory at a time; larger spools merge sorted runs from disk
+
+
+def _key(line: str) -> str:
+    name: str = json.loads(line)["file_name"]
+    return name
+
+
+class ManifestSpool:
+    """Rows as they arrive, in any order; `write` sorts them into DIR/metadata.jsonl."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix=".expand-spool-", dir=workdir))
+        self._runs: list[Path] = []
+        self._buffer: list[str] = []
+        self.rows = 0
+
+    def add(self, line: str) -> None:
+        self._buffer.append(line)
+        self.rows += 1
+        if len(self._buffer) >= _RUN_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        run = self._dir / f"run{len(self._runs):06d}.jsonl"
+        with open(run, "w", encoding="utf-8") as handle:
+            handle.writelines(line + "\n" for line in sorted(self._buffer, key=_key))
+        self._runs.append(run)
+        self._buffer = []
+
+    def _merged(self, handles: list[IO[str]]) -> Iterator[str]:
+        streams = [(line.rstrip("\n") for line in handle) for handle in handles]
+        return heapq.merge(*streams, sorted(self._buffer, key=_key), key=_key)
+
+    def write(self, out: Path) -> None:
+        """Write the sorted manifest atomically (temp name, then rename)."""
+        target = out / MANIFEST
+        temp = target.with_name(target.name + storage.TEMP_SUFFIX)
+        handles = [open(run, encoding="utf-8") for run in self._runs]
+        try:
+            with open(temp, "w", encoding="utf-8") as sink:
+                sink.writelines(line + "\n" for line in self._merged(handles))
+            os.replace(temp, target)
+        finally:
+            for handle in handles:
+                handle.close()
+            temp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        for run in self._runs:
+            run.unlink(missing_ok=True)
+        self._dir.rmdir()
+
+
+def write_run_file(out: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    storage.write_atomic(out / RUN_FILE, text.encode("utf-8"))
+
+
+def read_manifest(out: Path) -> Iterator[dict[str, Any]]:
+    with open(out / MANIFEST, encoding="utf-8") as handle:
+        for line in handle:
+            row: dict[str, Any] = json.loads(line)
+            yield row

@@ -1,0 +1,108 @@
+"""One source in, its N copies (and original) out: decode once, then sample, apply, encode, write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from expand import codec, storage
+from expand.config import ExpandConfig
+from expand.discover import SourceImage
+from expand.errors import ImageReadError, OutputWriteError
+from expand.layout import copy_name, original_name
+from expand.params import sample_params
+from expand.pipeline import apply_params
+from expand.seeding import rng_for, source_key
+
+
+@dataclass(frozen=True)
+class Task:
+    source: SourceImage
+    config: ExpandConfig
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """One written file: a row of metadata.jsonl (schema version 1)."""
+
+    file_name: str
+    label: str
+    source: str
+    copy: int | None
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+    mode: str
+    params: dict[str, Any] | None
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    source: str
+    records: tuple[ManifestRecord, ...]
+    skipped: str | None = None
+
+
+def _write(config: ExpandConfig, rel_file: str, data: bytes) -> None:
+    path = config.out / rel_file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.write_atomic(path, data)
+    except OSError as exc:
+        raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _emit(config: ExpandConfig, source: SourceImage, rel_file: str, pixels: np.ndarray,
+          decoded: codec.Decoded, fmt: str, copy: int | None,
+          params: dict[str, Any] | None) -> ManifestRecord:
+    encoded = codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
+                           decoded.icc_profile)
+    _write(config, rel_file, encoded.data)
+    height, width = pixels.shape[:2]
+    return ManifestRecord(rel_file, source.label, source.rel_path, copy,
+                          hashlib.sha256(encoded.data).hexdigest(), len(encoded.data),
+                          width, height, encoded.mode, params)
+
+
+def process_source(task: Task) -> SourceResult:
+    """Never raises for a bad source (it becomes `skipped`); raises OutputWriteError for DIR."""
+    source, config = task.source, task.config
+    try:
+        decoded = codec.decode(storage.read_bytes(source.path), source.rel_path, config.resize)
+    except ImageReadError as exc:
+        return SourceResult(source.rel_path, (), str(exc))
+    except OSError as exc:
+        return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
+    fmt = codec.output_format(config.image_format, decoded.source_format)
+    extension = codec.FORMAT_EXTENSIONS[fmt]
+    rel = PurePosixPath(source.rel_path)
+    records: list[ManifestRecord] = []
+    if config.include_originals:
+        name = str(rel.parent / original_name(rel.name, extension))
+        records.append(_emit(config, source, name, decoded.pixels, decoded, fmt, None, None))
+    key = source_key(source.rel_path)
+    height, width = decoded.pixels.shape[:2]
+    for copy in range(config.copies):
+        params = sample_params(config.augment,
+                               lambda name: rng_for(config.seed, key, copy, name),  # noqa: B023
+                               (width, height))
+        pixels = apply_params(decoded.pixels, params, config.augment, decoded.has_alpha)
+        name = str(rel.parent / copy_name(rel.name, copy, extension))
+        records.append(_emit(config, source, name, pixels, decoded, fmt, copy, params.to_dict()))
+    return SourceResult(source.rel_path, tuple(records))
+
+
+def worker_init() -> None:
+    """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used."""
+    import cv2
+
+    cv2.setNumThreads(1)
