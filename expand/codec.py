@@ -14,6 +14,8 @@ from expand.errors import ImageReadError
 FORMAT_EXTENSIONS: dict[str, str] = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 # Pillow format name → output format under --format same; others become PNG (lossless, any mode).
 _SAME_FORMAT: dict[str, str] = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
+# The colour space an ICC profile must declare (header bytes 16-20) to describe pixels of a mode.
+_ICC_SPACE: dict[str, bytes] = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ def decode(data: bytes, name: str, resize: tuple[int, int] | None = None) -> Dec
     Raises:
         ImageReadError: the bytes are not an image Pillow can decode completely.
     """
+    if not data:
+        raise ImageReadError(f"{name}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             # Refused at Pillow's error threshold (DecompressionBombError), not at its warning.
@@ -84,6 +88,7 @@ def decode(data: bytes, name: str, resize: tuple[int, int] | None = None) -> Dec
 
 
 def output_format(requested: str, source_format: str) -> str:
+    """`requested`, or under "same" the source's own format when it is one we write, else PNG."""
     if requested != "same":
         return requested
     return _SAME_FORMAT.get(source_format, "png")
@@ -91,21 +96,39 @@ def output_format(requested: str, source_format: str) -> str:
 
 @dataclass(frozen=True)
 class Encoded:
+    """The file's bytes and the mode a reader gets back from them."""
+
     data: bytes
     mode: str
 
 
 def encode(pixels: np.ndarray, has_alpha: bool, fmt: str, quality: int, png_level: int,
            icc_profile: bytes | None) -> Encoded:
-    """Encode with no EXIF or XMP (GPS and serials stay private) but with the ICC profile."""
+    """Encode with no EXIF or XMP (GPS and serials stay private) but with the ICC profile.
+
+    The profile is written only when its colour space is the written one: a CMYK or Lab source
+    converted to RGB, or grey written as RGB WebP, would otherwise be mis-rendered by viewers.
+
+    Args:
+        pixels: uint8 array, height x width x channels (1 to 4).
+        has_alpha: whether the last channel is alpha (dropped for JPEG).
+        fmt: "png", "jpeg" or "webp".
+        quality: JPEG and WebP quality, 1 to 100.
+        png_level: zlib compression level, 0 to 9.
+        icc_profile: the source's profile, or None.
+    """
     channels = pixels.shape[2]
     if fmt == "jpeg" and has_alpha:
         pixels = pixels[..., :-1]  # JPEG has no alpha: dropped, as Keras's load_img does
         channels -= 1
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
     image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
+    if fmt == "webp" and mode in ("L", "LA"):
+        # WebP has no grey mode; Pillow would convert silently and `mode` would misreport the file.
+        mode = "RGBA" if mode == "LA" else "RGB"
+        image = image.convert(mode)
     options: dict[str, object] = {}
-    if icc_profile:
+    if icc_profile and icc_profile[16:20] == _ICC_SPACE[mode]:
         options["icc_profile"] = icc_profile
     if fmt == "png":
         options["compress_level"] = png_level

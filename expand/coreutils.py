@@ -82,4 +82,4 @@ def hand_over(args: list[str]) -> None:
     system = find_system_expand()
     if system is None:
         return
-    os.execv(system, [system, *args])
+    os.execv(system, ["expand", *args])

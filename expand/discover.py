@@ -9,7 +9,8 @@ from pathlib import Path, PurePosixPath
 from expand.errors import DatasetLayoutError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
-JUNK_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini", ".DS_Store", ".ipynb_checkpoints"})
+# Lower case: Windows and macOS write these in any case (THUMBS.DB, thumbs.db).
+JUNK_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini", ".ds_store", ".ipynb_checkpoints"})
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,12 @@ class Dataset:
     classes: tuple[str, ...]
     sources: tuple[SourceImage, ...]
     not_images: tuple[str, ...]  # rel paths of files with a non-image extension
-    top_level_files: tuple[str, ...]
+    top_level_files: tuple[str, ...]  # names at SRC's top that are not class folders (incl. symlinks)
     empty_classes: tuple[str, ...]
 
 
 def _ignored(name: str) -> bool:
-    return name.startswith(".") or name in JUNK_NAMES
+    return name.startswith(".") or name.lower() in JUNK_NAMES
 
 
 def discover(src: Path) -> Dataset:
@@ -48,8 +49,11 @@ def discover(src: Path) -> Dataset:
         entries = sorted(os.scandir(src), key=lambda e: e.name)
     except OSError as exc:
         raise DatasetLayoutError(f"{src}: cannot list ({exc.strerror})") from None
-    classes = [e.name for e in entries if e.is_dir() and not _ignored(e.name)]
-    top_files = [e.name for e in entries if not e.is_dir() and not _ignored(e.name)]
+    # A symlinked class folder is not followed, like os.walk's symlinked sub-folders: no cycles,
+    # no sources from outside SRC. It is reported with the top-level files instead of dropped.
+    classes = [e.name for e in entries if e.is_dir(follow_symlinks=False) and not _ignored(e.name)]
+    top_files = [e.name for e in entries
+                 if not e.is_dir(follow_symlinks=False) and not _ignored(e.name)]
     if not classes:
         raise DatasetLayoutError(f"{src}: no class folders (expected SRC/<class>/<images>)")
     sources: list[SourceImage] = []

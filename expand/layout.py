@@ -13,7 +13,8 @@ from expand.errors import DatasetLayoutError, LockHeldError
 
 MANIFEST = "metadata.jsonl"
 RUN_FILE = "run.json"
-LOCK_FILE = ".expand.lock"
+STATE_PREFIX = ".expand"  # lock and spool files at DIR's top; never images, never classes
+LOCK_FILE = f"{STATE_PREFIX}.lock"
 TOOL_NAME = "expand"
 
 
@@ -47,7 +48,7 @@ def check_output_dir(src: Path, out: Path, determining: dict[str, Any]) -> None:
                                  "choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise DatasetLayoutError(f"{out}: exists and is not a folder")
-    if not out.exists() or not any(os.scandir(out)):
+    if not out.exists() or all(e.name.startswith(STATE_PREFIX) for e in os.scandir(out)):
         return
     earlier = read_run_file(out)
     if earlier is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from expand import storage
-from expand.layout import MANIFEST, RUN_FILE
+from expand.layout import MANIFEST, RUN_FILE, STATE_PREFIX
 
 MANIFEST_SCHEMA_VERSION = 1
 _RUN_ROWS = 100_000  # rows sorted in memory at a time; larger spools merge sorted runs from disk
@@ -26,7 +26,7 @@ class ManifestSpool:
     """Rows as they arrive, in any order; `write` sorts them into DIR/metadata.jsonl."""
 
     def __init__(self, workdir: Path) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix=".expand-spool-", dir=workdir))
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{STATE_PREFIX}-spool-", dir=workdir))
         self._runs: list[Path] = []
         self._buffer: list[str] = []
         self.rows = 0

@@ -1,0 +1,107 @@
+"""Kernels and the pipeline on a non-square 40x80 (height x width) image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from expand.config import AugmentConfig
+from expand.params import AugmentParams
+from expand.pipeline import apply_params
+
+H, W = 40, 80
+
+
+def _centroid(image: np.ndarray) -> tuple[float, float]:
+    weights = image[..., 0].astype(float)
+    rows, cols = np.indices(weights.shape)
+    return (float((rows * weights).sum() / weights.sum()),
+            float((cols * weights).sum() / weights.sum()))
+
+
+def _marker(row: int, col: int) -> np.ndarray:
+    image = np.zeros((H, W, 3), np.uint8)
+    image[row:row + 2, col:col + 2] = 255
+    return image
+
+
+BLACK = AugmentConfig(fill_mode="constant", cval=0)
+
+
+def test_identity_parameters_give_back_the_input() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    assert np.array_equal(apply_params(image, AugmentParams(), BLACK, False), image)
+
+
+def test_positive_tx_moves_content_left_and_ty_moves_it_up() -> None:
+    image = _marker(19, 39)  # centroid (19.5, 39.5), the true centre
+    r0, c0 = _centroid(image)
+    r, c = _centroid(apply_params(image, AugmentParams(tx=12.0), BLACK, False))
+    assert (r, c) == (r0, c0 - 12)
+    r, c = _centroid(apply_params(image, AugmentParams(ty=6.0), BLACK, False))
+    assert (r, c) == (r0 - 6, c0)
+
+
+def test_rotation_and_zoom_pivot_on_the_true_centre_of_a_non_square_image() -> None:
+    image = _marker(19, 39)
+    for params in (AugmentParams(theta=37.0), AugmentParams(zx=0.5, zy=0.5),
+                   AugmentParams(zx=1.6, zy=0.7), AugmentParams(shear=20.0)):
+        r, c = _centroid(apply_params(image, params, BLACK, False))
+        assert abs(r - 19.5) < 0.05 and abs(c - 39.5) < 0.05, params
+
+
+def test_positive_theta_turns_content_counter_clockwise() -> None:
+    image = _marker(19, 49)  # 10 px right of centre
+    r, c = _centroid(apply_params(image, AugmentParams(theta=90.0), BLACK, False))
+    assert abs(r - (19.5 - 10)) < 0.05 and abs(c - 39.5) < 0.05  # now 10 px above centre
+
+
+def test_zoom_below_one_magnifies() -> None:
+    image = _marker(19, 49)  # 10 px right of centre
+    r, c = _centroid(apply_params(image, AugmentParams(zx=0.5, zy=0.5), BLACK, False))
+    assert abs(c - (39.5 + 20)) < 0.05 and abs(r - 19.5) < 0.05
+
+
+def test_constant_fills_with_cval_and_transparent_alpha() -> None:
+    rgba = np.full((H, W, 4), 200, np.uint8)
+    out = apply_params(rgba, AugmentParams(tx=10.0), AugmentConfig(fill_mode="constant", cval=77),
+                       True)
+    assert (out[:, -10:, :3] == 77).all() and (out[:, -10:, 3] == 0).all()
+    assert (out[:, :-10] == 200).all()
+
+
+def test_wrap_tiles_the_image() -> None:
+    image = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    out = apply_params(image, AugmentParams(tx=10.0, ty=-3.0), AugmentConfig(fill_mode="wrap"),
+                       False)
+    assert np.array_equal(out, np.roll(np.roll(image, -10, axis=1), 3, axis=0))
+
+
+def test_nearest_and_reflect_fill_from_the_edge() -> None:
+    image = np.tile(np.arange(W, dtype=np.uint8)[None, :, None] * 3, (H, 1, 3))
+    nearest = apply_params(image, AugmentParams(tx=-5.0), AugmentConfig(fill_mode="nearest"), False)
+    assert (nearest[:, :5] == 0).all()
+    reflect = apply_params(image, AugmentParams(tx=-5.0), AugmentConfig(fill_mode="reflect"), False)
+    assert list(reflect[0, :6, 0]) == [12, 9, 6, 3, 0, 0]  # d c b a | a b ...
+
+
+def test_brightness_multiplies_rounds_and_clips_colour_but_not_alpha() -> None:
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = 100, 255, 7, 180
+    out = apply_params(rgba, AugmentParams(brightness=1.5), AugmentConfig(), True)
+    assert out[0, 0].tolist() == [150, 255, 10, 180]  # 7 * 1.5 = 10.5 → 10 (round half even)
+    out = apply_params(rgba, AugmentParams(brightness=0.3), AugmentConfig(), True)
+    assert out[0, 0].tolist() == [30, 76, 2, 180]  # no min-max stretch afterwards
+
+
+def test_channel_shift_adds_one_value_clipped_to_the_image_range() -> None:
+    image = np.zeros((1, 2, 3), np.uint8)
+    image[0, 0], image[0, 1] = (10, 100, 250), (20, 20, 20)
+    out = apply_params(image, AugmentParams(channel_shift_intensity=20.0), AugmentConfig(), False)
+    assert out[0, 0].tolist() == [30, 120, 250] and out[0, 1].tolist() == [40, 40, 40]
+
+
+def test_flips_reverse_columns_and_rows() -> None:
+    image = np.random.default_rng(2).integers(0, 256, (H, W, 1), dtype=np.uint8)
+    out = apply_params(image, AugmentParams(flip_horizontal=True, flip_vertical=True),
+                       AugmentConfig(), False)
+    assert np.array_equal(out, image[::-1, ::-1])

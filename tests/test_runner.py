@@ -1,0 +1,121 @@
+"""The main job through the library: counts, determinism, streams, DIR rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from expand.config import AugmentConfig, ExpandConfig
+from expand.errors import DatasetLayoutError, LockHeldError
+from expand.layout import OutputLock
+from expand.manifest import read_manifest
+from expand.runner import expand_dataset
+from tests.conftest import snapshot
+
+AUGMENT = AugmentConfig(rotation_range=20, width_shift_range=0.1, height_shift_range=0.1,
+                        zoom_range=0.2, horizontal_flip=True)
+
+
+def _run(src: Path, out: Path, **kw: object) -> None:
+    settings: dict[str, object] = {"copies": 3, "augment": AUGMENT, "workers": 1}
+    settings.update(kw)
+    expand_dataset(ExpandConfig(src=src, out=out, **settings))  # type: ignore[arg-type]
+
+
+def test_counts_manifest_and_layout(samples_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "aug"
+    summary = expand_dataset(ExpandConfig(src=samples_train, out=out, copies=4, augment=AUGMENT,
+                                          include_originals=True))
+    sources = sorted(samples_train.rglob("*.png"))
+    assert summary.exit_code == 0 and summary.sources == len(sources)
+    rows = list(read_manifest(out))
+    images = sorted(p for p in out.rglob("*") if p.suffix == ".png")
+    assert len(rows) == len(images) == len(sources) * 5 == summary.images_written
+    assert sorted(p.name for p in out.iterdir()) == [".expand.lock", "circle", "metadata.jsonl",
+                                                    "rectangle", "run.json", "triangle"]
+    assert [r["file_name"] for r in rows] == sorted(r["file_name"] for r in rows)
+    keys = {"file_name", "label", "source", "copy", "sha256", "bytes", "width", "height", "mode",
+            "params"}
+    assert all(set(r) == keys for r in rows)
+    for row in rows:
+        assert (out / row["file_name"]).stat().st_size == row["bytes"]
+        assert row["label"] == row["file_name"].split("/")[0] == row["source"].split("/")[0]
+        assert (row["copy"] is None) == (row["params"] is None)
+    originals = [r for r in rows if r["copy"] is None]
+    assert len(originals) == len(sources)
+    assert all(r["file_name"].endswith(".png__orig.png") for r in originals)
+    run = json.loads((out / "run.json").read_text())
+    assert run["manifest_schema"] == 1 and run["random_streams"] == 1
+    assert run["counts"]["images"] == len(rows) and run["skipped"] == []
+    assert run["config"]["src"] == str(samples_train) and str(out) not in json.dumps(run)
+
+
+def test_copies_of_one_source_differ_and_another_seed_changes_the_bytes(
+        samples_train: Path, tmp_path: Path) -> None:
+    _run(samples_train, tmp_path / "a", copies=5)
+    _run(samples_train, tmp_path / "b", copies=5, seed=1)
+    a, b = snapshot(tmp_path / "a"), snapshot(tmp_path / "b")
+    copies = [h for name, h in a.items() if name.startswith("circle/circle001.png__aug")]
+    assert len(copies) == 5 and len(set(copies)) == 5
+    images = [n for n in a if n.endswith(".png")]
+    assert sum(a[n] != b[n] for n in images) > 0.95 * len(images)
+
+
+def test_same_inputs_give_byte_identical_output_for_any_worker_count(
+        samples_train: Path, tmp_path: Path) -> None:
+    _run(samples_train, tmp_path / "w1", workers=1)
+    _run(samples_train, tmp_path / "w1-again", workers=1)
+    _run(samples_train, tmp_path / "w2", workers=2)
+    reference = snapshot(tmp_path / "w1")
+    assert snapshot(tmp_path / "w1-again") == reference
+    assert snapshot(tmp_path / "w2") == reference
+    assert "metadata.jsonl" in reference and "run.json" in reference
+
+
+def test_adding_a_source_changes_no_other_output(samples_train: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(samples_train, src)
+    _run(src, tmp_path / "before")
+    Image.new("RGB", (24, 24), "white").save(src / "circle" / "circle000.png")
+    _run(src, tmp_path / "after")
+    before, after = snapshot(tmp_path / "before"), snapshot(tmp_path / "after")
+    added = {n for n in after if n.startswith("circle/circle000.png__aug")}
+    assert len(added) == 3
+    assert {n: h for n, h in after.items() if n not in added and n.endswith(".png")} == \
+        {n: h for n, h in before.items() if n.endswith(".png")}
+
+
+def test_output_rules(samples_train: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(samples_train, src)
+    with pytest.raises(DatasetLayoutError, match="inside the source folder"):
+        _run(src, src / "aug")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetLayoutError, match="holds no earlier expand run"):
+        _run(src, foreign)
+    _run(src, tmp_path / "aug")
+    _run(src, tmp_path / "aug")  # the same settings again: allowed, same result
+    with pytest.raises(DatasetLayoutError, match="other settings"):
+        _run(src, tmp_path / "aug", seed=9)
+    assert snapshot(src) == snapshot(samples_train)
+
+
+def test_a_second_run_into_a_locked_dir_is_refused(samples_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "aug"
+    out.mkdir()
+    with OutputLock(out), pytest.raises(LockHeldError):
+        _run(samples_train, out)
+
+
+def test_resize_happens_before_augmentation(samples_train: Path, tmp_path: Path) -> None:
+    _run(samples_train, tmp_path / "aug", resize=(40, 32), copies=1, image_format="jpeg")
+    rows = list(read_manifest(tmp_path / "aug"))
+    assert {(r["width"], r["height"]) for r in rows} == {(40, 32)}
+    assert all(r["file_name"].endswith(".png__aug0000.jpg") for r in rows)
+    assert all(Image.open(tmp_path / "aug" / r["file_name"]).size == (40, 32) for r in rows)
