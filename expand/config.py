@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -217,6 +217,10 @@ class ExpandConfig:
     include_originals: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     preset: str | None = None
+    max_image_pixels: int | None = None
+    follow_symlinks: bool = False
+    rebuild: bool = False
+    prune: bool = False
 
     def __post_init__(self) -> None:
         _check_int("copies", self.copies, 0, None)
@@ -229,13 +233,20 @@ class ExpandConfig:
                               f"got {self.image_format!r}")
         if self.copies == 0 and not self.include_originals:
             raise ConfigError("copies: 0 copies without --include-originals writes nothing")
+        if self.max_image_pixels is not None:
+            _check_int("max_image_pixels", self.max_image_pixels, 1, None)
         if self.resize is not None:
             width, height = self.resize
             _check_int("resize width", width, 1, None)
             _check_int("resize height", height, 1, None)
 
     def determining(self) -> dict[str, Any]:
-        """Everything that decides the output bytes (goes into run.json); not DIR, not workers."""
+        """Everything that decides the output bytes (goes into run.json); not DIR, not workers.
+
+        Settings added after schema 1 appear only when not at their default, so an older run's
+        run.json keeps its bytes."""
+        optional = {"max_image_pixels": self.max_image_pixels,
+                    "follow_symlinks": self.follow_symlinks or None}
         return {
             "src": str(self.src),
             "copies": self.copies,
@@ -247,6 +258,7 @@ class ExpandConfig:
             "include_originals": self.include_originals,
             "preset": self.preset,
             "augment": self.augment.to_dict(),
+            **{k: v for k, v in optional.items() if v is not None},
         }
 
 
@@ -266,6 +278,8 @@ RUN_KEYS: dict[str, str] = {
     "png_level": "png_level",
     "resize": "resize",
     "include_originals": "include_originals",
+    "max_image_pixels": "max_image_pixels",
+    "follow_symlinks": "follow_symlinks",
 }
 
 
@@ -331,6 +345,3 @@ def resolve_config(
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
-
-def with_workers(config: ExpandConfig, workers: int) -> ExpandConfig:
-    return replace(config, workers=workers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,13 +18,15 @@ from PIL import features
 
 from expand import __version__, storage
 from expand.config import ExpandConfig
-from expand.discover import discover
-from expand.errors import EXIT_OK, EXIT_SKIPPED
+from expand.discover import Dataset, discover
+from expand.errors import EXIT_OK, EXIT_SKIPPED, InsufficientSpaceError
 from expand.executors import Executor, make_executor
-from expand.layout import OutputLock, check_output_dir
-from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, write_run_file
+from expand.layout import OutputLock, check_not_foreign, check_output_location
+from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals, write_run_file
 from expand.seeding import RANDOM_STREAMS_VERSION
-from expand.worker import SourceResult, Task, process_source, worker_init
+from expand.state import (Earlier, Journal, Plan, check_compatible, estimate_bytes,
+                          has_earlier_run, make_plan, read_earlier, remove_outputs)
+from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
 
 class Progress(Protocol):
@@ -99,6 +103,92 @@ def _chunksize(tasks: int, workers: int) -> int:
 
 ExecutorFactory = Callable[[int, int], Executor]
 
+#: Room kept free beyond the estimate: the manifest, run.json and file-system overhead.
+SPACE_MARGIN = 1.10
+SPACE_RESERVE = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a run would do, computed without writing anything."""
+
+    out: Path
+    sources: int
+    to_write: int
+    to_write_per_class: dict[str, int]
+    already_done: int
+    redone: int
+    orphans: int
+    estimated_bytes: int
+    free_bytes: int | None
+
+    @property
+    def fits(self) -> bool:
+        return self.free_bytes is None or \
+            self.free_bytes >= self.estimated_bytes * SPACE_MARGIN + SPACE_RESERVE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()},
+                "fits": self.fits}
+
+
+def _free_bytes(out: Path) -> int | None:
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
+
+
+def _sample_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
+    """Encode a few outputs in memory (evenly spread over the sources) to estimate sizes."""
+    if not plan.work:
+        return []
+    step = max(1, len(plan.work) // count)
+    sizes = []
+    for work in plan.work[::step][:count]:
+        result = render_source(Task(work.source, config, work.copies[:1], not work.copies))
+        sizes += [len(data) for data in result]
+    return sizes
+
+
+def _check_place(config: ExpandConfig) -> Dataset:
+    """Everything that can refuse the run without writing: SRC's layout, DIR's place and owner."""
+    dataset = discover(config.src, follow_symlinks=config.follow_symlinks)
+    check_output_location(config.src, config.out)
+    check_not_foreign(config.out, has_earlier_run(config.out))
+    return dataset
+
+
+def _prepare(config: ExpandConfig, dataset: Dataset) -> tuple[Dataset, Earlier, Plan]:
+    earlier = read_earlier(config.out)
+    if earlier.config is not None and not config.rebuild:
+        check_compatible(earlier.config, config.determining(), config.out)
+    if config.rebuild:
+        earlier = Earlier(None, {})
+    return dataset, earlier, make_plan(dataset, config, earlier, config.out)
+
+
+def _dry_run(config: ExpandConfig, dataset: Dataset, earlier: Earlier, plan: Plan) -> DryRun:
+    per_class = Counter({label: 0 for label in dataset.classes})
+    for work in plan.work:
+        per_class[work.source.label] += len(work.copies) + work.original
+    estimate = estimate_bytes(plan, earlier.rows.values(), _sample_sizes(config, plan))
+    return DryRun(config.out, len(dataset.sources), plan.outputs_to_write, dict(per_class),
+                  len(plan.kept), plan.redone, len(plan.orphans), estimate,
+                  _free_bytes(config.out))
+
+
+def dry_run(config: ExpandConfig) -> DryRun:
+    """Counts per class, estimated bytes and the free-space check, without writing anything.
+
+    Raises:
+        DatasetLayoutError, ConfigError: as a real run would, before any work.
+    """
+    return _dry_run(config, *_prepare(config, _check_place(config)))
+
 
 def expand_dataset(
     config: ExpandConfig,
@@ -106,6 +196,9 @@ def expand_dataset(
     executor_factory: ExecutorFactory | None = None,
 ) -> RunSummary:
     """Run the main job: write copies (and originals), then metadata.jsonl, then run.json.
+
+    A DIR holding an interrupted run is finished; one holding a finished run with fewer copies or
+    sources is updated. Outputs already on disk are checked by hash and kept, not redone.
 
     Args:
         config: the resolved run settings.
@@ -115,68 +208,96 @@ def expand_dataset(
 
     Raises:
         DatasetLayoutError, ConfigError: before any work starts.
-        OutputWriteError, LockHeldError: the run stopped; nothing half-written is left in DIR.
+        OutputWriteError, LockHeldError, InsufficientSpaceError: the run stopped; nothing
+            half-written is left in DIR, and running the same command again resumes it.
     """
     started = time.perf_counter()
-    dataset = discover(config.src)
-    check_output_dir(config.src, config.out, config.determining())
+    dataset = _check_place(config)
     config.out.mkdir(parents=True, exist_ok=True)
-    warnings = [f"{config.src / name}: file at the top level of SRC ignored (not in a class folder)"
-                 for name in dataset.top_level_files]
-    warnings += [f"{config.src / label}: class folder holds no image" for label in dataset.empty_classes]
-    skipped = [Skipped(rel, f"{rel}: not an image file (extension)") for rel in dataset.not_images]
-    per_output = config.copies + (1 if config.include_originals else 0)
     factory = executor_factory or (lambda w, c: make_executor(w, worker_init, c))
-    images: Counter[str] = Counter()
-    sources_done: Counter[str] = Counter()
-
     with OutputLock(config.out):
-        for label in dataset.classes:
-            (config.out / label).mkdir(exist_ok=True)
+        storage.remove_temporaries(config.out)
+        dataset, earlier, plan = _prepare(config, dataset)
+        report = _dry_run(config, dataset, earlier, plan)
+        if not report.fits:
+            raise InsufficientSpaceError(
+                f"{config.out}: about {report.estimated_bytes / 2**20:.0f} MiB to write, only "
+                f"{(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space and run again")
+        if config.rebuild:
+            stale = read_earlier(config.out)
+            remove_outputs(config.out, stale.rows.values())
+        pruned = remove_outputs(config.out, plan.orphans) if config.prune else 0
+        kept_orphans = () if config.prune else plan.orphans
+        journal = Journal(config.out, config.determining(), [*plan.kept, *kept_orphans])
         spool = ManifestSpool(config.out)
+        for row in [*plan.kept, *kept_orphans]:
+            spool.add(json.dumps(row, ensure_ascii=False))
+        skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
+                   for rel in dataset.not_images]
+        skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
+        notes: list[str] = []
         if progress is not None:
-            progress.start(len(dataset.sources) * per_output)
+            progress.start(plan.outputs_to_write)
         try:
-            tasks: Iterator[Task] = (Task(s, config) for s in dataset.sources)
-            with factory(config.workers, _chunksize(len(dataset.sources), config.workers)) as pool:
+            tasks = (Task(w.source, config, w.copies, w.original) for w in plan.work)
+            chunk = _chunksize(len(plan.work), config.workers)
+            with factory(config.workers, chunk) as pool:
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
-                    _collect(result, spool, skipped, images, sources_done, progress, per_output)
-            spool.write(config.out)
-            write_run_file(config.out, _run_record(config, dataset.classes, images, sources_done,
-                                                   skipped))
+                    _collect(result, spool, journal, skipped, notes, progress, plan)
+            rows = spool.write(config.out)
+            write_run_file(config.out, _run_record(config, dataset.classes, rows, skipped))
+            journal.remove()
         except BaseException:
+            journal.close()
             storage.remove_temporaries(config.out)
             raise
         finally:
             spool.discard()
             if progress is not None:
                 progress.close()
+    warnings = [f"{config.src / name}: file at the top level of SRC ignored (not in a class folder)"
+                for name in dataset.top_level_files]
+    warnings += [f"{config.src / label}: class folder holds no image"
+                 for label in dataset.empty_classes]
+    warnings += sorted(notes)
+    if kept_orphans:
+        warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
+                        "is no longer asked for were kept (listed in the manifest); --prune "
+                        "removes them")
     skipped.sort(key=lambda s: s.source)
-    return RunSummary(config.out, len(dataset.sources), sum(images.values()),
-                      {label: images[label] for label in dataset.classes}, tuple(skipped),
-                      tuple(warnings), time.perf_counter() - started, executor_name, workers)
+    images = {label: 0 for label in dataset.classes}
+    for label, count in rows.labels.items():
+        images[label] = count
+    return RunSummary(config.out, len(dataset.sources), plan.outputs_to_write - _lost(skipped, plan),
+                      images, tuple(skipped), tuple(warnings), time.perf_counter() - started,
+                      executor_name, workers,
+                      {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
+                       "orphans_kept": len(kept_orphans)})
 
 
-def _collect(result: SourceResult, spool: ManifestSpool, skipped: list[Skipped],
-             images: Counter[str], sources_done: Counter[str], progress: Progress | None,
-             per_output: int) -> None:
+def _lost(skipped: list[Skipped], plan: Plan) -> int:
+    failed = {s.source for s in skipped}
+    return sum(len(w.copies) + w.original for w in plan.work if w.source.rel_path in failed)
+
+
+def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal,
+             skipped: list[Skipped], notes: list[str], progress: Progress | None,
+             plan: Plan) -> None:
+    notes.extend(result.notes)
     if result.skipped is not None:
         skipped.append(Skipped(result.source, result.skipped))
-        if progress is not None:
-            progress.advance(per_output)
-        return
-    for record in result.records:
-        spool.add(record.to_json())
-        images[record.label] += 1
-    if result.records:
-        sources_done[result.records[0].label] += 1
+    else:
+        rows = [record.to_dict() for record in result.records]
+        journal.add(rows)
+        for row in rows:
+            spool.add(json.dumps(row, ensure_ascii=False))
     if progress is not None:
         progress.advance(len(result.records))
 
 
-def _run_record(config: ExpandConfig, classes: tuple[str, ...], images: Counter[str],
-                sources_done: Counter[str], skipped: list[Skipped]) -> dict[str, Any]:
+def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTotals,
+                skipped: list[Skipped]) -> dict[str, Any]:
     """Only what determines the output, so two identical runs write identical run.json files."""
     return {
         "tool": "expand",
@@ -186,10 +307,10 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], images: Counter[
         "libraries": library_versions(),
         "config": config.determining(),
         "counts": {
-            "classes": {label: {"sources": sources_done[label], "images": images[label]}
-                        for label in classes},
-            "sources": sum(sources_done.values()),
-            "images": sum(images.values()),
+            "classes": {label: {"sources": rows.sources.get(label, 0),
+                                "images": rows.labels.get(label, 0)} for label in classes},
+            "sources": sum(rows.sources.values()),
+            "images": sum(rows.labels.values()),
             "skipped": len(skipped),
         },
         "skipped": [{"source": s.source, "reason": s.reason}

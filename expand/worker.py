@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,12 @@ from expand.seeding import rng_for, source_key
 
 @dataclass(frozen=True)
 class Task:
+    """A source and which of its outputs to make (a resume or an update asks for some only)."""
+
     source: SourceImage
     config: ExpandConfig
+    copies: tuple[int, ...]
+    original: bool
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,8 @@ class ManifestRecord:
     mode: str
     params: dict[str, Any] | None
 
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, ensure_ascii=False)
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -50,59 +54,96 @@ class SourceResult:
     source: str
     records: tuple[ManifestRecord, ...]
     skipped: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def _write(config: ExpandConfig, rel_file: str, data: bytes) -> None:
+    """A file that already holds exactly these bytes (left by a killed run) is not rewritten."""
     path = config.out / rel_file
     try:
+        if storage.holds(path, data):
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         storage.write_atomic(path, data)
     except OSError as exc:
         raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
-def _emit(config: ExpandConfig, source: SourceImage, rel_file: str, pixels: np.ndarray,
-          decoded: codec.Decoded, fmt: str, copy: int | None,
-          params: dict[str, Any] | None) -> ManifestRecord:
-    encoded = codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
-                           decoded.icc_profile)
-    _write(config, rel_file, encoded.data)
-    height, width = pixels.shape[:2]
-    return ManifestRecord(rel_file, source.label, source.rel_path, copy,
-                          hashlib.sha256(encoded.data).hexdigest(), len(encoded.data),
-                          width, height, encoded.mode, params)
+@dataclass(frozen=True)
+class _Output:
+    rel_file: str
+    encoded: codec.Encoded
+    width: int
+    height: int
+    copy: int | None
+    params: dict[str, Any] | None
 
 
-def process_source(task: Task) -> SourceResult:
-    """Never raises for a bad source (it becomes `skipped`); raises OutputWriteError for DIR."""
+def _decode(task: Task) -> codec.Decoded:
+    """Raises ImageReadError or OSError: the source cannot be read."""
+    return codec.decode(storage.read_bytes(task.source.path), task.source.rel_path,
+                        task.config.resize, task.config.max_image_pixels)
+
+
+def _render(task: Task, decoded: codec.Decoded) -> Iterator[_Output]:
+    """Each asked-for output, encoded in memory; the source was decoded once."""
     source, config = task.source, task.config
-    try:
-        decoded = codec.decode(storage.read_bytes(source.path), source.rel_path, config.resize)
-    except ImageReadError as exc:
-        return SourceResult(source.rel_path, (), str(exc))
-    except OSError as exc:
-        return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
     fmt = codec.output_format(config.image_format, decoded.source_format)
     extension = codec.FORMAT_EXTENSIONS[fmt]
     rel = PurePosixPath(source.rel_path)
-    records: list[ManifestRecord] = []
-    if config.include_originals:
-        name = str(rel.parent / original_name(rel.name, extension))
-        records.append(_emit(config, source, name, decoded.pixels, decoded, fmt, None, None))
-    key = source_key(source.rel_path)
     height, width = decoded.pixels.shape[:2]
-    for copy in range(config.copies):
+
+    def encode(pixels: np.ndarray) -> codec.Encoded:
+        return codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
+                            decoded.icc_profile)
+
+    if task.original:
+        yield _Output(str(rel.parent / original_name(rel.name, extension)),
+                      encode(decoded.pixels), width, height, None, None)
+    key = source_key(source.rel_path)
+    for copy in task.copies:
         params = sample_params(config.augment,
                                lambda name: rng_for(config.seed, key, copy, name),  # noqa: B023
                                (width, height))
         pixels = apply_params(decoded.pixels, params, config.augment, decoded.has_alpha)
-        name = str(rel.parent / copy_name(rel.name, copy, extension))
-        records.append(_emit(config, source, name, pixels, decoded, fmt, copy, params.to_dict()))
-    return SourceResult(source.rel_path, tuple(records))
+        yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encode(pixels),
+                      pixels.shape[1], pixels.shape[0], copy, params.to_dict())
+
+
+def render_source(task: Task) -> list[bytes]:
+    """The encoded outputs of a task, not written (size estimates); [] if the source is bad."""
+    try:
+        decoded = _decode(task)
+    except (ImageReadError, OSError):
+        return []
+    return [output.encoded.data for output in _render(task, decoded)]
+
+
+def process_source(task: Task) -> SourceResult:
+    """Never raises for a bad source (it becomes `skipped`); raises OutputWriteError for DIR."""
+    source = task.source
+    try:
+        decoded = _decode(task)
+    except ImageReadError as exc:
+        return SourceResult(source.rel_path, (), str(exc))
+    except OSError as exc:
+        return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
+    records = []
+    for out in _render(task, decoded):
+        _write(task.config, out.rel_file, out.encoded.data)
+        records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
+                                      hashlib.sha256(out.encoded.data).hexdigest(),
+                                      len(out.encoded.data), out.width, out.height,
+                                      out.encoded.mode, out.params))
+    return SourceResult(source.rel_path, tuple(records), None, decoded.notes)
 
 
 def worker_init() -> None:
-    """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used."""
+    """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used.
+    Ctrl-C is the parent's to handle: it stops the pool, and no worker prints a traceback."""
+    import signal
+
     import cv2
 
     cv2.setNumThreads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
