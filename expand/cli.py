@@ -31,7 +31,8 @@ EPILOG = (
     "Called the way coreutils' expand is (-t/--tabs, -i, only text files, or a pipe and no "
     "argument), the call is handed to the system's expand unchanged. "
     "Exit codes: 0 done; 1 done but some inputs skipped; 2 usage or config error; "
-    "3 fatal runtime error (I/O, disk full, lock held); 130 interrupted."
+    "3 fatal runtime error (I/O, disk full, lock held, bucket or scheduler unusable); "
+    "130 interrupted."
 )
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -128,6 +129,33 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
     typer.echo(f"per class: {per_class}; skipped: {len(summary.skipped)}")
 
 
+def _workers(workers: int | None, scheduler: str | None) -> int:
+    """The pool's size, or the LocalCluster's; an existing cluster has its own."""
+    if scheduler is None:
+        return workers if workers is not None else available_cpus()
+    if scheduler == "local":
+        return workers if workers is not None else 2
+    if workers is not None:
+        _fail("--workers: an existing Dask cluster decides how many workers run; leave "
+              "--workers out with --scheduler ADDRESS", EXIT_USAGE)
+    return 1
+
+
+def _storage_options(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; VALUE is JSON when it parses (true, 3, {"a": 1}), else the text."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--storage-option: expected KEY=VALUE, got {pair!r}", EXIT_USAGE)
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        options[key.strip()] = value
+    return options
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
@@ -143,16 +171,26 @@ def _root(
 
 @app.command("run", epilog=EPILOG)
 def run(
-    src: Annotated[Path, typer.Argument(help="Dataset folder: SRC/<class>/<images>.",
-                                        show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (new, empty, or an "
-                                      "earlier run of the same settings).", show_default=False)],
+    src: Annotated[str, typer.Argument(help="Dataset folder: SRC/<class>/<images>; a path or a "
+                                       "URL (s3://bucket/train, any fsspec filesystem).",
+                                       show_default=False)],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder (new, empty, or an "
+                                     "earlier run of the same settings); a path or a URL.",
+                                     show_default=False)],
     copies: Annotated[Optional[int], typer.Option("--copies", "-n", min=0, show_default=False,
                       help="Augmented copies per source image [default: 10].")] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
                     help="Run seed [default: 0].")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, show_default=False,
-                       help="Worker processes [default: the CPUs this process may use].")] = None,
+                       help="Worker processes [default: the CPUs this process may use; 2 with "
+                       "--scheduler local].")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(show_default=False,
+                         help="Run on Dask: tcp://HOST:PORT of a running scheduler, or 'local' "
+                         "for a LocalCluster on 127.0.0.1 (needs the dask extra).")] = None,
+    storage_option: Annotated[Optional[list[str]], typer.Option(
+        "--storage-option", show_default=False,
+        help="KEY=VALUE passed to the fsspec filesystem of URLs (repeatable; VALUE read as JSON "
+        "when it is, e.g. endpoint_url=http://127.0.0.1:9000, anon=true).")] = None,
     image_format: Annotated[Optional[str], typer.Option("--format", show_default=False,
                             help="same, png, jpeg or webp [default: same as the source; "
                             "other formats become png].")] = None,
@@ -246,7 +284,9 @@ def run(
             cli_run={k: v for k, v in run_options.items() if v is not None},
             cli_augment={k: v for k, v in augment.items() if v is not None},
             preset_name=preset, config_file=config,
-            workers=workers if workers is not None else available_cpus(),
+            workers=_workers(workers, scheduler),
+            scheduler=scheduler,
+            storage_options=_storage_options(storage_option or []),
         )
         for note in settings.augment.notes():
             typer.echo(f"expand: warning: {note}", err=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from expand.errors import ConfigError
+from expand.storage import Location, as_location
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
 OutputFormat = Literal["same", "png", "jpeg", "webp"]
@@ -205,8 +206,8 @@ def parse_size(text: str) -> tuple[int, int]:
 class ExpandConfig:
     """One run: where from, where to, how many copies, how to encode, and the augmentation."""
 
-    src: Path
-    out: Path
+    src: Location  # a Path, or a URL (s3://bucket/train) kept as given
+    out: Location
     copies: int = 10
     seed: int = 0
     workers: int = 1
@@ -221,8 +222,13 @@ class ExpandConfig:
     follow_symlinks: bool = False
     rebuild: bool = False
     prune: bool = False
+    # How and where the run works, not what it writes: never in run.json (options may hold keys).
+    scheduler: str | None = None  # a Dask scheduler address, or "local" for a LocalCluster
+    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "src", as_location(self.src))
+        object.__setattr__(self, "out", as_location(self.out))
         _check_int("copies", self.copies, 0, None)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("workers", self.workers, 1, None)
@@ -235,6 +241,9 @@ class ExpandConfig:
             raise ConfigError("copies: 0 copies without --include-originals writes nothing")
         if self.max_image_pixels is not None:
             _check_int("max_image_pixels", self.max_image_pixels, 1, None)
+        if self.scheduler is not None and self.scheduler != "local" and ":" not in self.scheduler:
+            raise ConfigError(f"scheduler: expected 'local' or a scheduler address such as "
+                              f"tcp://HOST:8786, got {self.scheduler!r}")
         if self.resize is not None:
             width, height = self.resize
             _check_int("resize width", width, 1, None)
@@ -305,14 +314,16 @@ def load_config_file(path: Path) -> dict[str, Any]:
 
 
 def resolve_config(
-    src: Path,
-    out: Path,
+    src: Location,
+    out: Location,
     *,
     cli_run: Mapping[str, Any],
     cli_augment: Mapping[str, Any],
     preset_name: str | None = None,
     config_file: Path | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ExpandConfig:
     """Layer the settings: base (preset or Keras defaults) < config file < CLI options.
 
@@ -341,7 +352,8 @@ def resolve_config(
         run[RUN_KEYS.get(key, key)] = value
     try:
         return ExpandConfig(src=src, out=out, workers=workers, augment=AugmentConfig(**augment),
-                            preset=name, **run)
+                            preset=name, scheduler=scheduler,
+                            storage_options=dict(storage_options or {}), **run)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

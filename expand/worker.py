@@ -57,16 +57,17 @@ class SourceResult:
     notes: tuple[str, ...] = ()
 
 
-def _write(config: ExpandConfig, rel_file: str, data: bytes) -> None:
-    """A file that already holds exactly these bytes (left by a killed run) is not rewritten."""
-    path = config.out / rel_file
+def _write(out: storage.Store, rel_file: str, data: bytes) -> None:
+    """A file that already holds exactly these bytes (left by a killed run, or by an earlier try
+    of a task that a distributed engine retried) is not rewritten; names are deterministic, so a
+    retry can only rewrite the same bytes under the same name, never add a duplicate."""
     try:
-        if storage.holds(path, data):
+        if out.holds(rel_file, data):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        storage.write_atomic(path, data)
+        out.write(rel_file, data)
     except OSError as exc:
-        raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise OutputWriteError(f"{out.display(rel_file)}: cannot write ({storage.reason(exc)})") \
+            from None
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,13 @@ class _Output:
 
 def _decode(task: Task) -> codec.Decoded:
     """Raises ImageReadError or OSError: the source cannot be read."""
-    return codec.decode(storage.read_bytes(task.source.path), task.source.rel_path,
-                        task.config.resize, task.config.max_image_pixels)
+    source = task.source
+    if isinstance(source.path, str):
+        data = storage.open_store(task.config.src, task.config.storage_options) \
+            .read_bytes(source.rel_path)
+    else:
+        data = storage.read_bytes(source.path)
+    return codec.decode(data, source.rel_path, task.config.resize, task.config.max_image_pixels)
 
 
 def _render(task: Task, decoded: codec.Decoded) -> Iterator[_Output]:
@@ -127,10 +133,12 @@ def process_source(task: Task) -> SourceResult:
     except ImageReadError as exc:
         return SourceResult(source.rel_path, (), str(exc))
     except OSError as exc:
-        return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
+        return SourceResult(source.rel_path, (),
+                            f"{source.rel_path}: cannot read ({storage.reason(exc)})")
     records = []
+    store = storage.open_store(task.config.out, task.config.storage_options)
     for out in _render(task, decoded):
-        _write(task.config, out.rel_file, out.encoded.data)
+        _write(store, out.rel_file, out.encoded.data)
         records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
                                       hashlib.sha256(out.encoded.data).hexdigest(),
                                       len(out.encoded.data), out.width, out.height,
