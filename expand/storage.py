@@ -136,6 +136,12 @@ class LocalStore:
     def holds(self, rel: str, data: bytes) -> bool:
         return holds(self.root / rel, data)
 
+    def ensure(self, rel: str, data: bytes) -> None:
+        """Make `rel` hold `data`; a file that already does (left by a killed run) is not
+        rewritten, so its inode and mtime stay."""
+        if not self.holds(rel, data):
+            self.write(rel, data)
+
     def remove(self, rel: str) -> bool:
         try:
             (self.root / rel).unlink()
@@ -339,6 +345,11 @@ class RemoteStore:
 
     def put_file(self, rel: str, local: Path) -> None:
         self._call(self.fs.put_file, str(local), self.member(rel))
+
+    def ensure(self, rel: str, data: bytes) -> None:
+        """Make `rel` hold `data`: one PUT. Checking first would cost a HEAD (and on s3fs a
+        LIST when the object is missing) to save at best that PUT of the same bytes."""
+        self.write(rel, data)
 
     def holds(self, rel: str, data: bytes) -> bool:
         try:

@@ -58,13 +58,11 @@ class SourceResult:
 
 
 def _write(out: storage.Store, rel_file: str, data: bytes) -> None:
-    """A file that already holds exactly these bytes (left by a killed run, or by an earlier try
-    of a task that a distributed engine retried) is not rewritten; names are deterministic, so a
-    retry can only rewrite the same bytes under the same name, never add a duplicate."""
+    """Names are deterministic, so a task run twice (a resume, or Dask retrying a task whose worker
+    was lost) can only write the same bytes under the same name, never a duplicate; a local file
+    already holding them is not even rewritten."""
     try:
-        if out.holds(rel_file, data):
-            return
-        out.write(rel_file, data)
+        out.ensure(rel_file, data)
     except OSError as exc:
         raise OutputWriteError(f"{out.display(rel_file)}: cannot write ({storage.reason(exc)})") \
             from None
