@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from expand.errors import StorageError
+from expand.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -205,16 +205,16 @@ class RemoteStore:
         try:
             import fsspec
         except ImportError:
-            raise StorageError(f"{url}: URLs need fsspec: pip install 'expand-images[dask]' (and "
-                               "s3fs for s3://)") from None
+            raise ConfigError(f"{url}: URLs need fsspec: pip install 'expand-images[s3]' (or "
+                              "fsspec and the package of your filesystem)") from None
         self.location = url.rstrip("/")
         self.options = dict(options or {})
         try:
             fs, root = fsspec.core.url_to_fs(self.location, **self.options)
         except (ImportError, ValueError) as exc:  # no such protocol, or its package is missing
-            raise StorageError(f"{url}: {exc}") from None
+            raise ConfigError(f"{url}: {exc}") from None
         except TypeError as exc:
-            raise StorageError(f"{url}: storage options not accepted: {exc}") from None
+            raise ConfigError(f"{url}: storage options not accepted: {exc}") from None
         self.fs: AbstractFileSystem = fs
         self.protocol = self.location.split("://", 1)[0].lower()
         self.root = root.rstrip("/")
@@ -395,7 +395,8 @@ def open_store(location: Location, options: Mapping[str, Any] | None = None) -> 
     """The store for a folder: a path or `file://` URL is local, any other URL goes to fsspec.
 
     Raises:
-        StorageError: the URL's filesystem is unknown or its package is not installed.
+        ConfigError: the URL's filesystem is unknown, its package is not installed, or it does not
+            take the storage options given.
     """
     if isinstance(location, Path):
         return LocalStore(location)
