@@ -74,7 +74,8 @@ class DaskExecutor:
             if scheduler == LOCAL:
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                              processes=True, host="127.0.0.1",
-                                             dashboard_address=None, silence_logs=logging.ERROR)
+                                             dashboard_address="127.0.0.1:0",
+                                             silence_logs=logging.ERROR)
                 self._client = Client(self._cluster, set_as_default=False)
             else:
                 self._client = Client(scheduler, set_as_default=False)

@@ -260,6 +260,7 @@ def expand_dataset(
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
+            out.remove_temporaries()  # left by a worker process that died mid-write, if any
             lock.verify()
             rows = spool.write(out)
             write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
