@@ -4,6 +4,9 @@ LocalCluster on 127.0.0.1. Imported only when `--scheduler` is given (dask is an
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from types import TracebackType
@@ -55,6 +58,21 @@ def _batch_size(tasks: int, threads: int) -> int:
     return max(1, min(16, tasks // (max(1, threads) * 8)))
 
 
+def _local_cluster(workers: int) -> LocalCluster:
+    """Single-threaded worker processes on 127.0.0.1 (HTTP server too). Ctrl-C is the client's
+    to handle, as with the pool: the workers are started with SIGINT ignored (an ignored signal
+    stays ignored in a spawned child), so they print no traceback, and the client stops them."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                            silence_logs=logging.ERROR)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 class DaskExecutor:
     """Maps a function over items on a Dask cluster; results stream back as they complete.
 
@@ -72,10 +90,7 @@ class DaskExecutor:
         self._futures: set[Future] = set()
         try:
             if scheduler == LOCAL:
-                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                             processes=True, host="127.0.0.1",
-                                             dashboard_address="127.0.0.1:0",
-                                             silence_logs=logging.ERROR)
+                self._cluster = _local_cluster(workers)
                 self._client = Client(self._cluster, set_as_default=False)
             else:
                 self._client = Client(scheduler, set_as_default=False)
@@ -122,12 +137,26 @@ class DaskExecutor:
         self._futures.add(future)
         return future
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, at_once: bool = False) -> None:
+        """Cancel what is left and disconnect; a LocalCluster of ours is closed too. `at_once`
+        (an error or Ctrl-C) kills its worker processes first: a graceful close would wait for
+        the running tasks, and their outputs are not wanted any more (a resume redoes them)."""
         client = getattr(self, "_client", None)
+        pids: dict[str, int] = {}
         if client is not None:
             if self._futures:
                 client.cancel(list(self._futures))
+            if at_once and self._cluster is not None:
+                try:
+                    pids = client.run(os.getpid)
+                except (OSError, TimeoutError):
+                    pids = {}
             client.close()
+        for pid in pids.values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self._cluster is not None:
             self._cluster.close()
 
@@ -136,4 +165,4 @@ class DaskExecutor:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._shutdown()
+        self._shutdown(at_once=exc_type is not None)

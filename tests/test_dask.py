@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +145,29 @@ def test_a_worker_with_other_libraries_refuses_to_write() -> None:
     with pytest.raises(EngineError, match="pillow"):
         run_batch(str, [1], expected)
     assert run_batch(str, [1, 2], fingerprint()) == ["1", "2"]
+
+
+def test_ctrl_c_stops_a_local_cluster_quickly_and_the_run_resumes(samples_train: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "aug"
+    command = [sys.executable, "-m", "expand", str(samples_train), "--out", str(out),
+               "--copies", "20", "--rotation-range", "20", "--scheduler", "local", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, start_new_session=True, text=True, env=env,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/*__aug*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the workers get it too
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 3.0
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert "run the same command again to resume" in stderr
+    assert not list(out.rglob("*.part")) and not (out / "metadata.jsonl").exists()
+    done = subprocess.run(command, capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expand_dataset(ExpandConfig(src=samples_train, out=tmp_path / "pool", copies=20, workers=2,
+                                augment=AugmentConfig(rotation_range=20)))
+    assert snapshot(out) == snapshot(tmp_path / "pool")
