@@ -87,7 +87,7 @@ class DaskExecutor:
 
     def __init__(self, scheduler: str, workers: int, tasks: int) -> None:
         self._cluster: LocalCluster | None = None
-        self._futures: set[Future] = set()
+        self._futures: set[Future[list[Any]]] = set()
         try:
             if scheduler == LOCAL:
                 self._cluster = _local_cluster(workers)
@@ -111,7 +111,7 @@ class DaskExecutor:
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         expected = fingerprint()
         iterator = iter(items)
-        batches = iter(lambda: list(islice(iterator, self._batch)), [])
+        batches: Iterator[list[T]] = iter(lambda: list(islice(iterator, self._batch)), [])
         window = max(4, self.workers * IN_FLIGHT_PER_THREAD)
         pending = as_completed(loop=self._client.loop)
         for batch in islice(batches, window):
@@ -127,12 +127,11 @@ class DaskExecutor:
                 raise EngineError(f"lost the Dask scheduler at {self._scheduler}: {exc}") from None
             self._futures.discard(future)
             future.release()
-            batch = next(batches, None)
-            if batch is not None:
+            for batch in islice(batches, 1):  # the next batch, if any
                 pending.add(self._submit(fn, batch, expected))
             yield from results
 
-    def _submit(self, fn: Callable[[T], R], batch: list[T], expected: dict[str, Any]) -> Future:
+    def _submit(self, fn: Callable[[T], R], batch: list[T], expected: dict[str, Any]) -> Future[list[Any]]:
         future = self._client.submit(run_batch, fn, batch, expected, pure=False)
         self._futures.add(future)
         return future

@@ -77,7 +77,7 @@ class ManifestSpool:
         else:
             target = self._dir / MANIFEST
             temp = target
-        handles = [open(run, encoding="utf-8") for run in self._runs]
+        handles: list[IO[str]] = [open(run, encoding="utf-8") for run in self._runs]
         totals = ManifestTotals()
         seen: set[str] = set()
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,8 +24,8 @@ from expand.executors import Executor, make_executor
 from expand.layout import check_not_foreign, check_output_location, lock_for
 from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals, write_run_file
 from expand.seeding import RANDOM_STREAMS_VERSION
-from expand.state import (Earlier, Journal, ObjectJournal, Plan, check_compatible, estimate_bytes, has_earlier_run,
-                          make_plan, open_journal, read_earlier, remove_outputs)
+from expand.state import (Earlier, Journal, ObjectJournal, Plan, check_compatible, estimate_bytes,
+                          has_earlier_run, make_plan, open_journal, read_earlier, remove_outputs)
 from expand.storage import LocalStore, Location, Store, open_store
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
@@ -289,9 +289,9 @@ def expand_dataset(
     images = {label: 0 for label in dataset.classes}
     for label, count in rows.labels.items():
         images[label] = count
-    return RunSummary(config.out, len(dataset.sources), plan.outputs_to_write - _lost(skipped, plan),
-                      images, tuple(skipped), tuple(warnings), time.perf_counter() - started,
-                      executor_name, workers,
+    return RunSummary(config.out, len(dataset.sources),
+                      plan.outputs_to_write - _lost(skipped, plan), images, tuple(skipped),
+                      tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
                        "orphans_kept": len(kept_orphans)})
 

@@ -176,7 +176,7 @@ class LocalStore:
 
 
 def _backend_errors() -> tuple[type[BaseException], ...]:
-    """Errors of the storage clients already loaded that are not OSErrors (narrow, not Exception)."""
+    """Errors of the loaded storage clients that are not OSErrors (narrow, not Exception)."""
     errors: list[type[BaseException]] = [OSError]
     botocore = sys.modules.get("botocore.exceptions")
     if botocore is not None:
@@ -218,6 +218,7 @@ class RemoteStore:
         self.fs: AbstractFileSystem = fs
         self.protocol = self.location.split("://", 1)[0].lower()
         self.root = root.rstrip("/")
+        self._made: set[str] = set()  # folders made by this store (filesystems that have them)
 
     def display(self, rel: str = "") -> str:
         return f"{self.location}/{rel}" if rel else self.location
@@ -323,6 +324,11 @@ class RemoteStore:
 
     def write(self, rel: str, data: bytes) -> None:
         """One PUT of the finished object: no temporary name (there is no rename to move it)."""
+        if self.protocol not in OBJECT_STORES and "/" in rel:  # a filesystem with real folders
+            parent = self.member(rel).rsplit("/", 1)[0]
+            if parent not in self._made:
+                self._call(self.fs.makedirs, parent, exist_ok=True)
+                self._made.add(parent)
         self._call(self.fs.pipe_file, self.member(rel), data)
 
     def create(self, rel: str, data: bytes) -> None:
