@@ -6,7 +6,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -189,6 +189,17 @@ def dry_run(config: ExpandConfig) -> DryRun:
     return _dry_run(config, out, *_prepare(config, _check_place(config, src, out), out))
 
 
+def _for_workers(config: ExpandConfig) -> ExpandConfig:
+    """The config the tasks carry: on a cluster, local paths made absolute (a worker's working
+    folder is not the client's; a shared filesystem must be mounted at the same place). run.json
+    keeps SRC as given."""
+    if config.scheduler is None:
+        return config
+    absolute = {name: value.absolute() for name in ("src", "out")
+                if isinstance(value := getattr(config, name), Path)}
+    return replace(config, **absolute) if absolute else config
+
+
 def _executor(config: ExpandConfig, factory: ExecutorFactory | None, tasks: int) -> Executor:
     """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
     if factory is not None:
@@ -255,7 +266,8 @@ def expand_dataset(
         if progress is not None:
             progress.start(plan.outputs_to_write)
         try:
-            tasks = (Task(w.source, config, w.copies, w.original) for w in plan.work)
+            task_config = _for_workers(config)
+            tasks = (Task(w.source, task_config, w.copies, w.original) for w in plan.work)
             with _executor(config, executor_factory, len(plan.work)) as pool:
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):

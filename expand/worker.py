@@ -80,13 +80,9 @@ class _Output:
 
 def _decode(task: Task) -> codec.Decoded:
     """Raises ImageReadError or OSError: the source cannot be read."""
-    source = task.source
-    if isinstance(source.path, str):
-        data = storage.open_store(task.config.src, task.config.storage_options) \
-            .read_bytes(source.rel_path)
-    else:
-        data = storage.read_bytes(source.path)
-    return codec.decode(data, source.rel_path, task.config.resize, task.config.max_image_pixels)
+    source, config = task.source, task.config
+    data = storage.open_store(config.src, config.storage_options).read_bytes(source.rel_path)
+    return codec.decode(data, source.rel_path, config.resize, config.max_image_pixels)
 
 
 def _render(task: Task, decoded: codec.Decoded) -> Iterator[_Output]:

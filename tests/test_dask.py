@@ -161,9 +161,12 @@ def test_ctrl_c_stops_a_local_cluster_quickly_and_the_run_resumes(samples_train:
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the workers get it too
     sent = time.monotonic()
     _, stderr = process.communicate(timeout=60)
-    assert time.monotonic() - sent < 3.0
-    assert process.returncode == 130 and "Traceback" not in stderr
-    assert "run the same command again to resume" in stderr
+    stopped = time.monotonic() - sent
+    # Well under a second when the machine is idle; the margin is for a loaded CI machine.
+    assert stopped < 5.0, f"stopped in {stopped:.1f} s"
+    assert process.returncode == 130, (process.returncode, stderr[-2000:])
+    assert "Traceback" not in stderr and "run the same command again to resume" in stderr, \
+        stderr[-2000:]
     assert not list(out.rglob("*.part")) and not (out / "metadata.jsonl").exists()
     done = subprocess.run(command, capture_output=True, text=True, env=env,
                           stdin=subprocess.DEVNULL, timeout=300)
