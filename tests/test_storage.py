@@ -244,3 +244,13 @@ def test_a_local_run_imports_neither_dask_nor_fsspec(samples_train: Path, tmp_pa
                            str(tmp_path / "aug"), "--copies", "1", "--workers", "2", "-q"],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_tasks_on_a_cluster_carry_absolute_local_paths(tmp_path: Path) -> None:
+    from expand.runner import _for_workers
+
+    relative = _config(Path("data/train"), "s3://b/aug", scheduler="tcp://127.0.0.1:8786")
+    moved = _for_workers(relative)
+    assert moved.src == Path.cwd() / "data" / "train" and moved.out == "s3://b/aug"
+    assert relative.determining()["src"] == "data/train"  # run.json keeps SRC as given
+    assert _for_workers(_config(Path("data/train"), tmp_path)).src == Path("data/train")
