@@ -131,7 +131,8 @@ class DaskExecutor:
                 pending.add(self._submit(fn, batch, expected))
             yield from results
 
-    def _submit(self, fn: Callable[[T], R], batch: list[T], expected: dict[str, Any]) -> Future[list[Any]]:
+    def _submit(self, fn: Callable[[T], R], batch: list[T],
+                expected: dict[str, Any]) -> Future[list[Any]]:
         future = self._client.submit(run_batch, fn, batch, expected, pure=False)
         self._futures.add(future)
         return future
