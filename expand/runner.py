@@ -195,9 +195,9 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
     keeps SRC as given."""
     if config.scheduler is None:
         return config
-    absolute = {name: value.absolute() for name in ("src", "out")
-                if isinstance(value := getattr(config, name), Path)}
-    return replace(config, **absolute) if absolute else config
+    src, out = config.src, config.out
+    return replace(config, src=src.absolute() if isinstance(src, Path) else src,
+                   out=out.absolute() if isinstance(out, Path) else out)
 
 
 def _executor(config: ExpandConfig, factory: ExecutorFactory | None, tasks: int) -> Executor:
