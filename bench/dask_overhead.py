@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -101,6 +102,7 @@ def main() -> None:
                         "dask_overhead.json")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()  # other jobs on the machine move absolute numbers, not ratios
     work = Path(tempfile.mkdtemp(prefix="expand-bench-"))
     try:
         src = make_w2(work / "w2")
@@ -134,6 +136,8 @@ def main() -> None:
         "rounds": args.rounds,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "load_average_1min": {"before": round(load_before[0], 2),
+                              "after": round(os.getloadavg()[0], 2)},
         "images_per_second_median": {},
         "ratio_to_pool": {},
         "identical_output": True,
