@@ -142,10 +142,15 @@ def process_source(task: Task) -> SourceResult:
 
 def worker_init() -> None:
     """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used.
-    Ctrl-C is the parent's to handle: it stops the pool, and no worker prints a traceback."""
+    Ctrl-C is the parent's to handle: a pool's worker process ignores it (the parent stops the
+    pool, and no worker prints a traceback). Run in-process (--workers 1) it is left alone: this
+    process is the one that must stop, and an ignored SIGINT would also be inherited by every
+    process it starts later."""
+    import multiprocessing
     import signal
 
     import cv2
 
     cv2.setNumThreads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -119,3 +119,14 @@ def test_resize_happens_before_augmentation(samples_train: Path, tmp_path: Path)
     assert {(r["width"], r["height"]) for r in rows} == {(40, 32)}
     assert all(r["file_name"].endswith(".png__aug0000.jpg") for r in rows)
     assert all(Image.open(tmp_path / "aug" / r["file_name"]).size == (40, 32) for r in rows)
+
+
+def test_an_in_process_run_leaves_ctrl_c_to_this_process(samples_train: Path,
+                                                         tmp_path: Path) -> None:
+    """--workers 1 runs here: SIGINT must still interrupt it, and not be ignored afterwards by
+    this process or the processes it starts."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    _run(samples_train, tmp_path / "aug", workers=1, copies=1)
+    assert signal.getsignal(signal.SIGINT) is before is signal.default_int_handler
