@@ -93,7 +93,16 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
         f"{summary.executor}, {summary.workers} worker{'s' if summary.workers != 1 else ''})"
     )
     per_class = ", ".join(f"{k}: {v}" for k, v in summary.images_per_class.items())
-    typer.echo(f"per class: {per_class}; skipped: {len(summary.skipped)}")
+    target = f" (target {summary.per_class_target})" if summary.per_class_target else ""
+    typer.echo(f"per class{target}: {per_class}; skipped: {len(summary.skipped)}")
+    if summary.duplicates:
+        files = sum(len(group) for group in summary.duplicates)
+        first = ", ".join(summary.duplicates[0][:3])
+        typer.echo(f"identical outputs: {files} files in {len(summary.duplicates)} groups of the "
+                   f"same bytes (first: {first}; all in --json)")
+    if summary.unchanged:
+        typer.echo(f"copies identical to their source: {len(summary.unchanged)} (first: "
+                   f"{summary.unchanged[0]}; all in --json)")
 
 
 @app.callback(invoke_without_command=True)
@@ -117,6 +126,11 @@ def run(
                                       "earlier run of the same settings).", show_default=False)],
     copies: Annotated[Optional[int], typer.Option("--copies", "-n", min=0, show_default=False,
                       help="Augmented copies per source image [default: 10].")] = None,
+    per_class_target: Annotated[Optional[int], typer.Option(
+        "--per-class-target", min=1, show_default=False,
+        help="Balance the classes: K images per class, each source of a class getting an equal "
+        "share of copies (the remainder goes to the sources with the smallest SHA-256 of their "
+        "path). Replaces --copies.")] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
                     help="Run seed [default: 0].")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, show_default=False,
@@ -190,7 +204,8 @@ def run(
         "channel_shift_range": channel_shift_range,
     }
     run_options = {"copies": copies, "seed": seed, "format": image_format, "quality": quality,
-                   "png_level": png_level, "resize": resize, "include_originals": include_originals}
+                   "png_level": png_level, "resize": resize, "include_originals": include_originals,
+                   "per_class_target": per_class_target}
     try:
         settings = resolve_config(
             src, out,

@@ -487,6 +487,13 @@ def resolve_config(
     augment.update(file_augment)
     augment.update(cli_augment)
 
+    for layer, label in ((file_run, f"{where}: copies and per_class_target"),
+                         (cli_run, "--copies and --per-class-target")):
+        if "copies" in layer and "per_class_target" in layer:
+            raise ConfigError(f"{label} both given; give one (per_class_target decides the "
+                              "copies of each source)")
+    if "copies" in cli_run:  # the command line's --copies replaces the file's per_class_target
+        file_run.pop("per_class_target", None)
     run: dict[str, Any] = {}
     for key, value in {**file_run, **cli_run}.items():
         if key == "resize" and isinstance(value, str):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,11 +18,12 @@ from PIL import features
 
 from expand import __version__, storage
 from expand.config import ExpandConfig
-from expand.discover import discover
-from expand.errors import EXIT_OK, EXIT_SKIPPED
+from expand.discover import Dataset, SourceImage, discover
+from expand.errors import EXIT_OK, EXIT_SKIPPED, ConfigError
 from expand.executors import Executor, make_executor
 from expand.layout import OutputLock, check_output_dir
-from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, write_run_file
+from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, find_duplicates,
+                             write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.worker import SourceResult, Task, process_source, worker_init
 
@@ -54,6 +57,11 @@ class RunSummary:
     elapsed_s: float
     executor: str
     workers: int
+    #: groups of outputs with the same bytes (found by SHA-256), and copies identical to their
+    #: source; derived from the output, so reported here and never written into DIR
+    duplicates: tuple[tuple[str, ...], ...] = ()
+    unchanged: tuple[str, ...] = ()
+    per_class_target: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,6 +84,9 @@ class RunSummary:
             "images_per_second": round(self.images_per_second, 1),
             "executor": self.executor,
             "workers": self.workers,
+            "per_class_target": self.per_class_target,
+            "duplicates": [list(group) for group in self.duplicates],
+            "unchanged": list(self.unchanged),
             "exit_code": self.exit_code,
         }
 
@@ -100,6 +111,42 @@ def _chunksize(tasks: int, workers: int) -> int:
 ExecutorFactory = Callable[[int, int], Executor]
 
 
+def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
+    """How many copies each source gets: `copies`, or each class's share of --per-class-target.
+
+    A class of n sources needs K images (originals count when included): `need` copies in all,
+    `need // n` each, and the `need % n` sources whose SHA-256 of their relative path is smallest
+    get one more. The hash, not the file name, picks them: no bias towards names early in the
+    alphabet, and the choice does not depend on the seed. A class that already has K sources or
+    more gets one copy per source (none with originals).
+    """
+    if config.per_class_target is None:
+        return {s.rel_path: config.copies for s in dataset.sources}
+    by_class: dict[str, list[SourceImage]] = {}
+    for source in dataset.sources:
+        by_class.setdefault(source.label, []).append(source)
+    plan: dict[str, int] = {}
+    for members in by_class.values():
+        n = len(members)
+        need = config.per_class_target - (n if config.include_originals else 0)
+        if need < (0 if config.include_originals else n):
+            share, extra = (0 if config.include_originals else 1), 0
+        else:
+            share, extra = divmod(need, n)
+        ranked = sorted(members, key=lambda s: hashlib.sha256(s.rel_path.encode(
+            "utf-8", "surrogateescape")).hexdigest())
+        for rank, source in enumerate(ranked):
+            plan[source.rel_path] = share + (1 if rank < extra else 0)
+    return plan
+
+
+def _check_class_overrides(config: ExpandConfig, classes: tuple[str, ...]) -> None:
+    unknown = [label for label, _ in config.augment.classes if label not in classes]
+    if unknown:
+        raise ConfigError(f"classes.{unknown[0]}: no class folder of that name in {config.src} "
+                          f"(classes: {', '.join(classes)})")
+
+
 def expand_dataset(
     config: ExpandConfig,
     progress: Progress | None = None,
@@ -119,29 +166,36 @@ def expand_dataset(
     """
     started = time.perf_counter()
     dataset = discover(config.src)
+    _check_class_overrides(config, dataset.classes)
+    plan = copies_per_source(dataset, config)
     check_output_dir(config.src, config.out, config.determining())
     config.out.mkdir(parents=True, exist_ok=True)
     warnings = [f"{config.src / name}: file at the top level of SRC ignored (not in a class folder)"
                  for name in dataset.top_level_files]
     warnings += [f"{config.src / label}: class folder holds no image" for label in dataset.empty_classes]
     skipped = [Skipped(rel, f"{rel}: not an image file (extension)") for rel in dataset.not_images]
-    per_output = config.copies + (1 if config.include_originals else 0)
+    originals = 1 if config.include_originals else 0
     factory = executor_factory or (lambda w, c: make_executor(w, worker_init, c))
     images: Counter[str] = Counter()
     sources_done: Counter[str] = Counter()
+    hashes = array("Q")  # 8-byte SHA-256 prefixes: duplicate candidates without holding names
+    unchanged: list[str] = []
 
     with OutputLock(config.out):
         for label in dataset.classes:
             (config.out / label).mkdir(exist_ok=True)
         spool = ManifestSpool(config.out)
         if progress is not None:
-            progress.start(len(dataset.sources) * per_output)
+            progress.start(sum(plan.values()) + originals * len(dataset.sources))
         try:
-            tasks: Iterator[Task] = (Task(s, config) for s in dataset.sources)
+            tasks: Iterator[Task] = (Task(s, config, plan[s.rel_path]) for s in dataset.sources)
             with factory(config.workers, _chunksize(len(dataset.sources), config.workers)) as pool:
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
-                    _collect(result, spool, skipped, images, sources_done, progress, per_output)
+                    _collect(result, spool, skipped, images, sources_done, progress,
+                             plan[result.source] + originals)
+                    hashes.extend(int(r.sha256[:16], 16) for r in result.records)
+                    unchanged += result.unchanged
             spool.write(config.out)
             write_run_file(config.out, _run_record(config, dataset.classes, images, sources_done,
                                                    skipped))
@@ -153,9 +207,16 @@ def expand_dataset(
             if progress is not None:
                 progress.close()
     skipped.sort(key=lambda s: s.source)
+    if config.per_class_target is not None:
+        warnings += [f"class {label}: {images[label]} images, above --per-class-target "
+                     f"{config.per_class_target} (it has more sources than that)"
+                     for label in dataset.classes if images[label] > config.per_class_target]
     return RunSummary(config.out, len(dataset.sources), sum(images.values()),
                       {label: images[label] for label in dataset.classes}, tuple(skipped),
-                      tuple(warnings), time.perf_counter() - started, executor_name, workers)
+                      tuple(warnings), time.perf_counter() - started, executor_name, workers,
+                      duplicates=find_duplicates(config.out, hashes),
+                      unchanged=tuple(sorted(unchanged)),
+                      per_class_target=config.per_class_target)
 
 
 def _collect(result: SourceResult, spool: ManifestSpool, skipped: list[Skipped],
