@@ -14,12 +14,12 @@ from tqdm import tqdm
 from expand import __version__
 from expand.config import KERAS_NOT_OFFLINE, PRESETS, resolve_config
 from expand.coreutils import hand_over, is_coreutils_call
-from expand.errors import EXIT_INTERRUPTED, EXIT_USAGE, ExpandError
+from expand.errors import EXIT_INTERRUPTED, EXIT_SKIPPED, EXIT_USAGE, ExpandError
 from expand.executors import available_cpus
 from expand.runner import RunSummary, expand_dataset
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
-NOT_YET_BUILT = ("preview", "inspect", "replay", "config")
+NOT_YET_BUILT = ("preview", "inspect", "config")
 
 EPILOG = (
     "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
@@ -229,6 +229,45 @@ def run(
         typer.echo(f"expand: warning: {warning}", err=True)
     _print_summary(summary, as_json, quiet)
     raise typer.Exit(summary.exit_code)
+
+
+@app.command("replay")
+def replay_command(
+    out: Annotated[Path, typer.Argument(help="An output folder of expand (holding run.json).",
+                                        show_default=False)],
+    files: Annotated[Optional[list[str]], typer.Argument(
+        help="Files to regenerate: names from the manifest, or paths into the folder.",
+        show_default=False)] = None,
+    all_files: Annotated[bool, typer.Option("--all", help="Replay every file of the "
+                                            "manifest.")] = False,
+    src: Annotated[Optional[Path], typer.Option(help="Where the sources are now, if not at "
+                                                "run.json's SRC (which is as given at the run).",
+                                                show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print mismatches only.")] = False,
+) -> None:
+    """Regenerate files from their manifest rows and run.json and check their SHA-256.
+    Exit 0 when every file matches, 1 when one does not."""
+    if not files and not all_files:
+        _fail("replay: name a FILE of the output folder, or give --all", EXIT_USAGE)
+    try:
+        from expand.replay import load_run, replay
+
+        run = load_run(out, src)
+        checked = mismatched = 0
+        for result in replay(run, None if all_files else files):
+            checked += 1
+            mismatched += not result.ok
+            if not result.ok or not quiet:
+                typer.echo(result.explain(), err=not result.ok)
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    if mismatched and run.library_changes:
+        typer.echo("expand: note: the libraries differ from the run's ("
+                   f"{'; '.join(run.library_changes)}): encoders may write other bytes", err=True)
+    if not quiet or mismatched:
+        typer.echo(f"replayed {checked} file{'s' if checked != 1 else ''}: "
+                   f"{checked - mismatched} match, {mismatched} do not")
+    raise typer.Exit(EXIT_SKIPPED if mismatched else 0)
 
 
 def _refuse_keras_only(args: list[str]) -> None:
