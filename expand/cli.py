@@ -19,7 +19,7 @@ from expand.executors import available_cpus
 from expand.runner import RunSummary, expand_dataset
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
-NOT_YET_BUILT = ("preview", "inspect", "config")
+NOT_YET_BUILT = ("config",)
 
 EPILOG = (
     "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
@@ -229,6 +229,97 @@ def run(
         typer.echo(f"expand: warning: {warning}", err=True)
     _print_summary(summary, as_json, quiet)
     raise typer.Exit(summary.exit_code)
+
+
+def _write_sheet(png: Path, image: Any, cells: list[Any], extra: dict[str, Any],
+                 as_json: bool) -> None:
+    from expand.sheet import save_png
+
+    save_png(image, png)
+    if as_json:
+        typer.echo(json.dumps({"out": str(png), "width": image.width, "height": image.height,
+                               **extra, "cells": [c.to_dict() for c in cells]}, indent=2,
+                              ensure_ascii=False))
+    else:
+        typer.echo(f"wrote {png} ({image.width}x{image.height}, {len(cells)} pictures)")
+
+
+@app.command("preview")
+def preview_command(
+    src: Annotated[Path, typer.Argument(help="Dataset folder: SRC/<class>/<images>.",
+                                        show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (never inside an "
+                                      "output folder or SRC).", show_default=False)],
+    per_class: Annotated[int, typer.Option("--per-class", min=1, help="Sources shown per "
+                                           "class.")] = 2,
+    copies: Annotated[int, typer.Option("--copies", "-n", min=1, help="Copies shown per source "
+                                        "(the run's copies 0..N-1).")] = 6,
+    cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
+                                      "pixels.")] = 128,
+    preset: Annotated[Optional[str], typer.Option(show_default=False,
+                      help=f"Augmentation preset: {', '.join(PRESETS)}.")] = None,
+    config: Annotated[Optional[Path], typer.Option(show_default=False,
+                      help="TOML or JSON config, as for a run.")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
+                    help="Run seed [default: 0, or the config's].")] = None,
+    resize: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT, as for a run.",
+                                                  show_default=False)] = None,
+    image_format: Annotated[Optional[str], typer.Option("--format", show_default=False,
+                            help="same, png, jpeg or webp, as for a run.")] = None,
+    quality: Annotated[Optional[int], typer.Option(min=1, max=100, show_default=False,
+                       help="JPEG/WebP quality, as for a run.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the sheet's layout (boxes, "
+                                          "captions) as JSON.")] = False,
+) -> None:
+    """Without writing a dataset: a contact sheet of a few sources per class, each followed by
+    the copies a run with these settings would write, captioned with their main parameters."""
+    run_options = {"seed": seed, "resize": resize, "format": image_format, "quality": quality}
+    try:
+        from expand.preview import preview
+        from expand.sheet import check_destination
+
+        settings = resolve_config(src, out, cli_run={k: v for k, v in run_options.items()
+                                                     if v is not None},
+                                  cli_augment={}, preset_name=preset, config_file=config)
+        check_destination(out, forbidden=[src])
+        image, cells, unreadable = preview(settings, per_class, copies, cell)
+        for problem in unreadable:
+            typer.echo(f"expand: skipped {problem}", err=True)
+        _write_sheet(out, image, cells, {"src": str(src)}, as_json)
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    raise typer.Exit(EXIT_SKIPPED if unreadable else 0)
+
+
+@app.command("inspect")
+def inspect_command(
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An output folder of expand.",
+                                            show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (outside DIR).",
+                                      show_default=False)],
+    per_class: Annotated[int, typer.Option("--per-class", min=1, help="Pictures per "
+                                           "class.")] = 8,
+    cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
+                                      "pixels.")] = 128,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics and the sheet's "
+                                          "layout as JSON.")] = False,
+) -> None:
+    """A contact sheet of an output folder per class, and its manifest's statistics (counts,
+    how often each transform fired against its probability, parameter histograms) as a PNG."""
+    try:
+        from expand.inspection import inspect_output
+        from expand.replay import load_run
+        from expand.sheet import check_destination
+
+        run = load_run(out_dir)
+        check_destination(out, forbidden=[out_dir])
+        image, cells, stats, unreadable = inspect_output(run, per_class, cell)
+        for problem in unreadable:
+            typer.echo(f"expand: skipped {problem}", err=True)
+        _write_sheet(out, image, cells, {"dir": str(out_dir), "stats": stats}, as_json)
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    raise typer.Exit(EXIT_SKIPPED if unreadable else 0)
 
 
 @app.command("replay")

@@ -140,7 +140,7 @@ def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
     return plan
 
 
-def _check_class_overrides(config: ExpandConfig, classes: tuple[str, ...]) -> None:
+def check_class_overrides(config: ExpandConfig, classes: tuple[str, ...]) -> None:
     unknown = [label for label, _ in config.augment.classes if label not in classes]
     if unknown:
         raise ConfigError(f"classes.{unknown[0]}: no class folder of that name in {config.src} "
@@ -166,7 +166,7 @@ def expand_dataset(
     """
     started = time.perf_counter()
     dataset = discover(config.src)
-    _check_class_overrides(config, dataset.classes)
+    check_class_overrides(config, dataset.classes)
     plan = copies_per_source(dataset, config)
     check_output_dir(config.src, config.out, config.determining())
     config.out.mkdir(parents=True, exist_ok=True)
