@@ -14,12 +14,12 @@ from tqdm import tqdm
 from expand import __version__
 from expand.config import KERAS_NOT_OFFLINE, PRESETS, resolve_config
 from expand.coreutils import hand_over, is_coreutils_call
-from expand.errors import EXIT_INTERRUPTED, EXIT_SKIPPED, EXIT_USAGE, ExpandError
+from expand.errors import (EXIT_INTERRUPTED, EXIT_SKIPPED, EXIT_USAGE, ConfigError, ExpandError,
+                           OutputWriteError)
 from expand.executors import available_cpus
 from expand.runner import RunSummary, expand_dataset
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
-NOT_YET_BUILT = ("config",)
 
 EPILOG = (
     "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
@@ -322,6 +322,44 @@ def inspect_command(
     raise typer.Exit(EXIT_SKIPPED if unreadable else 0)
 
 
+config_app = typer.Typer(add_completion=False, rich_markup_mode=None,
+                         help="Config files: `expand config init [PATH]` writes a starter.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("init")
+def config_init(
+    path: Annotated[Optional[Path], typer.Argument(help="Where to write it (.toml); standard "
+                                                   "output if left out.", show_default=False)
+                    ] = None,
+    preset: Annotated[str, typer.Option(help=f"Start from this preset: {', '.join(PRESETS)}.")
+                      ] = "default",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented version-2 config (every key explained, the further transforms listed)
+    that loads back to exactly the settings of the preset it starts from."""
+    from expand.starter import starter_text
+
+    try:
+        settings = resolve_config(Path("SRC"), Path("DIR"), cli_run={}, cli_augment={},
+                                  preset_name=preset)
+        text = starter_text(settings, f"preset {preset!r}")
+        if path is None:
+            typer.echo(text, nl=False)
+            return
+        if path.exists() and not force:
+            raise ConfigError(f"{path}: exists; give --force to replace it")
+        if path.suffix.lower() != ".toml":
+            raise ConfigError(f"{path}: expected a .toml file name (the starter is TOML)")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    typer.echo(f"wrote {path} (from preset {preset!r}); use it with --config {path}")
+
+
 @app.command("replay")
 def replay_command(
     out: Annotated[Path, typer.Argument(help="An output folder of expand (holding run.json).",
@@ -379,10 +417,6 @@ def main(argv: list[str] | None = None) -> None:
                    "but no other expand is on PATH", err=True)
         sys.exit(1)
     _refuse_keras_only(args)
-    if args and args[0] in NOT_YET_BUILT:
-        typer.echo(f"expand: error: 'expand {args[0]}' is not built yet in version {__version__} "
-                   f"(a folder named {args[0]} is given as ./{args[0]})", err=True)
-        sys.exit(EXIT_USAGE)
     if args in (["--help"], ["-h"]):
         args = ["run", "--help"]
     elif not args or (args[0] not in SUBCOMMANDS and args[0] != "--version"):

@@ -57,7 +57,7 @@ def test_default_preset_is_announced(samples_train: Path, tmp_path: Path) -> Non
     (["{src}", "--out", "{out}", "--width-shift-range", "abc"], 2, "width_shift_range"),
     (["{src}", "--out", "{src}/x"], 2, "inside the source folder"),
     (["{src}", "--out", "{out}", "--preset", "nope"], 2, "unknown preset"),
-    (["preview", "{src}"], 2, "not built yet"),
+    (["preview", "{src}"], 2, "Missing option"),
     (["replay", "{src}", "x.png"], 2, "no run.json of expand here"),
 ])
 def test_user_mistakes_are_one_line_errors(samples_train: Path, tmp_path: Path,
