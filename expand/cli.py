@@ -14,8 +14,14 @@ from tqdm import tqdm
 from expand import __version__
 from expand.config import KERAS_NOT_OFFLINE, PRESETS, resolve_config
 from expand.coreutils import hand_over, is_coreutils_call
-from expand.errors import (EXIT_INTERRUPTED, EXIT_SKIPPED, EXIT_USAGE, ConfigError, ExpandError,
-                           OutputWriteError)
+from expand.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_SKIPPED,
+    EXIT_USAGE,
+    ConfigError,
+    ExpandError,
+    OutputWriteError,
+)
 from expand.executors import available_cpus
 from expand.runner import RunSummary, expand_dataset
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
+
+import tomllib
 
 from expand.errors import ConfigError
 from expand.transforms import Transform, check_pipeline, probability, transform_from_dict

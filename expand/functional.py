@@ -94,7 +94,7 @@ def _replace_colour(image: np.ndarray, colour: np.ndarray, has_alpha: bool) -> n
     return np.concatenate([colour, image[..., -1:]], axis=2)
 
 
-# ---- geometry beyond Keras's affine: each gives an output -> input map, composed into one warp ----
+# ---- geometry beyond Keras's affine: output -> input maps, composed into the one warp ----
 
 
 def crop_matrix(x: float, y: float, w: float, h: float, width: int, height: int) -> np.ndarray:
@@ -141,7 +141,8 @@ def _colour(image: np.ndarray, has_alpha: bool) -> np.ndarray:
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    rounded: np.ndarray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return rounded
 
 
 def _luma(colour: np.ndarray) -> np.ndarray:

@@ -1,12 +1,11 @@
-"""`expand inspect`: a contact sheet of an output folder per class, and its manifest's statistics
-(counts, how often each transform fired against its probability, parameter histograms) as a picture."""
+"""`expand inspect`: an output folder per class, and its manifest's statistics (counts, how
+often each transform fired against its probability, parameter histograms) as one picture."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -17,8 +16,7 @@ from expand.errors import ImageReadError
 from expand.manifest import read_manifest
 from expand.preview import describe
 from expand.replay import Run
-from expand.sheet import (Cell, Section, bars, contact_sheet, display, fit, histogram, stack,
-                          tile)
+from expand.sheet import Cell, Section, bars, contact_sheet, display, fit, histogram, stack, tile
 
 BINS = 24
 
@@ -38,14 +36,14 @@ KERAS_FIRING: dict[str, tuple[str, str]] = {
 
 
 def _keras_fired(name: str, params: dict[str, Any]) -> bool:
-    return {
+    return bool({
         "rotation": params["theta"] != 0, "width_shift": params["tx"] != 0,
         "height_shift": params["ty"] != 0, "shear": params["shear"] != 0,
         "zoom": (params["zx"], params["zy"]) != (1.0, 1.0),
         "horizontal_flip": params["flip_horizontal"], "vertical_flip": params["flip_vertical"],
         "channel_shift": params["channel_shift_intensity"] is not None,
         "brightness": params["brightness"] is not None,
-    }[name]
+    }[name])
 
 
 def _keras_on(config: AugmentConfig, range_key: str) -> bool:
@@ -175,8 +173,8 @@ def inspect_output(run: Run, per_class: int, cell: int,
                 for label, cells in rows.items()]
     config = run.config
     title = [f"expand inspect of {run.out}",
-             f"{sum(stats.images.values())} images from {config.src}; seed {config.seed}; "
-             f"preset {config.preset or '(none)'}"]
+             (f"{sum(stats.images.values())} images from {config.src}; seed {config.seed}; "
+              f"preset {config.preset or '(none)'}")]
     sheet, cells = contact_sheet(title, sections, cell)
     summary = stats.to_dict()
     picture = stack([sheet, _statistics(summary, counts, sheet.width)])
@@ -194,8 +192,8 @@ def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: in
     fire_bars = bars("How often each transform fired (bar) against its configured probability "
                      "(red mark), over all copies", [
                          (name, t["rate"], t["configured"],
-                          f"{100 * t['rate']:.1f}% ({t['fired']} of {t['copies']}); "
-                          f"p {t['configured']:.2f}")
+                          (f"{100 * t['rate']:.1f}% ({t['fired']} of {t['copies']}); "
+                           f"p {t['configured']:.2f}"))
                          for name, t in firing.items()], width)
     panels = [histogram(f"{key}  (n {summary['params'][key]['count']})", counts[key],
                       summary["params"][key]["min"], summary["params"][key]["max"])

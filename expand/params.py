@@ -206,7 +206,8 @@ def sample_params(
         theta = float(rng.uniform(-r, r)) if _fires(rng, config.rotation_p) else 0.0
     if _is_on(config.width_shift_range):
         rng = stream("width_shift")
-        tx = _shift(rng, config.width_shift_range, width) if _fires(rng, config.width_shift_p) else 0.0
+        tx = _shift(rng, config.width_shift_range, width) if _fires(rng, config.width_shift_p) \
+            else 0.0
     if _is_on(config.height_shift_range):
         rng = stream("height_shift")
         ty = _shift(rng, config.height_shift_range, height) if _fires(rng, config.height_shift_p) \
@@ -218,7 +219,8 @@ def sample_params(
         rng = stream("zoom")
         if _fires(rng, config.zoom_p):
             zx, zy = (float(v) for v in rng.uniform(*config.zoom_range, size=2))
-    flip_h = bool(config.horizontal_flip and _fires(stream("horizontal_flip"), config.horizontal_flip_p))
+    flip_h = bool(config.horizontal_flip
+                  and _fires(stream("horizontal_flip"), config.horizontal_flip_p))
     flip_v = bool(config.vertical_flip and _fires(stream("vertical_flip"), config.vertical_flip_p))
     if config.channel_shift_range:
         rng, c = stream("channel_shift"), config.channel_shift_range
@@ -259,7 +261,8 @@ def _random_resized_crop(t: Any, rng: np.random.Generator, width: int, height: i
         aspect = math.exp(float(rng.uniform(*log_ratio)))
         w, h = math.sqrt(target * aspect), math.sqrt(target / aspect)
         if 0 < w <= width and 0 < h <= height:
-            return CropBox(float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), w, h)
+            x, y = float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h))
+            return CropBox(x, y, w, h)
     w, h = float(width), float(height)
     if width / height < t.ratio[0]:
         h = w / t.ratio[0]

@@ -1,4 +1,4 @@
-"""Apply sampled parameters: all geometry in one resample, then Keras's pixel order, then the list."""
+"""Apply sampled parameters: all geometry in one resample, Keras's pixel steps, then the list."""
 
 from __future__ import annotations
 

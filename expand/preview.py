@@ -1,4 +1,4 @@
-"""`expand preview`: a contact sheet of a few sources per class and what the config makes of them."""
+"""`expand preview`: a sheet of a few sources per class and what a config makes of them."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
                                 f", {shown} shown, original then copies 0-{variants - 1}", rows))
     further = ", ".join(names) if names else "none"
     title = [f"expand preview of {config.src}",
-             f"seed {config.seed}; preset {config.preset or '(none)'}; further transforms: "
-             f"{further}"]
+             (f"seed {config.seed}; preset {config.preset or '(none)'}; further transforms: "
+              f"{further}")]
     image, cells = contact_sheet(title, sections, cell)
     return image, cells, unreadable

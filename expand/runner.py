@@ -22,8 +22,7 @@ from expand.discover import Dataset, SourceImage, discover
 from expand.errors import EXIT_OK, EXIT_SKIPPED, ConfigError
 from expand.executors import Executor, make_executor
 from expand.layout import OutputLock, check_output_dir
-from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, find_duplicates,
-                             write_run_file)
+from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, find_duplicates, write_run_file
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.worker import SourceResult, Task, process_source, worker_init
 

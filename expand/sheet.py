@@ -1,4 +1,4 @@
-"""Contact sheets and small charts drawn with Pillow alone (its default font): no plotting library."""
+"""Contact sheets and small charts drawn with Pillow alone (its default font), no plotting."""
 
 from __future__ import annotations
 

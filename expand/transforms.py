@@ -30,7 +30,8 @@ def scalar_in(name: str, value: Any, low: float, high: float, *, open_low: bool 
           and low <= value <= high and not (open_low and value == low))
     if not ok:
         bracket = "(" if open_low else "["
-        raise ConfigError(f"{name}: expected a number in {bracket}{low:g}, {high:g}], got {value!r}")
+        raise ConfigError(f"{name}: expected a number in {bracket}{low:g}, {high:g}], "
+                          f"got {value!r}")
     return float(value)
 
 
@@ -104,7 +105,8 @@ class RandomResizedCrop(Transform):
 
 @dataclass(frozen=True)
 class Perspective(Transform):
-    """torchvision's RandomPerspective: each corner moves inward by up to `distortion` x half a side."""
+    """torchvision's RandomPerspective: each corner moves inward by up to `distortion` x half
+    a side."""
 
     name: ClassVar[str] = "perspective"
     geometric: ClassVar[bool] = True
@@ -116,7 +118,8 @@ class Perspective(Transform):
 
 @dataclass(frozen=True)
 class ColorJitter(Transform):
-    """Factors for brightness, contrast, saturation (1 = unchanged) and a hue turn (0 = unchanged)."""
+    """Factors for brightness, contrast, saturation (1 = unchanged) and a hue turn (0 =
+    unchanged, 0.5 = half the colour circle)."""
 
     name: ClassVar[str] = "color_jitter"
     brightness: Pair = (1.0, 1.0)
@@ -201,7 +204,7 @@ class Sharpen(Transform):
 
 @dataclass(frozen=True)
 class JpegQuality(Transform):
-    """A JPEG round trip at a quality drawn from `quality` (whole numbers), like a re-saved photo."""
+    """A JPEG round trip at a quality drawn from `quality` (whole numbers): a re-saved photo."""
 
     name: ClassVar[str] = "jpeg"
     quality: Pair = (30.0, 90.0)

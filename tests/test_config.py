@@ -109,10 +109,10 @@ def test_run_settings_are_checked(tmp_path: Path) -> None:
 
 # ---- version 2: probabilities, further transforms, per-class overrides, the starter, presets ----
 
-from expand.config import PRESETS  # noqa: E402
-from expand.manifest import read_manifest  # noqa: E402
-from expand.runner import expand_dataset  # noqa: E402
-from expand.starter import starter_text  # noqa: E402
+from expand.config import PRESETS
+from expand.manifest import read_manifest
+from expand.runner import expand_dataset
+from expand.starter import starter_text
 
 V2 = """version = 2
 rotation_range = 20
@@ -226,5 +226,6 @@ def test_every_preset_runs_on_the_samples(samples_train: Path, tmp_path: Path,
     assert summary.exit_code == 0 and summary.images_written == 45 * 2
     rows = list(read_manifest(out))
     assert len({tuple(r["params"]) for r in rows}) == 1
-    assert set(rows[0]["params"]) >= {"theta", "tx", "brightness", *config.augment.transform_names()}
+    names = config.augment.transform_names()
+    assert set(rows[0]["params"]) >= {"theta", "tx", "brightness", *names}
     assert len(summary.unchanged) == (90 if name == "none" else 0)

@@ -30,7 +30,7 @@ def _cut(sheet: Image.Image, cell: dict[str, Any]) -> np.ndarray:
 
 
 def _grow(pixels: np.ndarray) -> np.ndarray:
-    """Whole-factor nearest-neighbour growth, written out: what a 24 px image looks like in a cell."""
+    """Whole-factor nearest-neighbour growth, written out: a 24 px image as a cell shows it."""
     rgb = np.repeat(pixels, 3, axis=2) if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels
     factor = CELL // max(rgb.shape[:2])
     return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)

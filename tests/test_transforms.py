@@ -166,7 +166,8 @@ def test_firing_rates_over_10000_draws_are_within_2_points_of_p() -> None:
             fired[name] += on
         fired["random_crop"] += _draw(crop_only, k).get("random_crop") is not None
     expected = {**probabilities, **keras_p, "random_crop": 0.42}
-    off = {n: (fired[n] / draws, p) for n, p in expected.items() if abs(fired[n] / draws - p) > 0.02}
+    off = {n: (fired[n] / draws, p) for n, p in expected.items()
+           if abs(fired[n] / draws - p) > 0.02}
     assert not off, off
 
 
@@ -241,15 +242,15 @@ def test_perspective_moves_the_corners_where_it_says() -> None:
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"name": "gaussian_blur", "sigma": [2, 1]}, "transforms[0] gaussian_blur.sigma: expected [a, b]"
-                                                 " with a <= b, both in [0, 50], got [2, 1]"),
-    ({"name": "gaussian_blur", "p": 1.5}, "gaussian_blur.p: expected a probability in [0, 1], "
-                                          "got 1.5"),
-    ({"name": "jpeg", "quality": [0, 50]}, "jpeg.quality: expected [a, b] with a <= b, both in "
-                                           "[1, 100], got [0, 50]"),
+    ({"name": "gaussian_blur", "sigma": [2, 1]},
+     "transforms[0] gaussian_blur.sigma: expected [a, b] with a <= b, both in [0, 50], got [2, 1]"),
+    ({"name": "gaussian_blur", "p": 1.5},
+     "gaussian_blur.p: expected a probability in [0, 1], got 1.5"),
+    ({"name": "jpeg", "quality": [0, 50]},
+     "jpeg.quality: expected [a, b] with a <= b, both in [1, 100], got [0, 50]"),
     ({"name": "random_crop", "size_frac": 0}, "random_crop.size_frac: expected a number in (0, 1]"),
-    ({"name": "color_jitter", "hue": [0, 0.7]}, "color_jitter.hue: expected [a, b] with a <= b, "
-                                                "both in [-0.5, 0.5], got [0, 0.7]"),
+    ({"name": "color_jitter", "hue": [0, 0.7]},
+     "color_jitter.hue: expected [a, b] with a <= b, both in [-0.5, 0.5], got [0, 0.7]"),
     ({"name": "blur"}, "transforms[0].name: expected one of random_crop"),
     ({"name": "gamma", "gama": [1, 2]}, "unknown key 'gama'"),
 ])
