@@ -16,7 +16,18 @@ from expand.errors import ImageReadError
 from expand.manifest import read_manifest
 from expand.preview import describe
 from expand.replay import Run
-from expand.sheet import Cell, Section, bars, contact_sheet, display, fit, histogram, stack, tile
+from expand.sheet import (
+    Cell,
+    Section,
+    bars,
+    contact_sheet,
+    display,
+    fit,
+    heading,
+    histogram,
+    stack,
+    tile,
+)
 
 BINS = 24
 
@@ -200,6 +211,6 @@ def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: in
               for key in counts if summary["params"][key]["max"] > summary["params"][key]["min"]]
     parts = [class_bars, fire_bars]
     if panels:
-        parts.append(bars("Parameter histograms (values that did something)", [], width))
+        parts.append(heading("Parameter histograms (values that did something)", width))
         parts.append(tile(panels, width))
     return stack(parts)

@@ -31,22 +31,21 @@ def geometry(params: AugmentParams, width: int, height: int) -> tuple[np.ndarray
     return matrix, False
 
 
-def _pixel_kernel(name: str) -> Callable[[np.ndarray, Any, bool], np.ndarray]:
-    kernels: dict[str, Callable[[np.ndarray, Any, bool], np.ndarray]] = {
-        "color_jitter": lambda im, p, a: F.color_jitter(im, p.brightness, p.contrast,
-                                                        p.saturation, p.hue, a),
-        "grayscale": lambda im, p, a: F.grayscale(im, a),
-        "gamma": lambda im, p, a: F.adjust_gamma(im, p.gamma, a),
-        "equalize": lambda im, p, a: F.equalize(im, a),
-        "autocontrast": lambda im, p, a: F.autocontrast(im, p.cutoff_pct, a),
-        "gaussian_noise": lambda im, p, a: F.add_noise(
-            im, P.noise_field(p.seed, (*im.shape[:2], im.shape[2] - (1 if a else 0))), p.sigma, a),
-        "gaussian_blur": lambda im, p, a: F.gaussian_blur(im, p.sigma, a),
-        "sharpen": lambda im, p, a: F.sharpen(im, p.amount, a),
-        "jpeg": lambda im, p, a: F.jpeg_round_trip(im, p.quality, a),
-        "random_erasing": lambda im, p, a: F.erase(im, p.x, p.y, p.w, p.h, p.value, a),
-    }
-    return kernels[name]
+#: Each pixel-level transform's kernel, called with (image, what it drew, has_alpha).
+_PIXEL_KERNELS: dict[str, Callable[[np.ndarray, Any, bool], np.ndarray]] = {
+    "color_jitter": lambda im, p, a: F.color_jitter(im, p.brightness, p.contrast,
+                                                    p.saturation, p.hue, a),
+    "grayscale": lambda im, p, a: F.grayscale(im, a),
+    "gamma": lambda im, p, a: F.adjust_gamma(im, p.gamma, a),
+    "equalize": lambda im, p, a: F.equalize(im, a),
+    "autocontrast": lambda im, p, a: F.autocontrast(im, p.cutoff_pct, a),
+    "gaussian_noise": lambda im, p, a: F.add_noise(
+        im, P.noise_field(p.seed, (*im.shape[:2], im.shape[2] - (1 if a else 0))), p.sigma, a),
+    "gaussian_blur": lambda im, p, a: F.gaussian_blur(im, p.sigma, a),
+    "sharpen": lambda im, p, a: F.sharpen(im, p.amount, a),
+    "jpeg": lambda im, p, a: F.jpeg_round_trip(im, p.quality, a),
+    "random_erasing": lambda im, p, a: F.erase(im, p.x, p.y, p.w, p.h, p.value, a),
+}
 
 
 def apply_params(
@@ -81,5 +80,5 @@ def apply_params(
     for transform in config.transforms:
         drawn = params.get(transform.name)
         if drawn is not None and not transform.geometric:
-            out = _pixel_kernel(transform.name)(out, drawn, has_alpha)
+            out = _PIXEL_KERNELS[transform.name](out, drawn, has_alpha)
     return out

@@ -177,6 +177,12 @@ def bars(title: str, items: list[tuple[str, float, float | None, str]], width: i
     return image
 
 
+def heading(text: str, width: int) -> Image.Image:
+    image = Image.new("RGB", (width, line_height(HEADER) + PAD * 2), BACKGROUND)
+    ImageDraw.Draw(image).text((PAD, PAD), text, font=HEADER, fill=INK)
+    return image
+
+
 def histogram(title: str, counts: list[int], low: float, high: float,
               size: tuple[int, int] = (230, 110)) -> Image.Image:
     """One parameter's distribution: bars over [low, high], the range written under them."""

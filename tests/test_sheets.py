@@ -52,7 +52,6 @@ def _captions_are_readable(sheet: Image.Image, cells: list[dict[str, Any]]) -> N
         assert (text < 128).sum() > 20  # ink under every picture
 
 
-@pytest.mark.slow
 def test_preview_cells_are_the_scaled_sources_and_the_runs_copies(samples_train: Path,
                                                                    tmp_path: Path) -> None:
     png = tmp_path / "sheets" / "preview.png"
