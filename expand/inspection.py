@@ -99,6 +99,7 @@ class Stats:
     images: dict[str, int] = field(default_factory=dict)
     copies: dict[str, int] = field(default_factory=dict)
     fired: dict[str, int] = field(default_factory=dict)
+    eligible: dict[str, int] = field(default_factory=dict)  # copies of the classes it is on for
     expected: dict[str, float] = field(default_factory=dict)
     ranges: dict[str, list[float]] = field(default_factory=dict)  # min, max, sum, count
 
@@ -110,6 +111,7 @@ class Stats:
             return
         self.copies[label] = self.copies.get(label, 0) + 1
         for name, p in probabilities(config).items():
+            self.eligible[name] = self.eligible.get(name, 0) + 1
             self.expected[name] = self.expected.get(name, 0.0) + p
             fired = _keras_fired(name, params) if name in KERAS_FIRING \
                 else params.get(name) is not None
@@ -119,14 +121,13 @@ class Stats:
             self.ranges[key] = [min(low, value), max(high, value), total + value, count + 1]
 
     def to_dict(self) -> dict[str, Any]:
-        copies = sum(self.copies.values())
         return {
             "images_per_class": self.images,
             "copies_per_class": self.copies,
-            "transforms": {name: {"fired": self.fired[name], "copies": copies,
-                                  "rate": round(self.fired[name] / copies, 4) if copies else 0.0,
-                                  "configured": round(self.expected[name] / copies, 4)
-                                  if copies else 0.0}
+            "transforms": {name: {"fired": self.fired[name], "copies": self.eligible[name],
+                                  "rate": round(self.fired[name] / self.eligible[name], 4),
+                                  "configured": round(self.expected[name] / self.eligible[name],
+                                                      4)}
                            for name in self.fired},
             "params": {key: {"min": low, "max": high, "mean": total / count, "count": count}
                        for key, (low, high, total, count) in self.ranges.items()},
@@ -201,7 +202,7 @@ def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: in
         for label, n in images.items()], width)
     firing = summary["transforms"]
     fire_bars = bars("How often each transform fired (bar) against its configured probability "
-                     "(red mark), over all copies", [
+                     "(red mark), over the copies of the classes it is on for", [
                          (name, t["rate"], t["configured"],
                           (f"{100 * t['rate']:.1f}% ({t['fired']} of {t['copies']}); "
                            f"p {t['configured']:.2f}"))
