@@ -66,7 +66,8 @@ def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_pat
     return apply_params(decoded.pixels, params, augment, decoded.has_alpha), params
 
 
-def encode_output(pixels: np.ndarray, decoded: codec.Decoded, config: ExpandConfig) -> codec.Encoded:
+def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
+                  config: ExpandConfig) -> codec.Encoded:
     fmt = codec.output_format(config.image_format, decoded.source_format)
     return codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
                         decoded.icc_profile)

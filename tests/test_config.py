@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from expand.config import AugmentConfig, ExpandConfig, resolve_config
+from expand.config import PRESETS, AugmentConfig, ExpandConfig, resolve_config
 from expand.errors import ConfigError
+from expand.manifest import read_manifest
+from expand.runner import expand_dataset
+from expand.starter import starter_text
 
 
 def _resolve(tmp_path: Path, **kw: object) -> ExpandConfig:
@@ -108,11 +111,6 @@ def test_run_settings_are_checked(tmp_path: Path) -> None:
 
 
 # ---- version 2: probabilities, further transforms, per-class overrides, the starter, presets ----
-
-from expand.config import PRESETS
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset
-from expand.starter import starter_text
 
 V2 = """version = 2
 rotation_range = 20
