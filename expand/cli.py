@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -15,6 +18,7 @@ from expand import __version__
 from expand.config import KERAS_NOT_OFFLINE, PRESETS, resolve_config
 from expand.coreutils import hand_over, is_coreutils_call
 from expand.errors import (
+    EXIT_FATAL,
     EXIT_INTERRUPTED,
     EXIT_SKIPPED,
     EXIT_USAGE,
@@ -23,7 +27,8 @@ from expand.errors import (
     OutputWriteError,
 )
 from expand.executors import available_cpus
-from expand.runner import RunSummary, expand_dataset
+from expand.runner import DryRun, RunSummary, expand_dataset
+from expand.runner import dry_run as dry_run_dataset
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
 
@@ -83,6 +88,34 @@ class _Bar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run the way Ctrl-C does: workers stopped, output left resumable."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_dry_run(report: DryRun, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    per_class = ", ".join(f"{k}: {v}" for k, v in report.to_write_per_class.items())
+    free = "unknown" if report.free_bytes is None else f"{report.free_bytes / 2**20:,.0f} MiB"
+    typer.echo(f"would write {report.to_write} images from {report.sources} sources to "
+               f"{report.out} ({per_class}); about {report.estimated_bytes / 2**20:,.1f} MiB, "
+               f"{free} free{'' if report.fits else ': NOT ENOUGH SPACE'}")
+    if report.already_done or report.orphans or report.redone:
+        typer.echo(f"already there and intact: {report.already_done}; to redo (missing or "
+                   f"damaged): {report.redone}; no longer asked for: {report.orphans}")
 
 
 def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
@@ -191,6 +224,21 @@ def run(
     channel_shift_range: Annotated[Optional[float], typer.Option(
         "--channel-shift-range", "--channel_shift_range", show_default=False,
         help="One value ~ U(-c, c) added to every channel, clipped to the image's range.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Say what would be written (counts per class, estimated bytes, free "
+        "space) and write nothing.")] = False,
+    rebuild: Annotated[bool, typer.Option(
+        help="Replace an earlier run in OUT made with other settings.")] = False,
+    prune: Annotated[bool, typer.Option(
+        help="Remove earlier outputs whose source is gone or whose copy is no longer asked "
+        "for (kept and reported by default).")] = False,
+    max_image_pixels: Annotated[Optional[int], typer.Option(
+        min=1, show_default=False, help="Refuse larger images as decompression bombs "
+        "[default: Pillow's limit, 2 x 89,478,485 pixels].")] = None,
+    follow_symlinks: Annotated[Optional[bool], typer.Option(
+        "--follow-symlinks/--no-follow-symlinks", show_default=False,
+        help="Follow symbolic links inside SRC, also to outside it (loops are detected) "
+        "[default: no].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
@@ -211,6 +259,8 @@ def run(
     }
     run_options = {"copies": copies, "seed": seed, "format": image_format, "quality": quality,
                    "png_level": png_level, "resize": resize, "include_originals": include_originals,
+                   "max_image_pixels": max_image_pixels, "follow_symlinks": follow_symlinks,
+                   "rebuild": rebuild or None, "prune": prune or None,
                    "per_class_target": per_class_target}
     try:
         settings = resolve_config(
@@ -225,11 +275,17 @@ def run(
         if settings.preset == "default" and preset is None and not quiet:
             typer.echo("expand: no augmentation option given: using preset 'default' (small "
                        "rotation, shift and zoom, horizontal flip; see --preset)", err=True)
-        summary = expand_dataset(settings, progress=_Bar(quiet or as_json))
+        if dry_run:
+            report = dry_run_dataset(settings)
+            _print_dry_run(report, as_json)
+            raise typer.Exit(0 if report.fits else EXIT_FATAL)
+        with _terminate_as_interrupt():
+            summary = expand_dataset(settings, progress=_Bar(quiet or as_json))
     except ExpandError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("expand: interrupted", err=True)
+        typer.echo("expand: interrupted; run the same command again to resume (finished outputs "
+                   "are kept and checked)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     for warning in summary.warnings:
         typer.echo(f"expand: warning: {warning}", err=True)

@@ -26,6 +26,7 @@ class Decoded:
     has_alpha: bool
     source_format: str
     icc_profile: bytes | None
+    notes: tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -55,27 +56,44 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
 
 
-def decode(data: bytes, name: str, resize: tuple[int, int] | None = None) -> Decoded:
+#: Pillow's own error threshold for decompression bombs (twice its warning limit).
+DEFAULT_MAX_IMAGE_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
+# The limit is checked here, from the header, before any pixel is decoded, so that it can be set
+# per run (above or below Pillow's); Pillow's global check would only get in the way.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def decode(data: bytes, name: str, resize: tuple[int, int] | None = None,
+           max_image_pixels: int | None = None) -> Decoded:
     """Decode, apply EXIF orientation, normalise the mode, optionally resize (before augmenting).
 
     Raises:
-        ImageReadError: the bytes are not an image Pillow can decode completely.
+        ImageReadError: the bytes are not an image Pillow can decode completely, or the image has
+            more pixels than `max_image_pixels` (default: Pillow's decompression-bomb threshold).
     """
     if not data:
         raise ImageReadError(f"{name}: empty file (0 bytes)")
+    limit = max_image_pixels or DEFAULT_MAX_IMAGE_PIXELS
+    notes: tuple[str, ...] = ()
     try:
         with warnings.catch_warnings():
-            # Refused at Pillow's error threshold (DecompressionBombError), not at its warning.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            # Pillow's warnings (truncated reads, corrupt EXIF) would garble the progress bar.
+            warnings.simplefilter("ignore")
+            image: Image.Image = Image.open(io.BytesIO(data))
             source_format = image.format or ""
+            width, height = image.size
+            if width * height > limit:
+                raise ImageReadError(f"{name}: refused as a possible decompression bomb "
+                                     f"({width}x{height} = {width * height:,} pixels, limit "
+                                     f"{limit:,}; --max-image-pixels raises it)")
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                notes = (f"{name}: {frames} frames; only the first is used",)
             image.load()
             image = ImageOps.exif_transpose(image)
     except UnidentifiedImageError:
         raise ImageReadError(f"{name}: not an image Pillow can read") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"{name}: refused as a decompression bomb ({exc})") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageReadError(f"{name}: cannot decode ({exc})") from None
     icc = image.info.get("icc_profile") or None
     image = _normalise_mode(image)
@@ -84,7 +102,8 @@ def decode(data: bytes, name: str, resize: tuple[int, int] | None = None) -> Dec
     pixels = np.asarray(image, dtype=np.uint8)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    return Decoded(np.ascontiguousarray(pixels), image.mode in ("LA", "RGBA"), source_format, icc)
+    return Decoded(np.ascontiguousarray(pixels), image.mode in ("LA", "RGBA"), source_format, icc,
+                   notes)
 
 
 def output_format(requested: str, source_format: str) -> str:

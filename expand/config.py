@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, replace
+import tomllib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Mapping
-
-import tomllib
 
 from expand.errors import ConfigError
 from expand.transforms import Transform, check_pipeline, probability, transform_from_dict
@@ -367,6 +366,10 @@ class ExpandConfig:
     include_originals: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     preset: str | None = None
+    max_image_pixels: int | None = None
+    follow_symlinks: bool = False
+    rebuild: bool = False
+    prune: bool = False
     per_class_target: int | None = None
 
     def __post_init__(self) -> None:
@@ -382,6 +385,8 @@ class ExpandConfig:
                               f"got {self.image_format!r}")
         if self.copies == 0 and not self.include_originals and self.per_class_target is None:
             raise ConfigError("copies: 0 copies without --include-originals writes nothing")
+        if self.max_image_pixels is not None:
+            _check_int("max_image_pixels", self.max_image_pixels, 1, None)
         if self.resize is not None:
             width, height = self.resize
             _check_int("resize width", width, 1, None)
@@ -390,9 +395,12 @@ class ExpandConfig:
     def determining(self) -> dict[str, Any]:
         """Everything that decides the output bytes (goes into run.json); not DIR, not workers.
 
-        `per_class_target` appears only when set (then `copies`, unused, is null).
-        """
-        data = {
+        Settings added after schema 1 appear only when not at their default, so an older run's
+        run.json keeps its bytes. With `per_class_target`, `copies` (unused) is null."""
+        optional = {"max_image_pixels": self.max_image_pixels,
+                    "follow_symlinks": self.follow_symlinks or None,
+                    "per_class_target": self.per_class_target}
+        return {
             "src": str(self.src),
             "copies": None if self.per_class_target is not None else self.copies,
             "seed": self.seed,
@@ -403,10 +411,8 @@ class ExpandConfig:
             "include_originals": self.include_originals,
             "preset": self.preset,
             "augment": self.augment.to_dict(),
+            **{k: v for k, v in optional.items() if v is not None},
         }
-        if self.per_class_target is not None:
-            data["per_class_target"] = self.per_class_target
-        return data
 
 
 def _check_int(name: str, value: Any, low: int | None, high: int | None) -> None:
@@ -425,6 +431,8 @@ RUN_KEYS: dict[str, str] = {
     "png_level": "png_level",
     "resize": "resize",
     "include_originals": "include_originals",
+    "max_image_pixels": "max_image_pixels",
+    "follow_symlinks": "follow_symlinks",
     "per_class_target": "per_class_target",
 }
 CONFIG_VERSIONS = (1, 2)
@@ -508,6 +516,3 @@ def resolve_config(
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
-
-def with_workers(config: ExpandConfig, workers: int) -> ExpandConfig:
-    return replace(config, workers=workers)

@@ -27,16 +27,36 @@ class Dataset:
     classes: tuple[str, ...]
     sources: tuple[SourceImage, ...]
     not_images: tuple[str, ...]  # rel paths of files with a non-image extension
-    top_level_files: tuple[str, ...]  # names at SRC's top that are not class folders (incl. symlinks)
+    top_level_files: tuple[str, ...]  # at SRC's top, not a class folder: files, symlinks
     empty_classes: tuple[str, ...]
+    rejected: tuple[tuple[str, str], ...] = ()  # (rel path, reason): skipped without reading
 
 
 def _ignored(name: str) -> bool:
     return name.startswith(".") or name.lower() in JUNK_NAMES
 
 
-def discover(src: Path) -> Dataset:
+def _printable(name: str) -> str:
+    """A name as UTF-8 text: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _link_problem(path: Path, src_real: Path, follow_symlinks: bool) -> str | None:
+    if not path.is_symlink():
+        return None
+    target = path.resolve()
+    if not target.exists():
+        return "broken symbolic link"
+    if not follow_symlinks and src_real not in target.parents:
+        return "symbolic link to outside SRC (not followed; --follow-symlinks follows it)"
+    return None
+
+
+def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
     """List the dataset without reading any image.
+
+    Symbolic links: by default a linked folder is not entered and a linked file is used only when
+    it points inside SRC; with `follow_symlinks` both are followed, loops excepted.
 
     Raises:
         DatasetLayoutError: SRC is missing, not a folder, or holds no class folder.
@@ -49,26 +69,41 @@ def discover(src: Path) -> Dataset:
         entries = sorted(os.scandir(src), key=lambda e: e.name)
     except OSError as exc:
         raise DatasetLayoutError(f"{src}: cannot list ({exc.strerror})") from None
-    # A symlinked class folder is not followed, like os.walk's symlinked sub-folders: no cycles,
-    # no sources from outside SRC. It is reported with the top-level files instead of dropped.
-    classes = [e.name for e in entries if e.is_dir(follow_symlinks=False) and not _ignored(e.name)]
-    top_files = [e.name for e in entries
-                 if not e.is_dir(follow_symlinks=False) and not _ignored(e.name)]
+    # A symlinked class folder is not followed unless asked, like os.walk's symlinked
+    # sub-folders: no cycles, no sources from outside SRC. It is reported with the top-level files.
+    folders = [e.name for e in entries
+               if e.is_dir(follow_symlinks=follow_symlinks) and not _ignored(e.name)]
+    top_files = [_printable(e.name) for e in entries
+                 if not e.is_dir(follow_symlinks=follow_symlinks) and not _ignored(e.name)]
+    rejected = [(_printable(name), "class folder name is not valid UTF-8; rename it")
+                for name in folders if not _is_utf8(name)]
+    classes = [name for name in folders if _is_utf8(name)]
     if not classes:
         raise DatasetLayoutError(f"{src}: no class folders (expected SRC/<class>/<images>)")
+    src_real = src.resolve()
     sources: list[SourceImage] = []
     not_images: list[str] = []
     empty: list[str] = []
     for label in classes:
         found = 0
-        for dirpath, dirnames, filenames in os.walk(src / label):
+        visited: set[Path] = set()
+        for dirpath, dirnames, filenames in os.walk(src / label, followlinks=follow_symlinks):
+            real = Path(dirpath).resolve()
+            if real in visited:  # a loop through a followed link
+                dirnames[:] = []
+                continue
+            visited.add(real)
             dirnames[:] = sorted(d for d in dirnames if not _ignored(d))
             rel_dir = PurePosixPath(Path(dirpath).relative_to(src).as_posix())
             for name in sorted(filenames):
                 if _ignored(name):
                     continue
                 rel = str(rel_dir / name)
-                if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                problem = "name is not valid UTF-8; rename it" if not _is_utf8(rel) else \
+                    _link_problem(Path(dirpath) / name, src_real, follow_symlinks)
+                if problem is not None:
+                    rejected.append((_printable(rel), problem))
+                elif Path(name).suffix.lower() in IMAGE_EXTENSIONS:
                     sources.append(SourceImage(Path(dirpath) / name, rel, label))
                     found += 1
                 else:
@@ -77,4 +112,13 @@ def discover(src: Path) -> Dataset:
             empty.append(label)
     sources.sort(key=lambda s: s.rel_path)
     return Dataset(tuple(classes), tuple(sources), tuple(sorted(not_images)), tuple(top_files),
-                   tuple(empty))
+                   tuple(empty), tuple(sorted(rejected)))
+
+
+def _is_utf8(name: str) -> bool:
+    """False for a name Python decoded with surrogate escapes (bytes that are not UTF-8)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

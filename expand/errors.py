@@ -43,3 +43,9 @@ class LockHeldError(ExpandError):
     """Another run is writing into the same DIR."""
 
     exit_code = EXIT_FATAL
+
+
+class InsufficientSpaceError(ExpandError):
+    """The estimated output does not fit in the free space of DIR's file system."""
+
+    exit_code = EXIT_FATAL

@@ -36,8 +36,8 @@ def read_run_file(out: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("tool") == TOOL_NAME else None
 
 
-def check_output_dir(src: Path, out: Path, determining: dict[str, Any]) -> None:
-    """Refuse DIR inside SRC, a foreign non-empty DIR, or an earlier run made with other settings.
+def check_output_location(src: Path, out: Path) -> None:
+    """Refuse DIR inside SRC (SRC is never written to) or DIR that is a file.
 
     Raises:
         DatasetLayoutError: with the reason and what to do instead.
@@ -48,15 +48,15 @@ def check_output_dir(src: Path, out: Path, determining: dict[str, Any]) -> None:
                                  "choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise DatasetLayoutError(f"{out}: exists and is not a folder")
-    if not out.exists() or all(e.name.startswith(STATE_PREFIX) for e in os.scandir(out)):
+
+
+def check_not_foreign(out: Path, has_earlier_run: bool) -> None:
+    """A non-empty DIR must hold an earlier (finished or interrupted) run of this tool."""
+    if has_earlier_run or not out.exists():
         return
-    earlier = read_run_file(out)
-    if earlier is None:
+    if any(not e.name.startswith(STATE_PREFIX) for e in os.scandir(out)):
         raise DatasetLayoutError(f"{out}: not empty and holds no earlier expand run; "
                                  "choose an empty or new folder")
-    if earlier.get("config") != determining:
-        raise DatasetLayoutError(f"{out}: holds an earlier run made with other settings; "
-                                 "use a new --out folder (or remove this one) to change them")
 
 
 class OutputLock:

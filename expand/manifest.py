@@ -7,17 +7,28 @@ import json
 import os
 import tempfile
 from array import array
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from expand import storage
+from expand.errors import OutputWriteError
 from expand.layout import MANIFEST, RUN_FILE, STATE_PREFIX
 
 MANIFEST_SCHEMA_VERSION = 1
 _RUN_ROWS = 100_000  # rows sorted in memory at a time; larger spools merge sorted runs from disk
+
+
+@dataclass
+class ManifestTotals:
+    """Images per class and sources per class, counted while the manifest streams to disk."""
+
+    labels: Counter[str] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
 
 
 def _key(line: str) -> str:
@@ -44,8 +55,11 @@ class ManifestSpool:
         if not self._buffer:
             return
         run = self._dir / f"run{len(self._runs):06d}.jsonl"
-        with open(run, "w", encoding="utf-8") as handle:
-            handle.writelines(line + "\n" for line in sorted(self._buffer, key=_key))
+        try:
+            with open(run, "w", encoding="utf-8") as handle:
+                handle.writelines(line + "\n" for line in sorted(self._buffer, key=_key))
+        except OSError as exc:
+            raise OutputWriteError(f"{run}: cannot write ({exc.strerror})") from None
         self._runs.append(run)
         self._buffer = []
 
@@ -53,19 +67,30 @@ class ManifestSpool:
         streams = [(line.rstrip("\n") for line in handle) for handle in handles]
         return heapq.merge(*streams, sorted(self._buffer, key=_key), key=_key)
 
-    def write(self, out: Path) -> None:
-        """Write the sorted manifest atomically (temp name, then rename)."""
+    def write(self, out: Path) -> ManifestTotals:
+        """Write the sorted manifest atomically (temp name, then rename) and count it."""
         target = out / MANIFEST
         temp = target.with_name(target.name + storage.TEMP_SUFFIX)
         handles = [open(run, encoding="utf-8") for run in self._runs]
+        totals = ManifestTotals()
+        seen: set[str] = set()
         try:
             with open(temp, "w", encoding="utf-8") as sink:
-                sink.writelines(line + "\n" for line in self._merged(handles))
+                for line in self._merged(handles):
+                    row = json.loads(line)
+                    totals.labels[row["label"]] += 1
+                    if row["source"] not in seen:
+                        seen.add(row["source"])
+                        totals.sources[row["label"]] += 1
+                    sink.write(line + "\n")
             os.replace(temp, target)
+        except OSError as exc:
+            raise OutputWriteError(f"{target}: cannot write ({exc.strerror})") from None
         finally:
             for handle in handles:
                 handle.close()
             temp.unlink(missing_ok=True)
+        return totals
 
     def discard(self) -> None:
         for run in self._runs:
@@ -85,12 +110,13 @@ def read_manifest(out: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def find_duplicates(out: Path, prefixes: array[int]) -> tuple[tuple[str, ...], ...]:
+def find_duplicates(out: Path) -> tuple[tuple[str, ...], ...]:
     """Groups of files in DIR's manifest with the same SHA-256, sorted.
 
-    `prefixes` holds the first 8 bytes of every hash: only rows whose prefix repeats are read back
-    (from the sorted manifest), so millions of outputs need 8 bytes each, not their names.
+    Two streaming passes: the first keeps 8 bytes of every hash, the second reads back only the
+    rows whose prefix repeats, so millions of outputs need 8 bytes each, not their names.
     """
+    prefixes = array("Q", (int(row["sha256"][:16], 16) for row in read_manifest(out)))
     ordered = np.sort(np.frombuffer(prefixes, dtype=np.uint64)) if len(prefixes) else \
         np.empty(0, np.uint64)
     repeated = {int(v) for v in ordered[1:][ordered[1:] == ordered[:-1]]}

@@ -91,7 +91,7 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
     Raises:
         DatasetLayoutError, ConfigError: SRC or the per-class overrides do not fit.
     """
-    dataset = discover(config.src)
+    dataset = discover(config.src, follow_symlinks=config.follow_symlinks)
     check_class_overrides(config, dataset.classes)
     names = config.augment.transform_names()
     sections: list[Section] = []
@@ -103,7 +103,7 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
         for source in _picks(members, per_class):
             try:
                 decoded = codec.decode(storage.read_bytes(source.path), source.rel_path,
-                                       config.resize)
+                                       config.resize, config.max_image_pixels)
             except (OSError, ImageReadError) as exc:
                 unreadable.append(f"{source.rel_path}: {getattr(exc, 'strerror', None) or exc}")
                 continue

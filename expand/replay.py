@@ -94,7 +94,9 @@ def load_run(out: Path, src: Path | None = None) -> Run:
         image_format=settings["format"], quality=settings["quality"],
         png_level=settings["png_level"], resize=tuple(resize) if resize else None,
         include_originals=settings["include_originals"], augment=augment,
-        preset=settings["preset"], per_class_target=settings.get("per_class_target"))
+        preset=settings["preset"], per_class_target=settings.get("per_class_target"),
+        max_image_pixels=settings.get("max_image_pixels"),
+        follow_symlinks=bool(settings.get("follow_symlinks")))
     now = library_versions()
     changes = tuple(f"{name} {version} → {now.get(name)}"
                     for name, version in record.get("libraries", {}).items()
@@ -122,7 +124,8 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
     config = run.config
     source = config.src / row["source"]
     try:
-        decoded = codec.decode(storage.read_bytes(source), row["source"], config.resize)
+        decoded = codec.decode(storage.read_bytes(source), row["source"], config.resize,
+                               config.max_image_pixels)
     except (OSError, ImageReadError) as exc:
         raise DatasetLayoutError(f"{source}: cannot read the source of {row['file_name']} "
                                  f"({getattr(exc, 'strerror', None) or exc}); if SRC moved or "

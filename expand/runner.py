@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
+import shutil
 import time
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,13 +18,16 @@ from PIL import features
 
 from expand import __version__, storage
 from expand.config import ExpandConfig
-from expand.discover import Dataset, SourceImage, discover
-from expand.errors import EXIT_OK, EXIT_SKIPPED, ConfigError
+from expand.discover import Dataset, discover
+from expand.errors import EXIT_OK, EXIT_SKIPPED, ConfigError, InsufficientSpaceError
 from expand.executors import Executor, make_executor
-from expand.layout import OutputLock, check_output_dir
-from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, find_duplicates, write_run_file
+from expand.layout import OutputLock, check_not_foreign, check_output_location
+from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
+                             find_duplicates, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
-from expand.worker import SourceResult, Task, process_source, worker_init
+from expand.state import (Earlier, Journal, Plan, check_compatible, estimate_bytes,
+                          has_earlier_run, make_plan, read_earlier, remove_outputs)
+from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
 
 class Progress(Protocol):
@@ -56,12 +59,13 @@ class RunSummary:
     elapsed_s: float
     executor: str
     workers: int
-    #: groups of outputs with the same bytes (found by SHA-256), and copies identical to their
-    #: source; derived from the output, so reported here and never written into DIR
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: groups of outputs with the same bytes (found by SHA-256), and copies written by this run
+    #: that are identical to their source; derived from the output, so reported here and never
+    #: written into DIR
     duplicates: tuple[tuple[str, ...], ...] = ()
     unchanged: tuple[str, ...] = ()
     per_class_target: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -109,41 +113,100 @@ def _chunksize(tasks: int, workers: int) -> int:
 
 ExecutorFactory = Callable[[int, int], Executor]
 
+#: Room kept free beyond the estimate: the manifest, run.json and file-system overhead.
+SPACE_MARGIN = 1.10
+SPACE_RESERVE = 16 * 2**20
 
-def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
-    """How many copies each source gets: `copies`, or each class's share of --per-class-target.
 
-    A class of n sources needs K images (originals count when included): `need` copies in all,
-    `need // n` each, and the `need % n` sources whose SHA-256 of their relative path is smallest
-    get one more. The hash, not the file name, picks them: no bias towards names early in the
-    alphabet, and the choice does not depend on the seed. A class that already has K sources or
-    more gets one copy per source (none with originals).
-    """
-    if config.per_class_target is None:
-        return {s.rel_path: config.copies for s in dataset.sources}
-    by_class: dict[str, list[SourceImage]] = {}
-    for source in dataset.sources:
-        by_class.setdefault(source.label, []).append(source)
-    plan: dict[str, int] = {}
-    for members in by_class.values():
-        n = len(members)
-        need = config.per_class_target - (n if config.include_originals else 0)
-        if need < (0 if config.include_originals else n):
-            share, extra = (0 if config.include_originals else 1), 0
-        else:
-            share, extra = divmod(need, n)
-        ranked = sorted(members, key=lambda s: hashlib.sha256(s.rel_path.encode(
-            "utf-8", "surrogateescape")).hexdigest())
-        for rank, source in enumerate(ranked):
-            plan[source.rel_path] = share + (1 if rank < extra else 0)
-    return plan
+@dataclass(frozen=True)
+class DryRun:
+    """What a run would do, computed without writing anything."""
+
+    out: Path
+    sources: int
+    to_write: int
+    to_write_per_class: dict[str, int]
+    already_done: int
+    redone: int
+    orphans: int
+    estimated_bytes: int
+    free_bytes: int | None
+
+    @property
+    def fits(self) -> bool:
+        return self.free_bytes is None or \
+            self.free_bytes >= self.estimated_bytes * SPACE_MARGIN + SPACE_RESERVE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()},
+                "fits": self.fits}
+
+
+def _free_bytes(out: Path) -> int | None:
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
+
+
+def _sample_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
+    """Encode a few outputs in memory (evenly spread over the sources) to estimate sizes."""
+    if not plan.work:
+        return []
+    step = max(1, len(plan.work) // count)
+    sizes = []
+    for work in plan.work[::step][:count]:
+        result = render_source(Task(work.source, config, work.copies[:1], not work.copies))
+        sizes += [len(data) for data in result]
+    return sizes
 
 
 def check_class_overrides(config: ExpandConfig, classes: tuple[str, ...]) -> None:
+    """A per-class override must name a class of SRC (a typo would silently do nothing)."""
     unknown = [label for label, _ in config.augment.classes if label not in classes]
     if unknown:
         raise ConfigError(f"classes.{unknown[0]}: no class folder of that name in {config.src} "
                           f"(classes: {', '.join(classes)})")
+
+
+def _check_place(config: ExpandConfig) -> Dataset:
+    """Everything that can refuse the run without writing: SRC's layout, DIR's place and owner."""
+    dataset = discover(config.src, follow_symlinks=config.follow_symlinks)
+    check_class_overrides(config, dataset.classes)
+    check_output_location(config.src, config.out)
+    check_not_foreign(config.out, has_earlier_run(config.out))
+    return dataset
+
+
+def _prepare(config: ExpandConfig, dataset: Dataset) -> tuple[Dataset, Earlier, Plan]:
+    earlier = read_earlier(config.out)
+    if earlier.config is not None and not config.rebuild:
+        check_compatible(earlier.config, config.determining(), config.out)
+    if config.rebuild:
+        earlier = Earlier(None, {})
+    return dataset, earlier, make_plan(dataset, config, earlier, config.out)
+
+
+def _dry_run(config: ExpandConfig, dataset: Dataset, earlier: Earlier, plan: Plan) -> DryRun:
+    per_class = Counter({label: 0 for label in dataset.classes})
+    for work in plan.work:
+        per_class[work.source.label] += len(work.copies) + work.original
+    estimate = estimate_bytes(plan, earlier.rows.values(), _sample_sizes(config, plan))
+    return DryRun(config.out, len(dataset.sources), plan.outputs_to_write, dict(per_class),
+                  len(plan.kept), plan.redone, len(plan.orphans), estimate,
+                  _free_bytes(config.out))
+
+
+def dry_run(config: ExpandConfig) -> DryRun:
+    """Counts per class, estimated bytes and the free-space check, without writing anything.
+
+    Raises:
+        DatasetLayoutError, ConfigError: as a real run would, before any work.
+    """
+    return _dry_run(config, *_prepare(config, _check_place(config)))
 
 
 def expand_dataset(
@@ -153,6 +216,9 @@ def expand_dataset(
 ) -> RunSummary:
     """Run the main job: write copies (and originals), then metadata.jsonl, then run.json.
 
+    A DIR holding an interrupted run is finished; one holding a finished run with fewer copies or
+    sources is updated. Outputs already on disk are checked by hash and kept, not redone.
+
     Args:
         config: the resolved run settings.
         progress: told the total, then each source's image count as it lands.
@@ -161,82 +227,104 @@ def expand_dataset(
 
     Raises:
         DatasetLayoutError, ConfigError: before any work starts.
-        OutputWriteError, LockHeldError: the run stopped; nothing half-written is left in DIR.
+        OutputWriteError, LockHeldError, InsufficientSpaceError: the run stopped; nothing
+            half-written is left in DIR, and running the same command again resumes it.
     """
     started = time.perf_counter()
-    dataset = discover(config.src)
-    check_class_overrides(config, dataset.classes)
-    plan = copies_per_source(dataset, config)
-    check_output_dir(config.src, config.out, config.determining())
+    dataset = _check_place(config)
     config.out.mkdir(parents=True, exist_ok=True)
-    warnings = [f"{config.src / name}: file at the top level of SRC ignored (not in a class folder)"
-                 for name in dataset.top_level_files]
-    warnings += [f"{config.src / label}: class folder holds no image" for label in dataset.empty_classes]
-    skipped = [Skipped(rel, f"{rel}: not an image file (extension)") for rel in dataset.not_images]
-    originals = 1 if config.include_originals else 0
     factory = executor_factory or (lambda w, c: make_executor(w, worker_init, c))
-    images: Counter[str] = Counter()
-    sources_done: Counter[str] = Counter()
-    hashes = array("Q")  # 8-byte SHA-256 prefixes: duplicate candidates without holding names
-    unchanged: list[str] = []
-
     with OutputLock(config.out):
-        for label in dataset.classes:
-            (config.out / label).mkdir(exist_ok=True)
+        storage.remove_temporaries(config.out)
+        dataset, earlier, plan = _prepare(config, dataset)
+        report = _dry_run(config, dataset, earlier, plan)
+        if not report.fits:
+            raise InsufficientSpaceError(
+                f"{config.out}: about {report.estimated_bytes / 2**20:.0f} MiB to write, only "
+                f"{(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space and run again")
+        if config.rebuild:
+            stale = read_earlier(config.out)
+            remove_outputs(config.out, stale.rows.values())
+        pruned = remove_outputs(config.out, plan.orphans) if config.prune else 0
+        kept_orphans = () if config.prune else plan.orphans
+        journal = Journal(config.out, config.determining(), [*plan.kept, *kept_orphans])
         spool = ManifestSpool(config.out)
+        for row in [*plan.kept, *kept_orphans]:
+            spool.add(json.dumps(row, ensure_ascii=False))
+        skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
+                   for rel in dataset.not_images]
+        skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
+        notes: list[str] = []
+        unchanged: list[str] = []
         if progress is not None:
-            progress.start(sum(plan.values()) + originals * len(dataset.sources))
+            progress.start(plan.outputs_to_write)
         try:
-            tasks: Iterator[Task] = (Task(s, config, plan[s.rel_path]) for s in dataset.sources)
-            with factory(config.workers, _chunksize(len(dataset.sources), config.workers)) as pool:
+            tasks = (Task(w.source, config, w.copies, w.original) for w in plan.work)
+            chunk = _chunksize(len(plan.work), config.workers)
+            with factory(config.workers, chunk) as pool:
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
-                    _collect(result, spool, skipped, images, sources_done, progress,
-                             plan[result.source] + originals)
-                    hashes.extend(int(r.sha256[:16], 16) for r in result.records)
+                    _collect(result, spool, journal, skipped, notes, progress, plan)
                     unchanged += result.unchanged
-            spool.write(config.out)
-            write_run_file(config.out, _run_record(config, dataset.classes, images, sources_done,
-                                                   skipped))
+            rows = spool.write(config.out)
+            write_run_file(config.out, _run_record(config, dataset.classes, rows, skipped))
+            journal.remove()
         except BaseException:
+            journal.close()
             storage.remove_temporaries(config.out)
             raise
         finally:
             spool.discard()
             if progress is not None:
                 progress.close()
+    warnings = [f"{config.src / name}: file at the top level of SRC ignored (not in a class folder)"
+                for name in dataset.top_level_files]
+    warnings += [f"{config.src / label}: class folder holds no image"
+                 for label in dataset.empty_classes]
+    warnings += sorted(notes)
+    if kept_orphans:
+        warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
+                        "is no longer asked for were kept (listed in the manifest); --prune "
+                        "removes them")
     skipped.sort(key=lambda s: s.source)
+    images = {label: 0 for label in dataset.classes}
+    for label, count in rows.labels.items():
+        images[label] = count
     if config.per_class_target is not None:
-        warnings += [f"class {label}: {images[label]} images, above --per-class-target "
+        warnings += [f"class {label}: {count} images, above --per-class-target "
                      f"{config.per_class_target} (it has more sources than that)"
-                     for label in dataset.classes if images[label] > config.per_class_target]
-    return RunSummary(config.out, len(dataset.sources), sum(images.values()),
-                      {label: images[label] for label in dataset.classes}, tuple(skipped),
-                      tuple(warnings), time.perf_counter() - started, executor_name, workers,
-                      duplicates=find_duplicates(config.out, hashes),
-                      unchanged=tuple(sorted(unchanged)),
+                     for label, count in images.items() if count > config.per_class_target]
+    return RunSummary(config.out, len(dataset.sources), plan.outputs_to_write - _lost(skipped, plan),
+                      images, tuple(skipped), tuple(warnings), time.perf_counter() - started,
+                      executor_name, workers,
+                      {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
+                       "orphans_kept": len(kept_orphans)},
+                      duplicates=find_duplicates(config.out), unchanged=tuple(sorted(unchanged)),
                       per_class_target=config.per_class_target)
 
 
-def _collect(result: SourceResult, spool: ManifestSpool, skipped: list[Skipped],
-             images: Counter[str], sources_done: Counter[str], progress: Progress | None,
-             per_output: int) -> None:
+def _lost(skipped: list[Skipped], plan: Plan) -> int:
+    failed = {s.source for s in skipped}
+    return sum(len(w.copies) + w.original for w in plan.work if w.source.rel_path in failed)
+
+
+def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal,
+             skipped: list[Skipped], notes: list[str], progress: Progress | None,
+             plan: Plan) -> None:
+    notes.extend(result.notes)
     if result.skipped is not None:
         skipped.append(Skipped(result.source, result.skipped))
-        if progress is not None:
-            progress.advance(per_output)
-        return
-    for record in result.records:
-        spool.add(record.to_json())
-        images[record.label] += 1
-    if result.records:
-        sources_done[result.records[0].label] += 1
+    else:
+        rows = [record.to_dict() for record in result.records]
+        journal.add(rows)
+        for row in rows:
+            spool.add(json.dumps(row, ensure_ascii=False))
     if progress is not None:
         progress.advance(len(result.records))
 
 
-def _run_record(config: ExpandConfig, classes: tuple[str, ...], images: Counter[str],
-                sources_done: Counter[str], skipped: list[Skipped]) -> dict[str, Any]:
+def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTotals,
+                skipped: list[Skipped]) -> dict[str, Any]:
     """Only what determines the output, so two identical runs write identical run.json files."""
     return {
         "tool": "expand",
@@ -246,10 +334,10 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], images: Counter[
         "libraries": library_versions(),
         "config": config.determining(),
         "counts": {
-            "classes": {label: {"sources": sources_done[label], "images": images[label]}
-                        for label in classes},
-            "sources": sum(sources_done.values()),
-            "images": sum(images.values()),
+            "classes": {label: {"sources": rows.sources.get(label, 0),
+                                "images": rows.labels.get(label, 0)} for label in classes},
+            "sources": sum(rows.sources.values()),
+            "images": sum(rows.labels.values()),
             "skipped": len(skipped),
         },
         "skipped": [{"source": s.source, "reason": s.reason}

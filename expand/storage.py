@@ -24,6 +24,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def holds(path: Path, data: bytes) -> bool:
+    """True when `path` exists with exactly `data` (cheap: the size is compared first)."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def remove_temporaries(root: Path) -> None:
     for temp in root.rglob(f"*{TEMP_SUFFIX}"):
         temp.unlink(missing_ok=True)

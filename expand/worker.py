@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -22,9 +22,12 @@ from expand.seeding import rng_for, source_key
 
 @dataclass(frozen=True)
 class Task:
+    """A source and which of its outputs to make (a resume or an update asks for some only)."""
+
     source: SourceImage
     config: ExpandConfig
-    copies: int  # of this source: config.copies, or its share of --per-class-target
+    copies: tuple[int, ...]
+    original: bool
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ class ManifestRecord:
     mode: str
     params: dict[str, Any] | None
 
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, ensure_ascii=False)
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class SourceResult:
     source: str
     records: tuple[ManifestRecord, ...]
     skipped: str | None = None
+    notes: tuple[str, ...] = ()
     #: copies identical to their source: the same pixels (the augmentation did nothing) or the
     #: same bytes as the source file. Reported, never written into DIR (derived from output).
     unchanged: tuple[str, ...] = ()
@@ -74,56 +78,93 @@ def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
 
 
 def _write(config: ExpandConfig, rel_file: str, data: bytes) -> None:
+    """A file that already holds exactly these bytes (left by a killed run) is not rewritten."""
     path = config.out / rel_file
     try:
+        if storage.holds(path, data):
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         storage.write_atomic(path, data)
     except OSError as exc:
         raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
-def _emit(config: ExpandConfig, source: SourceImage, rel_file: str, encoded: codec.Encoded,
-          pixels: np.ndarray, copy: int | None, params: dict[str, Any] | None) -> ManifestRecord:
-    _write(config, rel_file, encoded.data)
-    height, width = pixels.shape[:2]
-    return ManifestRecord(rel_file, source.label, source.rel_path, copy,
-                          hashlib.sha256(encoded.data).hexdigest(), len(encoded.data),
-                          width, height, encoded.mode, params)
+@dataclass(frozen=True)
+class _Output:
+    rel_file: str
+    encoded: codec.Encoded
+    width: int
+    height: int
+    copy: int | None
+    params: dict[str, Any] | None
+    unchanged: bool  # a copy with its source's pixels or bytes
+
+
+def _decode(task: Task) -> tuple[bytes, codec.Decoded]:
+    """The source's bytes and pixels. Raises ImageReadError or OSError: it cannot be read."""
+    data = storage.read_bytes(task.source.path)
+    return data, codec.decode(data, task.source.rel_path, task.config.resize,
+                              task.config.max_image_pixels)
+
+
+def _render(task: Task, data: bytes, decoded: codec.Decoded) -> Iterator[_Output]:
+    """Each asked-for output, encoded in memory; the source was decoded once."""
+    source, config = task.source, task.config
+    fmt = codec.output_format(config.image_format, decoded.source_format)
+    extension = codec.FORMAT_EXTENSIONS[fmt]
+    rel = PurePosixPath(source.rel_path)
+    height, width = decoded.pixels.shape[:2]
+    if task.original:
+        yield _Output(str(rel.parent / original_name(rel.name, extension)),
+                      encode_output(decoded.pixels, decoded, config), width, height, None, None,
+                      False)
+    augment = config.augment.for_class(source.label)
+    names = config.augment.transform_names()
+    for copy in task.copies:
+        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy)
+        encoded = encode_output(pixels, decoded, config)
+        yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encoded,
+                      pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
+                      encoded.data == data or np.array_equal(pixels, decoded.pixels))
+
+
+def render_source(task: Task) -> list[bytes]:
+    """The encoded outputs of a task, not written (size estimates); [] if the source is bad."""
+    try:
+        data, decoded = _decode(task)
+    except (ImageReadError, OSError):
+        return []
+    return [output.encoded.data for output in _render(task, data, decoded)]
 
 
 def process_source(task: Task) -> SourceResult:
     """Never raises for a bad source (it becomes `skipped`); raises OutputWriteError for DIR."""
-    source, config = task.source, task.config
+    source = task.source
     try:
-        data = storage.read_bytes(source.path)
-        decoded = codec.decode(data, source.rel_path, config.resize)
+        data, decoded = _decode(task)
     except ImageReadError as exc:
         return SourceResult(source.rel_path, (), str(exc))
     except OSError as exc:
         return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
-    fmt = codec.output_format(config.image_format, decoded.source_format)
-    extension = codec.FORMAT_EXTENSIONS[fmt]
-    rel = PurePosixPath(source.rel_path)
-    records: list[ManifestRecord] = []
-    unchanged: list[str] = []
-    if config.include_originals:
-        name = str(rel.parent / original_name(rel.name, extension))
-        encoded = encode_output(decoded.pixels, decoded, config)
-        records.append(_emit(config, source, name, encoded, decoded.pixels, None, None))
-    augment = config.augment.for_class(source.label)
-    names = config.augment.transform_names()
-    for copy in range(task.copies):
-        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy)
-        name = str(rel.parent / copy_name(rel.name, copy, extension))
-        encoded = encode_output(pixels, decoded, config)
-        records.append(_emit(config, source, name, encoded, pixels, copy, params.to_dict(names)))
-        if encoded.data == data or np.array_equal(pixels, decoded.pixels):
-            unchanged.append(name)
-    return SourceResult(source.rel_path, tuple(records), unchanged=tuple(unchanged))
+    records = []
+    unchanged = []
+    for out in _render(task, data, decoded):
+        _write(task.config, out.rel_file, out.encoded.data)
+        records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
+                                      hashlib.sha256(out.encoded.data).hexdigest(),
+                                      len(out.encoded.data), out.width, out.height,
+                                      out.encoded.mode, out.params))
+        if out.unchanged:
+            unchanged.append(out.rel_file)
+    return SourceResult(source.rel_path, tuple(records), None, decoded.notes, tuple(unchanged))
 
 
 def worker_init() -> None:
-    """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used."""
+    """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used.
+    Ctrl-C is the parent's to handle: it stops the pool, and no worker prints a traceback."""
+    import signal
+
     import cv2
 
     cv2.setNumThreads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -108,3 +108,16 @@ def test_identical_outputs_are_reported_not_recorded(samples_train: Path, tmp_pa
     # twins share pixels but not random streams (keyed by path): their copies differ
     assert augmented.unchanged == () and augmented.duplicates == ()
     assert Image.open(out / "circle" / "twin.png__aug0000.png").size == (24, 24)
+
+
+def test_raising_the_target_on_a_finished_run_only_adds_copies(samples_train: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    augment = AugmentConfig(rotation_range=20)
+    expand_dataset(ExpandConfig(src=samples_train, out=out, per_class_target=20, augment=augment))
+    before = {r["file_name"]: r["sha256"] for r in read_manifest(out)}
+    summary = expand_dataset(ExpandConfig(src=samples_train, out=out, per_class_target=40,
+                                          augment=augment))
+    after = {r["file_name"]: r["sha256"] for r in read_manifest(out)}
+    assert summary.images_per_class == {"circle": 40, "rectangle": 40, "triangle": 40}
+    assert summary.extra["kept"] == 60 and {k: after[k] for k in before} == before

@@ -1,0 +1,241 @@
+"""Kills, interrupts, full disks and updates: the output always ends as a run never stopped."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from expand import storage
+from expand.config import AugmentConfig, ExpandConfig
+from expand.errors import EXIT_FATAL, OutputWriteError
+from expand.runner import dry_run, expand_dataset
+from tests.conftest import snapshot
+
+ARGS = ["--copies", "30", "--rotation-range", "20", "--zoom-range", "0.2", "--horizontal-flip",
+        "--workers", "2", "--quiet"]
+
+
+def _command(src: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "expand", str(src), "--out", str(out), *ARGS, *extra]
+
+
+def _finished(out: Path) -> dict[str, tuple[int, int]]:
+    """Final-named files (inode, mtime) that a kill left: complete by construction (renamed)."""
+    return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in out.rglob("*") if p.is_file() and not p.name.endswith(storage.TEMP_SUFFIX)
+            and not p.name.startswith(".expand")}
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    return {k: v for k, v in snapshot(out).items() if not k.startswith(".expand")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    src = Path(__file__).resolve().parents[1] / "samples" / "shapes" / "train"
+    out = tmp_path_factory.mktemp("reference") / "out"
+    subprocess.run(_command(src, out), check=True, timeout=300)
+    return src, _outputs(out)
+
+
+def _kill_trials(reference: tuple[Path, dict[str, str]], tmp_path: Path, trials: int) -> None:
+    src, expected = reference
+    chooser = random.Random(20261122)
+    hits = 0
+    for trial in range(trials):
+        out = tmp_path / f"trial{trial}"
+        process = subprocess.Popen(_command(src, out), start_new_session=True,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        time.sleep(chooser.uniform(0.3, 2.5))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        before = _finished(out) if out.exists() else {}
+        hits += "metadata.jsonl" not in before
+        subprocess.run(_command(src, out), check=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert _outputs(out) == expected, f"trial {trial}"
+        after = _finished(out)
+        untouched = {k: v for k, v in before.items()
+                     if k not in ("metadata.jsonl", "run.json")}
+        assert {k: after[k] for k in untouched} == untouched, f"trial {trial}: rewritten files"
+    assert hits >= trials // 2, "most kills should land in the middle of a run"
+
+
+def test_sigkill_at_random_points_then_rerun_gives_the_same_output(
+        reference: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    _kill_trials(reference, tmp_path, trials=3)
+
+
+@pytest.mark.slow
+def test_sigkill_twenty_times(reference: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    _kill_trials(reference, tmp_path, trials=20)
+
+
+def test_ctrl_c_stops_quickly_says_how_to_resume_and_exits_130(
+        reference: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    src, expected = reference
+    out = tmp_path / "out"
+    process = subprocess.Popen(_command(src, out), start_new_session=True, text=True,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(out.glob("*/*__aug*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 10.0  # "a couple of seconds"; slack for a loaded CI machine
+    assert process.returncode == 130
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert not list(out.rglob(f"*{storage.TEMP_SUFFIX}"))
+    subprocess.run(_command(src, out), check=True, timeout=300)
+    assert _outputs(out) == expected
+
+
+def _config(src: Path, out: Path, **kw: object) -> ExpandConfig:
+    settings: dict[str, object] = {"copies": 3, "workers": 1,
+                                   "augment": AugmentConfig(rotation_range=30, zoom_range=0.3)}
+    settings.update(kw)
+    return ExpandConfig(src=src, out=out, **settings)  # type: ignore[arg-type]
+
+
+def test_a_full_disk_stops_the_run_cleanly_and_it_resumes(samples_train: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    expand_dataset(_config(samples_train, tmp_path / "reference"))
+    real_write = storage.write_atomic
+    calls = {"n": 0}
+
+    def failing_write(path: Path, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] > 40:
+            # what a real full disk does: the temporary file is begun, then the write fails
+            path.with_name(path.name + storage.TEMP_SUFFIX).write_bytes(data[:10])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(storage, "write_atomic", failing_write)
+    out = tmp_path / "out"
+    with pytest.raises(OutputWriteError, match="No space left on device") as raised:
+        expand_dataset(_config(samples_train, out))
+    assert raised.value.exit_code == EXIT_FATAL
+    assert not list(out.rglob(f"*{storage.TEMP_SUFFIX}"))
+    assert not (out / "metadata.jsonl").exists()
+    monkeypatch.setattr(storage, "write_atomic", real_write)
+    summary = expand_dataset(_config(samples_train, out))
+    assert summary.extra["kept"] == 39  # 13 whole sources were journaled before the failure
+    assert _outputs(out) == _outputs(tmp_path / "reference")
+
+
+def test_not_enough_free_space_is_refused_before_any_work(samples_train: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(  # type: ignore[attr-defined]
+        10**6, 10**6 - 1000, 1000))
+    out = tmp_path / "out"
+    assert not dry_run(_config(samples_train, out)).fits
+    done = subprocess.run([sys.executable, "-c",
+                           "import shutil, sys\n"
+                           "shutil.disk_usage = lambda p: shutil._ntuple_diskusage(10**6, 0, 1000)\n"
+                           "from expand.cli import main\nmain()",
+                           str(samples_train), "--out", str(out), "--copies", "5"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 3 and "free some space" in done.stderr
+    assert not list(out.glob("*/*"))
+
+
+def test_dry_run_writes_nothing(samples_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "expand", str(samples_train), "--out", str(out),
+                           "--copies", "4", "--dry-run", "--json"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["to_write"] == 45 * 4
+    assert report["to_write_per_class"] == {"circle": 60, "rectangle": 60, "triangle": 60}
+    assert 45 * 4 * 300 < report["estimated_bytes"] < 45 * 4 * 3000 and report["fits"]
+    assert not out.exists()
+
+
+def test_raising_copies_writes_only_the_new_ones(samples_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    expand_dataset(_config(samples_train, out, copies=3))
+    before = _finished(out)
+    summary = expand_dataset(_config(samples_train, out, copies=5))
+    after = _finished(out)
+    images_before = {k: v for k, v in before.items() if "__aug" in k}
+    assert {k: after[k] for k in images_before} == images_before
+    new = set(after) - set(before)
+    assert len(new) == 45 * 2 and all(k.endswith(("__aug0003.png", "__aug0004.png")) for k in new)
+    assert summary.images_written == 45 * 2
+    expand_dataset(_config(samples_train, tmp_path / "fresh", copies=5))
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
+
+
+def test_adding_a_source_writes_only_its_copies(samples_train: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(samples_train, src)
+    out = tmp_path / "out"
+    expand_dataset(_config(src, out))
+    before = _finished(out)
+    Image.new("RGB", (24, 24), "white").save(src / "triangle" / "triangle099.png")
+    summary = expand_dataset(_config(src, out))
+    after = _finished(out)
+    new = set(after) - set(before)
+    assert new == {f"triangle/triangle099.png__aug000{k}.png" for k in range(3)}
+    assert summary.images_written == 3
+    assert {k: after[k] for k in before if "__aug" in k} == \
+        {k: v for k, v in before.items() if "__aug" in k}
+
+
+def test_fewer_copies_and_removed_sources_are_kept_unless_pruned(samples_train: Path,
+                                                                 tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(samples_train, src)
+    out = tmp_path / "out"
+    expand_dataset(_config(src, out, copies=4))
+    (src / "circle" / "circle001.png").unlink()
+    summary = expand_dataset(_config(src, out, copies=2))
+    assert summary.extra["orphans_kept"] == 44 * 2 + 4
+    assert any("--prune" in w for w in summary.warnings)
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").open()]
+    assert len(rows) == len(list(out.glob("*/*.png"))) == 45 * 4
+    summary = expand_dataset(_config(src, out, copies=2, prune=True))
+    assert summary.extra["pruned"] == 44 * 2 + 4
+    expand_dataset(_config(src, tmp_path / "fresh", copies=2))
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
+
+
+def test_a_change_that_alters_outputs_is_refused_unless_rebuilt(samples_train: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    expand_dataset(_config(samples_train, out))
+    done = subprocess.run([sys.executable, "-m", "expand", str(samples_train), "--out", str(out),
+                           "--copies", "3", "--rotation-range", "30", "--zoom-range", "0.3",
+                           "--seed", "5", "--workers", "1"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert "seed differ" in done.stderr and "--rebuild" in done.stderr
+    expand_dataset(_config(samples_train, out, seed=5, rebuild=True))
+    expand_dataset(_config(samples_train, tmp_path / "fresh", seed=5))
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
+
+
+def test_a_second_run_at_the_same_time_is_refused(samples_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = subprocess.Popen(_command(samples_train, out, "--copies", "100"),
+                             stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (out / ".expand.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = subprocess.run(_command(samples_train, out), capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL)
+    assert first.wait(timeout=300) == 0
+    assert second.returncode == 3 and "another expand run is writing here" in second.stderr
