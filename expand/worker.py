@@ -161,10 +161,13 @@ def process_source(task: Task) -> SourceResult:
 
 def worker_init() -> None:
     """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used.
-    Ctrl-C is the parent's to handle: it stops the pool, and no worker prints a traceback."""
+    Ctrl-C is the parent's to handle: it stops the pool, and no worker prints a traceback.
+    The serial executor runs this in the main process, which must keep its Ctrl-C."""
+    import multiprocessing
     import signal
 
     import cv2
 
     cv2.setNumThreads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
