@@ -33,9 +33,10 @@ def original_name(source_name: str, extension: str) -> str:
     return f"{source_name}__orig{extension}"
 
 
-def read_run_file(out: Store) -> dict[str, Any] | None:
+def read_run_file(out: Path | Store) -> dict[str, Any] | None:
+    store = LocalStore(out) if isinstance(out, Path) else out
     try:
-        data = json.loads(out.read_bytes(RUN_FILE).decode("utf-8"))
+        data = json.loads(store.read_bytes(RUN_FILE).decode("utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("tool") == TOOL_NAME else None

@@ -3,6 +3,7 @@ that finishes or updates it without redoing verified work."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -25,7 +26,7 @@ SEGMENT_PREFIX = f"{STATE_PREFIX}-journal-"
 SEGMENT_ROWS = 2000  # rows buffered before a segment is written...
 SEGMENT_SECONDS = 5.0  # ...or seconds, whichever comes first: what a kill can make us redo
 # Settings whose change only adds or removes whole outputs; any other change alters existing ones.
-ADDITIVE = ("copies", "include_originals")
+ADDITIVE = ("copies", "include_originals", "per_class_target")
 
 Row = dict[str, Any]
 
@@ -135,9 +136,38 @@ class Plan:
         return sum(len(w.copies) + w.original for w in self.work)
 
 
-def _wanted(row: Row, config: ExpandConfig) -> bool:
-    return (row["copy"] is None and config.include_originals) or \
-        (row["copy"] is not None and row["copy"] < config.copies)
+def _wanted(row: Row, copies: int, include_originals: bool) -> bool:
+    return (row["copy"] is None and include_originals) or \
+        (row["copy"] is not None and row["copy"] < copies)
+
+
+def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
+    """How many copies each source gets: `copies`, or each class's share of --per-class-target.
+
+    A class of n sources needs K images (originals count when included): `need` copies in all,
+    `need // n` each, and the `need % n` sources whose SHA-256 of their relative path is smallest
+    get one more. The hash, not the file name, picks them: no bias towards names early in the
+    alphabet, and the choice does not depend on the seed. A class that already has K sources or
+    more gets one copy per source (none with originals).
+    """
+    if config.per_class_target is None:
+        return {s.rel_path: config.copies for s in dataset.sources}
+    by_class: dict[str, list[SourceImage]] = {}
+    for source in dataset.sources:
+        by_class.setdefault(source.label, []).append(source)
+    plan: dict[str, int] = {}
+    for members in by_class.values():
+        n = len(members)
+        need = config.per_class_target - (n if config.include_originals else 0)
+        if need < (0 if config.include_originals else n):
+            share, extra = (0 if config.include_originals else 1), 0
+        else:
+            share, extra = divmod(need, n)
+        ranked = sorted(members, key=lambda s: hashlib.sha256(s.rel_path.encode(
+            "utf-8", "surrogateescape")).hexdigest())
+        for rank, source in enumerate(ranked):
+            plan[source.rel_path] = share + (1 if rank < extra else 0)
+    return plan
 
 
 def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Store) -> Plan:
@@ -146,13 +176,14 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
     Raises:
         OutputWriteError: DIR cannot be listed or read.
     """
+    copies = copies_per_source(dataset, config)
     by_source: dict[str, list[Row]] = {}
     for row in earlier.rows.values():
         by_source.setdefault(row["source"], []).append(row)
-    sources = {source.rel_path for source in dataset.sources}
     try:
-        intact = out.intact(row for rel, rows in by_source.items() if rel in sources
-                            for row in rows if _wanted(row, config))
+        intact = out.intact(row for rel, rows in by_source.items() if rel in copies
+                            for row in rows
+                            if _wanted(row, copies[rel], config.include_originals))
     except OSError as exc:
         raise OutputWriteError(f"{out.location}: cannot read ({reason(exc)})") from None
     work: list[Work] = []
@@ -162,14 +193,14 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
     for source in dataset.sources:
         have: dict[int | None, Row] = {}
         for row in by_source.pop(source.rel_path, []):
-            if not _wanted(row, config):
+            if not _wanted(row, copies[source.rel_path], config.include_originals):
                 orphans.append(row)
             elif row["file_name"] in intact:
                 have[row["copy"]] = row
             else:
                 redone += 1
         kept += have.values()
-        missing = tuple(c for c in range(config.copies) if c not in have)
+        missing = tuple(c for c in range(copies[source.rel_path]) if c not in have)
         original = config.include_originals and None not in have
         if missing or original:
             work.append(Work(source, missing, original))
