@@ -49,3 +49,10 @@ class InsufficientSpaceError(ExpandError):
     """The estimated output does not fit in the free space of DIR's file system."""
 
     exit_code = EXIT_FATAL
+
+
+class NotLineArtError(ExpandError):
+    """A stroke transform was asked of an image that is not line art (a photo, a texture, a
+    blank page): that source is skipped, as an unreadable one is."""
+
+    exit_code = EXIT_SKIPPED
