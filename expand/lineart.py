@@ -110,9 +110,9 @@ def detect_polarity(pixels: np.ndarray) -> Polarity:
     transparent = False
     if alpha is not None:
         opaque = alpha >= 0.5
-        transparent = bool(opaque.mean() < 0.5)
         if not opaque.any():
             raise NotLineArtError("blank: every pixel is transparent")
+        transparent = bool(opaque.mean() < 0.5)
         if transparent:
             # Ink drawn on nothing: judge it against the backdrop it contrasts with.
             level = 255.0 if np.median(_luma_array(colour[opaque])) < 128 else 0.0
@@ -135,8 +135,8 @@ def detect_polarity(pixels: np.ndarray) -> Polarity:
     cut = np.percentile(ink_luma, 10 if paper_is_light else 90)
     core = ink_mask & ((luma <= cut) if paper_is_light else (luma >= cut))
     ink = np.median(colour[core], axis=0)
-    coverage = _project(colour, paper, ink)
-    confidence = _line_art_confidence(coverage, abs(_luma(paper) - _luma(ink)))
+    cover = _project(colour, paper, ink)
+    confidence = _line_art_confidence(cover, abs(_luma(paper) - _luma(ink)))
     return Polarity(tuple(float(v) for v in paper), tuple(float(v) for v in ink), transparent,
                     confidence)
 
