@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 from pathlib import Path
 
@@ -33,12 +34,13 @@ def _draw(size: int, width: float, rings: list[tuple[float, float, float]],
     for cx, cy, radius in rings:
         inside |= np.abs(np.hypot(x - cx, y - cy) - radius) <= half
     for points in polylines:
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
             dx, dy = x1 - x0, y1 - y0
             t = np.clip(((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy), 0, 1)
             inside |= np.hypot(x - x0 - t * dx, y - y0 - t * dy) <= half
     cover = inside.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).mean(axis=(1, 3))
-    return np.rint(255 * (1 - cover)).astype(np.uint8)
+    pixels: np.ndarray = np.rint(255 * (1 - cover)).astype(np.uint8)
+    return pixels
 
 
 def shapes(size: int, width: float, rng: np.random.Generator) -> np.ndarray:
@@ -130,7 +132,7 @@ def test_thinning_keeps_diagonal_lines_whole(thickness: int) -> None:
         skeleton = L.zhang_suen(m)
         count, _ = cv2.connectedComponents(skeleton.astype(np.uint8), connectivity=8)
         assert count - 1 == 1
-        assert skeleton.any(axis=1)[2:-2].all()  # spans the line
+        assert np.all(np.any(skeleton, axis=1)[2:-2])  # spans the line
 
 
 # --- stroke width ------------------------------------------------------------------------------
