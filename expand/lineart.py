@@ -481,30 +481,40 @@ def _smooth(points: np.ndarray, edges: np.ndarray, iterations: int) -> np.ndarra
 
 def _render(xy: np.ndarray, edges: np.ndarray, out_size: tuple[int, int],
             width_px: float) -> np.ndarray:
-    """Coverage of round-capped segments `width_px` wide, anti-aliased by area averaging."""
+    """Coverage of round-capped segments `width_px` wide, anti-aliased by area averaging.
+
+    Only the part of the frame the strokes can reach is rendered (a zoomed-out drawing is a
+    fraction of it).
+    """
     width, height = out_size
     s = _RENDER_SCALE if width * height * _RENDER_SCALE**2 <= _RENDER_BUDGET else 4
-    radius = width_px * s / 2.0
-    margin = math.ceil(radius) + 2  # centre lines just outside the frame still show
-    canvas_xy = (xy + 0.5) * s - 0.5 + margin
+    # A digital line's pixels stray up to half a pixel either side of the true line, which
+    # widens the stroke by 0.2-0.4 render pixels a side on slanted lines (none when axis-aligned).
+    reach = width_px * s / 2.0 + 0.5 - _STAIRCASE_EXCESS
+    pad = math.ceil(reach) + 1
+    canvas_xy = (xy + 0.5) * s - 0.5
     start, end = canvas_xy[edges[:, 0]], canvas_xy[edges[:, 1]]
-    # Sample each segment every half canvas pixel: joined, not dotted, however far it was zoomed.
+    # Sample each segment every half render pixel: joined, not dotted, however far it was zoomed.
     counts = np.ceil(np.linalg.norm(end - start, axis=1) / 0.5).astype(np.int64) + 1
     which = np.repeat(np.arange(len(edges)), counts)
     first = np.repeat(np.cumsum(counts) - counts, counts)
     t = (np.arange(which.size) - first) / np.maximum(counts[which] - 1, 1)
     samples = np.rint(start[which] + t[:, None] * (end - start)[which]).astype(np.int64)
-    shape = (height * s + 2 * margin, width * s + 2 * margin)
+    low = np.clip((samples.min(axis=0) - pad) // s, 0, (width, height))
+    high = np.clip((samples.max(axis=0) + pad) // s + 1, 0, (width, height))
+    cover = np.zeros((height, width), np.float32)
+    if (high <= low).any():
+        return cover
+    samples -= low * s - pad
+    shape = ((high[1] - low[1]) * s + 2 * pad, (high[0] - low[0]) * s + 2 * pad)
     inside = ((samples[:, 0] >= 0) & (samples[:, 0] < shape[1])
               & (samples[:, 1] >= 0) & (samples[:, 1] < shape[0]))
     canvas = np.ones(shape, np.uint8)
     canvas[samples[inside, 1], samples[inside, 0]] = 0
     distance = cv2.distanceTransform(canvas, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    # A digital line's pixels stray up to half a pixel either side of the true line, which
-    # widens the stroke by 0.2-0.4 render pixels a side on slanted lines (none when axis-aligned).
-    reach = radius + 0.5 - _STAIRCASE_EXCESS
-    fine = np.clip(reach - distance, 0.0, 1.0)[margin:-margin, margin:-margin]
-    cover: np.ndarray = cv2.resize(fine, (width, height), interpolation=cv2.INTER_AREA)
+    fine = np.clip(reach - distance, 0.0, 1.0)[pad:-pad, pad:-pad]
+    cover[low[1]:high[1], low[0]:high[0]] = cv2.resize(
+        fine, (int(high[0] - low[0]), int(high[1] - low[1])), interpolation=cv2.INTER_AREA)
     return cover
 
 
