@@ -155,7 +155,7 @@ def stroke_width(pixels: np.ndarray, polarity: Polarity) -> float:
     """
     centre = _centre_lines(coverage(pixels, polarity))
     if centre is None:
-        raise NotLineArtError("no strokes: no pixel is half ink")
+        raise NotLineArtError("no strokes to measure: no ink is half covered")
     return float(np.median(centre.sections))
 
 
@@ -328,7 +328,10 @@ def _centre_lines(cover: np.ndarray) -> _CentreLines | None:
     scale = _SUPERSAMPLE if crop.size * _SUPERSAMPLE**2 <= _SUPERSAMPLE_BUDGET else 3
     big = cv2.resize(crop, (crop.shape[1] * scale, crop.shape[0] * scale),
                      interpolation=cv2.INTER_LINEAR)
-    points, edges = _graph(zhang_suen(big >= _INK))
+    skeleton = zhang_suen(big >= _INK)
+    if not skeleton.any():  # lone pixels barely half covered vanish when interpolated
+        return None
+    points, edges = _graph(skeleton)
     points = _smooth(points, edges, _SMOOTHING_ITERATIONS)
     points = (points[:, ::-1] + 0.5) / scale - 0.5 + np.array([left - 1, top - 1])
     reach = float(cv2.distanceTransform(inked.astype(np.uint8), cv2.DIST_L2,
@@ -366,9 +369,13 @@ def _cross_sections(cover: np.ndarray, points: np.ndarray, normal: np.ndarray,
     step = 0.25
     half = math.ceil(reach / step)
     t = np.arange(-half, half + 1) * step
-    xy = points[:, None, :] + t[None, :, None] * normal[:, None, :]
-    profile = cv2.remap(cover, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
-                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    xy = (points[:, None, :] + t[None, :, None] * normal[:, None, :]).astype(np.float32)
+    # OpenCV's remap takes maps under 32767 rows: one profile per row, in chunks.
+    profile = np.concatenate([
+        cv2.remap(cover, chunk[..., 0], chunk[..., 1], cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        for chunk in np.array_split(xy, -(-len(xy) // 32_000))
+    ])
     forward, backward = _own_stroke(profile[:, half:]), _own_stroke(profile[:, half::-1])
     keep = np.concatenate([backward[:, :0:-1], forward], axis=1)
     ink = profile * keep
@@ -384,7 +391,7 @@ def _own_stroke(outward: np.ndarray) -> np.ndarray:
 
 
 def _lut(step: int) -> np.ndarray:
-    """Zhang-Suen's deletion rule for each 8-neighbour code (bit i = neighbour P(i+2))."""
+    """The deletion rule of one sub-iteration for each 8-neighbour code (bit i = P(i+2))."""
     table = np.zeros(256, bool)
     for code in range(256):
         p = [(code >> i) & 1 for i in range(8)]
@@ -402,11 +409,14 @@ _ZS_TABLES = (_lut(0), _lut(1))
 
 
 def zhang_suen(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning (1984) to 1-pixel-wide, 8-connected centre lines.
+    """Zhang-Suen thinning (1984) with Lü and Wang's (1986) 3 <= B(P) <= 6, to centre lines.
 
-    Each sub-iteration judges every candidate at once (a table lookup of its 8-neighbour code),
-    as the algorithm prescribes; only pixels next to a deletion are judged again, so the cost
-    follows the ink's area, not area x iterations.
+    The original rule (2 <= B) erases 2-pixel-thick diagonal lines altogether; this one keeps
+    them as 4-connected staircases, which `_graph` links as simple paths.
+
+    Each sub-iteration judges every candidate at once (a table lookup of its 8-neighbour
+    code), as the algorithm prescribes; only pixels next to a deletion are judged again, so the
+    cost follows the ink's area, not area x iterations.
     """
     image = np.pad(mask, 1).astype(np.uint8)
     flat = image.ravel()

@@ -365,6 +365,16 @@ def test_redraw_of_blank_paper_is_paper() -> None:
     assert out.shape == (20, 30) and (out == 250).all()
 
 
+def test_stroke_width_of_blank_paper_is_refused() -> None:
+    polarity = L.Polarity(paper=(255.0,), ink=(0.0,))
+    specks = np.full((20, 20), 255, np.uint8)
+    specks[5, 5] = 127  # barely half covered, alone: no stroke survives interpolation
+    for image in (np.full((20, 20), 255, np.uint8), specks):
+        with pytest.raises(NotLineArtError, match="no strokes"):
+            L.stroke_width(image, polarity)
+        assert (L.redraw(image, polarity, np.eye(3), (20, 20), 2.0) == 255).all()
+
+
 def test_magnified_strokes_are_joined_and_sharp() -> None:
     image = shapes(32, 2.0, np.random.default_rng(9))
     polarity = L.detect_polarity(image)
