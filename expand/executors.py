@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -62,7 +64,16 @@ class ProcessPoolExecutor:
         self.workers = workers
         self.chunksize = chunksize
         context = multiprocessing.get_context(START_METHOD)
-        self._pool = context.Pool(workers, initializer=initializer)
+        # Workers start with SIGINT ignored (kept across exec), so a Ctrl-C that lands while one
+        # is still starting cannot print its traceback; the parent stops the pool instead.
+        if threading.current_thread() is not threading.main_thread():
+            self._pool = context.Pool(workers, initializer=initializer)
+            return
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._pool = context.Pool(workers, initializer=initializer)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         return self._pool.imap_unordered(fn, items, chunksize=self.chunksize)

@@ -85,8 +85,9 @@ def test_ctrl_c_stops_quickly_says_how_to_resume_and_exits_130(
         reference: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     src, expected = reference
     out = tmp_path / "out"
-    process = subprocess.Popen(_command(src, out), start_new_session=True, text=True,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    # many copies, so that the run is still going when the signal lands, even on a loaded machine
+    process = subprocess.Popen(_command(src, out, "--copies", "400"), start_new_session=True,
+                               text=True, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not list(out.glob("*/*__aug*")) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -97,7 +98,8 @@ def test_ctrl_c_stops_quickly_says_how_to_resume_and_exits_130(
     assert process.returncode == 130
     assert "run the same command again to resume" in stderr and "Traceback" not in stderr
     assert not list(out.rglob(f"*{storage.TEMP_SUFFIX}"))
-    subprocess.run(_command(src, out), check=True, timeout=300)
+    assert not (out / "metadata.jsonl").exists()  # it was stopped, not finished
+    subprocess.run(_command(src, out, "--copies", "30", "--prune"), check=True, timeout=300)
     assert _outputs(out) == expected
 
 

@@ -1,7 +1,8 @@
 """Fit the Keras tutorials' CNNs on an expanded dataset, evaluate them, compare with the original.
 
 The configuration and errors load at once; everything that needs TensorFlow loads on first use,
-so importing `train` (and `train --help`) stays fast.
+so importing `train` (and `train --help`) stays fast. No public function shares its name with
+a submodule: `from train import x` would hand back the module once it is loaded.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from train.errors import (
 )
 
 if TYPE_CHECKING:
-    from train.compare import Comparison, compare
+    from train.compare import Comparison, compare_datasets
     from train.data import Split, plan_split
     from train.evaluate import Evaluation, Prediction, evaluate_run, predict_images
     from train.fit import FitRun, fit_run, train_model
     from train.models import MODEL_BUILDERS, build_model
 
 _LAZY = {
-    "Comparison": "train.compare", "compare": "train.compare",
+    "Comparison": "train.compare", "compare_datasets": "train.compare",
     "Split": "train.data", "plan_split": "train.data",
     "Evaluation": "train.evaluate", "Prediction": "train.evaluate",
     "evaluate_run": "train.evaluate", "predict_images": "train.evaluate",
@@ -53,7 +54,7 @@ __all__ = [
     "TrainError",
     "WeightsUnavailableError",
     "build_model",
-    "compare",
+    "compare_datasets",
     "evaluate_run",
     "fit_run",
     "plan_split",
