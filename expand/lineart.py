@@ -549,3 +549,77 @@ def _paint(cover: np.ndarray, polarity: Polarity, like: np.ndarray, ink: float |
         colour = np.concatenate([colour, alpha], axis=2)
     out = np.clip(np.rint(colour), 0, 255).astype(np.uint8)
     return out if like.ndim == 3 else out[..., 0]
+
+
+# ---- the pipeline's view: trace a source once, draw each copy from it ----
+
+POLARITIES: tuple[str, ...] = ("auto", "dark-on-light", "light-on-dark")
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A source traced once for all its copies: its polarity, centre lines, typical stroke
+    width (px) and the box of its half-covered ink (pixel edges, right/bottom exclusive)."""
+
+    polarity: Polarity
+    width: float
+    bbox: tuple[int, int, int, int]
+    centre: _CentreLines
+
+
+def polarity_of(pixels: np.ndarray, told: str = "auto") -> Polarity:
+    """detect_polarity, or the polarity the config gives ('dark-on-light', 'light-on-dark'):
+    detection still finds the two colours and refuses what is not line art; being told only
+    decides which of them is the ink (for drawings that cover most of their page)."""
+    found = detect_polarity(pixels)
+    if told == "auto" or found.dark_on_light == (told == "dark-on-light"):
+        return found
+    return Polarity(found.ink, found.paper, found.transparent_paper, found.confidence)
+
+
+def trace(pixels: np.ndarray, told: str = "auto") -> Traced:
+    """Everything a line-art copy needs from its source.
+
+    Raises:
+        NotLineArtError: not line art, or no stroke to trace.
+    """
+    polarity = polarity_of(pixels, told)
+    centre = _centre_lines(coverage(pixels, polarity))
+    bbox = ink_bbox(pixels, polarity)
+    if centre is None or bbox is None:
+        raise NotLineArtError("no strokes to trace: no ink is half covered")
+    return Traced(polarity, float(np.median(centre.sections)) if centre.sections.size
+                  else 1.0, bbox, centre)
+
+
+def scale_of(matrix: np.ndarray, at: tuple[float, float]) -> float:
+    """How much the inverse map `matrix` magnifies lengths near output point `at` (√|det|)."""
+    forward = np.linalg.inv(matrix)
+    x, y = at
+    w = forward[2, 0] * x + forward[2, 1] * y + forward[2, 2]
+    jacobian = (forward[:2, :2] * w - np.outer(forward[:2, :2] @ (x, y) + forward[:2, 2],
+                                               forward[2, :2])) / (w * w)
+    return math.sqrt(abs(float(np.linalg.det(jacobian))))
+
+
+def draw(traced: Traced, like: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int],
+         width_px: float, wobble: Wobble | None = None) -> np.ndarray:
+    """`redraw` from a trace; `matrix` may be projective (3x3 output → input homography)."""
+    forward = np.linalg.inv(matrix)
+    xy = traced.centre.points @ forward[:2, :2].T + forward[:2, 2]
+    w = traced.centre.points @ forward[2, :2] + forward[2, 2]
+    xy = xy / w[:, None]
+    if wobble is not None:
+        xy = wobble.displace(xy)
+    cover = _render(xy, traced.centre.edges, out_size, width_px)
+    return _paint(cover, traced.polarity, like, None, None)
+
+
+def repaint(pixels: np.ndarray, polarity: Polarity, ink: float, paper: float) -> np.ndarray:
+    """Ink and paper moved toward each other (or apart, negative) by fractions of their
+    contrast: 0 leaves a level where it is, 1 would make it the other's. Strokes keep their
+    anti-aliasing (the coverage is kept)."""
+    ink_level, paper_level = polarity.ink_level, polarity.paper_level
+    contrast = paper_level - ink_level
+    return _paint(coverage(pixels, polarity), polarity, pixels, ink_level + ink * contrast,
+                  paper_level - paper * contrast)
