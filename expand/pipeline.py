@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import numpy as np
-
 import cv2
+import numpy as np
 
 from expand import functional as F
 from expand import lineart

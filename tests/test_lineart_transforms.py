@@ -126,8 +126,8 @@ def test_transparent_paper_stays_transparent() -> None:
     assert (out[..., :3][out[..., 3] > 0] < 40).all()
 
 
-IDENTITY = {"stroke_preserve": P.Applied(), "stroke_width": P.Factor(1.0),
-            "wobble": P.WobbleField(0.0, 0.5, (0.0, 1.0, 2.0, 3.0)),
+IDENTITY: dict[str, P.TransformParams] = {"stroke_preserve": P.Applied(), "stroke_width": P.Factor(1.0),
+                                           "wobble": P.WobbleField(0.0, 0.5, (0.0, 1.0, 2.0, 3.0)),
             "ink_paper": P.Levels(0.0, 0.0)}
 
 
@@ -142,10 +142,11 @@ def test_identity_parameters_give_back_the_input(name: str, mode: str) -> None:
 
 def test_each_drawn_value_changes_the_picture() -> None:
     image, _ = _as("L", _source())
-    for name, drawn in {"stroke_width": P.Factor(1.6),
+    changes: dict[str, P.TransformParams] = {"stroke_width": P.Factor(1.6),
                         "wobble": P.WobbleField(0.03, 0.5, (0.0, 1.0, 2.0, 3.0)),
                         "ink_paper": P.Levels(0.4, 0.1),
-                        "placement": P.Place(0.5, 0.0, 1.0)}.items():
+                        "placement": P.Place(0.5, 0.0, 1.0)}
+    for name, drawn in changes.items():
         config = AugmentConfig(transforms=(T.CATALOGUE[name](),))
         out = apply_params(image, AugmentParams(extra=((name, drawn),)), config, False)
         assert not np.array_equal(out, image), name
@@ -166,17 +167,19 @@ def test_ink_paper_moves_the_levels_by_fractions_of_the_contrast() -> None:
 
 def test_the_line_art_preset_draws_within_its_bounds_from_its_own_streams() -> None:
     config = AugmentConfig(**PRESETS["line-art"])
-    settings = {t.name: t for t in config.transforms}
+    placement = next(t for t in config.transforms if isinstance(t, T.Placement))
     without = replace(config, transforms=())
     for k in range(300):
         key = source_key(f"c/{k % 7}.png")
-        draw = sample_params(config, lambda name: rng_for(0, key, k, name), (24, 24))
-        keras = sample_params(without, lambda name: rng_for(0, key, k, name), (24, 24))
+        def stream(name: str, key: tuple[int, ...] = key, k: int = k) -> np.random.Generator:
+            return rng_for(0, key, k, name)
+        draw = sample_params(config, stream, (24, 24))
+        keras = sample_params(without, stream, (24, 24))
         assert replace(draw, extra=()) == keras  # the Keras draws are untouched
         assert draw.get("stroke_preserve") == P.Applied()  # p = 1
         place = draw.get("placement")
         assert isinstance(place, P.Place) and 0 <= place.u <= 1 and 0 <= place.v <= 1
-        assert settings["placement"].size[0] <= place.size <= settings["placement"].size[1]
+        assert placement.size[0] <= place.size <= placement.size[1]
         wobble = draw.get("wobble")
         if wobble is not None:
             assert isinstance(wobble, P.WobbleField)
@@ -203,7 +206,7 @@ def test_a_run_skips_what_is_not_line_art_and_replays_the_rest(tmp_path: Path) -
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "expand", str(src), "--out", str(out),
                            "--preset", "line-art", "--copies", "3", "--workers", "2"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 1, done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if "a/photo.png" in line]
     assert lines and "not line art" in lines[0], done.stdout + done.stderr
