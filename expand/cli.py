@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from tqdm import tqdm
@@ -27,10 +29,12 @@ from expand.errors import (
     OutputWriteError,
 )
 from expand.executors import available_cpus
-from expand.runner import DryRun, RunSummary, expand_dataset
-from expand.runner import dry_run as dry_run_dataset
+
+if TYPE_CHECKING:
+    from expand.runner import DryRun, RunSummary
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
+ROOT_OPTIONS = ("--version", "--install-completion", "--show-completion")
 
 EPILOG = (
     "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
@@ -42,7 +46,7 @@ EPILOG = (
     "130 interrupted."
 )
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Offline, reproducible image-dataset expansion.", epilog=EPILOG)
 
 
@@ -72,19 +76,35 @@ def _range(text: str | None, name: str) -> Any:
 
 
 class _Bar:
-    """tqdm on stderr, counting images written; silent when asked or when stderr is not a tty."""
+    """A tqdm bar on a terminal; elsewhere (a log, CI) a plain line every 10 % and every 30 s."""
+
+    LINE_EVERY_S = 30.0
 
     def __init__(self, quiet: bool) -> None:
         self._quiet = quiet
         self._bar: tqdm[Any] | None = None
+        self._total = self._done = self._last_tenth = 0
+        self._last_time = time.monotonic()
 
     def start(self, total: int) -> None:
-        self._bar = tqdm(total=total, unit="img", desc="expand", dynamic_ncols=True,
-                         disable=True if self._quiet else None, file=sys.stderr)
+        self._total = total
+        if not self._quiet and sys.stderr.isatty():
+            self._bar = tqdm(total=total, unit="img", desc="expand", dynamic_ncols=True,
+                             file=sys.stderr)
 
     def advance(self, images: int) -> None:
+        self._done += images
         if self._bar is not None:
             self._bar.update(images)
+            return
+        if self._quiet or not self._total:
+            return
+        tenth = 10 * self._done // self._total
+        now = time.monotonic()
+        if tenth > self._last_tenth or now - self._last_time >= self.LINE_EVERY_S:
+            self._last_tenth, self._last_time = tenth, now
+            typer.echo(f"expand: {self._done}/{self._total} images "
+                       f"({100 * self._done // self._total}%)", err=True)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -279,6 +299,8 @@ def run(
         "[default: no].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved "
+                                          "settings before the run.")] = False,
 ) -> None:
     """Write N augmented copies of every image of SRC/<class>/ into OUT/<class>/, with a manifest
     (metadata.jsonl) that records each file's source, copy index and sampled parameters."""
@@ -315,6 +337,12 @@ def run(
         if settings.preset == "default" and preset is None and not quiet:
             typer.echo("expand: no augmentation option given: using preset 'default' (small "
                        "rotation, shift and zoom, horizontal flip; see --preset)", err=True)
+        if verbose:
+            typer.echo("expand: settings: " + json.dumps(settings.determining(), sort_keys=True)
+                       + f"; workers: {settings.workers}", err=True)
+        from expand.runner import dry_run as dry_run_dataset
+        from expand.runner import expand_dataset
+
         if dry_run:
             report = dry_run_dataset(settings)
             _print_dry_run(report, as_json)
@@ -424,7 +452,7 @@ def inspect_command(
     raise typer.Exit(EXIT_SKIPPED if unreadable else 0)
 
 
-config_app = typer.Typer(add_completion=False, rich_markup_mode=None,
+config_app = typer.Typer(add_completion=True, rich_markup_mode=None,
                          help="Config files: `expand config init [PATH]` writes a starter.")
 app.add_typer(config_app, name="config")
 
@@ -513,6 +541,9 @@ def _refuse_keras_only(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: coreutils hand-over, reserved subcommands, else the main job."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("_EXPAND_COMPLETE"):  # the shell asks Typer for completions
+        app(args, prog_name="expand")
+        return
     if is_coreutils_call(args, sys.stdin.isatty()):
         hand_over(args)
         typer.echo("expand: this call looks like coreutils' expand (tabs to spaces), "
@@ -521,6 +552,6 @@ def main(argv: list[str] | None = None) -> None:
     _refuse_keras_only(args)
     if args in (["--help"], ["-h"]):
         args = ["run", "--help"]
-    elif not args or (args[0] not in SUBCOMMANDS and args[0] != "--version"):
+    elif not args or (args[0] not in SUBCOMMANDS and args[0] not in ROOT_OPTIONS):
         args = ["run", *args]
     app(args, prog_name="expand")

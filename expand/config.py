@@ -11,7 +11,8 @@ from typing import Any, Literal, Mapping
 
 from expand.errors import ConfigError
 from expand.storage import Location, as_location
-from expand.transforms import Transform, check_pipeline, probability, transform_from_dict
+from expand.transforms import (LINE_ART, Transform, check_pipeline, probability,
+                               transform_from_dict)
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
 OutputFormat = Literal["same", "png", "jpeg", "webp"]
@@ -97,7 +98,9 @@ KERAS_KEYS: tuple[str, ...] = (
     "channel_shift_range",
 )
 #: Keys that exist from config version 2 on.
-V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes"})
+V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity"})
+#: Which colour is ink for the line-art transforms: detected per source, or given.
+POLARITIES: tuple[str, ...] = ("auto", "dark-on-light", "light-on-dark")
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class AugmentConfig:
     channel_shift_p: float = 1.0
     brightness_p: float = 1.0
     transforms: tuple[Transform, ...] = ()
+    polarity: str = "auto"
     classes: tuple[tuple[str, AugmentConfig], ...] = ()
 
     def __post_init__(self) -> None:
@@ -164,6 +168,9 @@ class AugmentConfig:
         for name in KERAS_PROBABILITIES:
             set_(self, name, probability(name, getattr(self, name)))
         set_(self, "transforms", _transforms(self.transforms, "transforms"))
+        if self.polarity not in POLARITIES:
+            raise ConfigError(f"polarity: expected one of {', '.join(POLARITIES)}, "
+                              f"got {self.polarity!r}")
         set_(self, "classes", self._resolve_classes(self.classes))
 
     def _resolve_classes(self, classes: Any) -> tuple[tuple[str, AugmentConfig], ...]:
@@ -223,7 +230,13 @@ class AugmentConfig:
                      if full or getattr(self, key) != default})
         if full or self.transforms:
             data["transforms"] = [t.to_dict() for t in self.transforms]
+        if full or self.polarity != "auto":
+            data["polarity"] = self.polarity
         return data
+
+    def line_art(self) -> bool:
+        """Whether a line-art transform is listed: the sources are then traced as line art."""
+        return any(t.name in LINE_ART for t in self.transforms)
 
     @classmethod
     def from_keras(cls, **kwargs: Any) -> AugmentConfig:
@@ -262,6 +275,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "horizontal_flip": True,
         "vertical_flip": True,
         "fill_mode": "nearest",
+    },
+    # Line art (sketches, doodles, shapes, diagrams): any orientation, skew and aspect, any size
+    # and position in the frame, strokes redrawn at the source's width (then varied), a hand
+    # wobble, fainter ink and tinted paper. No flips beyond the mirror image: with full
+    # rotation a vertical flip is a mirror image turned upside down.
+    "line-art": {
+        "rotation_range": 180.0,
+        "shear_range": 15.0,
+        "zoom_range": [0.8, 1.25],
+        "horizontal_flip": True,
+        "fill_mode": "constant",
+        "transforms": [
+            {"name": "stroke_preserve"},
+            {"name": "placement", "size": [0.35, 1.0]},
+            {"name": "stroke_width", "p": 0.8, "factor": [0.6, 1.8]},
+            {"name": "wobble", "p": 0.5, "amplitude": [0.0, 0.03], "wavelength": [0.4, 1.0]},
+            {"name": "ink_paper", "p": 0.5, "ink": [0.0, 0.4], "paper": [0.0, 0.15]},
+        ],
     },
     # No augmentation: copies equal to the (re-encoded, optionally resized) source.
     "none": {},

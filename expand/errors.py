@@ -62,3 +62,10 @@ class EngineError(ExpandError):
     """The distributed engine cannot be used: the scheduler is unreachable or has no workers."""
 
     exit_code = EXIT_FATAL
+
+
+class NotLineArtError(ExpandError):
+    """A stroke transform was asked of an image that is not line art (a photo, a texture, a
+    blank page): that source is skipped, as an unreadable one is."""
+
+    exit_code = EXIT_SKIPPED

@@ -13,10 +13,11 @@ import numpy as np
 from expand import codec, storage
 from expand.config import AugmentConfig, ExpandConfig
 from expand.discover import SourceImage
-from expand.errors import ImageReadError, OutputWriteError
+from expand.errors import ImageReadError, NotLineArtError, OutputWriteError
+from expand.lineart import Traced
 from expand.layout import copy_name, original_name
 from expand.params import AugmentParams, sample_params
-from expand.pipeline import apply_params
+from expand.pipeline import apply_params, trace_source
 from expand.seeding import rng_for, source_key
 
 
@@ -61,13 +62,30 @@ class SourceResult:
 
 
 def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
-              copy: int) -> tuple[np.ndarray, AugmentParams]:
+              copy: int, traced: Traced | None = None) -> tuple[np.ndarray, AugmentParams]:
     """One copy's parameters, from its own streams, and its pixels: what the run, preview and
-    replay all compute."""
+    replay all compute. `traced`: the source's line-art trace, when already made.
+
+    Raises:
+        NotLineArtError: line-art transforms on a source that is not line art.
+    """
     key = source_key(rel_path)
     height, width = decoded.pixels.shape[:2]
     params = sample_params(augment, lambda name: rng_for(seed, key, copy, name), (width, height))
-    return apply_params(decoded.pixels, params, augment, decoded.has_alpha), params
+    return apply_params(decoded.pixels, params, augment, decoded.has_alpha, traced), params
+
+
+def trace_or_skip(decoded: codec.Decoded, augment: AugmentConfig, rel_path: str) -> Traced | None:
+    """The source's line-art trace when the class's config lists line-art transforms.
+
+    Raises:
+        NotLineArtError: with a one-line reason that names the file.
+    """
+    try:
+        return trace_source(decoded.pixels, augment)
+    except NotLineArtError as exc:
+        raise NotLineArtError(f"{rel_path}: {exc}; skipped (the config's line-art transforms "
+                              "need line art)") from None
 
 
 def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
@@ -106,8 +124,9 @@ def _decode(task: Task) -> tuple[bytes, codec.Decoded]:
     return data, codec.decode(data, source.rel_path, config.resize, config.max_image_pixels)
 
 
-def _render(task: Task, data: bytes, decoded: codec.Decoded) -> Iterator[_Output]:
-    """Each asked-for output, encoded in memory; the source was decoded once."""
+def _render(task: Task, data: bytes, decoded: codec.Decoded,
+            traced: Traced | None) -> Iterator[_Output]:
+    """Each asked-for output, encoded in memory; the source was decoded (and traced) once."""
     source, config = task.source, task.config
     fmt = codec.output_format(config.image_format, decoded.source_format)
     extension = codec.FORMAT_EXTENSIONS[fmt]
@@ -120,7 +139,7 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded) -> Iterator[_Output
     augment = config.augment.for_class(source.label)
     names = config.augment.transform_names()
     for copy in task.copies:
-        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy)
+        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, traced)
         encoded = encode_output(pixels, decoded, config)
         yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encoded,
                       pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
@@ -131,9 +150,15 @@ def render_source(task: Task) -> list[bytes]:
     """The encoded outputs of a task, not written (size estimates); [] if the source is bad."""
     try:
         data, decoded = _decode(task)
-    except (ImageReadError, OSError):
+        traced = _trace(task, decoded)
+    except (ImageReadError, NotLineArtError, OSError):
         return []
-    return [output.encoded.data for output in _render(task, data, decoded)]
+    return [output.encoded.data for output in _render(task, data, decoded, traced)]
+
+
+def _trace(task: Task, decoded: codec.Decoded) -> Traced | None:
+    return trace_or_skip(decoded, task.config.augment.for_class(task.source.label),
+                         task.source.rel_path)
 
 
 def process_source(task: Task) -> SourceResult:
@@ -146,10 +171,14 @@ def process_source(task: Task) -> SourceResult:
     except OSError as exc:
         return SourceResult(source.rel_path, (),
                             f"{source.rel_path}: cannot read ({storage.reason(exc)})")
+    try:
+        traced = _trace(task, decoded)
+    except NotLineArtError as exc:
+        return SourceResult(source.rel_path, (), str(exc))
     records = []
     unchanged = []
     store = storage.open_store(task.config.out, task.config.storage_options)
-    for out in _render(task, data, decoded):
+    for out in _render(task, data, decoded, traced):
         _write(store, out.rel_file, out.encoded.data)
         records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
                                       hashlib.sha256(out.encoded.data).hexdigest(),
