@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -28,11 +28,14 @@ class AugmentParams:
     brightness: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AugmentParams:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+_FIELDS = tuple(AugmentParams.__dataclass_fields__)
 
 
 def _shift(rng: np.random.Generator, shift_range: ShiftRange, size: int) -> float:
