@@ -54,7 +54,7 @@ def warp_affine(
     """One bilinear resample; with constant fill the colour takes cval and alpha takes 0."""
     height, width = image.shape[:2]
     channels = image.shape[2]
-    fill = [float(np.clip(round(cval), 0, 255))] * channels
+    fill = [float(min(max(round(cval), 0), 255))] * channels
     if has_alpha:
         fill[-1] = 0.0
     warped = cv2.warpAffine(

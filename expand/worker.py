@@ -17,7 +17,7 @@ from expand.errors import ImageReadError, OutputWriteError
 from expand.layout import copy_name, original_name
 from expand.params import sample_params
 from expand.pipeline import apply_params
-from expand.seeding import rng_for, source_key
+from expand.seeding import SourceStreams, source_key
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,16 @@ class SourceResult:
     notes: tuple[str, ...] = ()
 
 
-def _write(config: ExpandConfig, rel_file: str, data: bytes) -> None:
-    """A file that already holds exactly these bytes (left by a killed run) is not rewritten."""
+def _write(config: ExpandConfig, rel_file: str, data: bytes, made: set[str]) -> None:
+    """A file that already holds exactly these bytes (left by a killed run) is not rewritten.
+    `made`: folders already created by this task (one mkdir per folder, not per file)."""
     path = config.out / rel_file
     try:
         if storage.holds(path, data):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path.parent) not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(str(path.parent))
         storage.write_atomic(path, data)
     except OSError as exc:
         raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
@@ -100,11 +103,9 @@ def _render(task: Task, decoded: codec.Decoded) -> Iterator[_Output]:
     if task.original:
         yield _Output(str(rel.parent / original_name(rel.name, extension)),
                       encode(decoded.pixels), width, height, None, None)
-    key = source_key(source.rel_path)
+    streams = SourceStreams(config.seed, source_key(source.rel_path))
     for copy in task.copies:
-        params = sample_params(config.augment,
-                               lambda name: rng_for(config.seed, key, copy, name),  # noqa: B023
-                               (width, height))
+        params = sample_params(config.augment, streams.for_copy(copy), (width, height))
         pixels = apply_params(decoded.pixels, params, config.augment, decoded.has_alpha)
         yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encode(pixels),
                       pixels.shape[1], pixels.shape[0], copy, params.to_dict())
@@ -129,8 +130,9 @@ def process_source(task: Task) -> SourceResult:
     except OSError as exc:
         return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
     records = []
+    made: set[str] = set()
     for out in _render(task, decoded):
-        _write(task.config, out.rel_file, out.encoded.data)
+        _write(task.config, out.rel_file, out.encoded.data, made)
         records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
                                       hashlib.sha256(out.encoded.data).hexdigest(),
                                       len(out.encoded.data), out.width, out.height,
