@@ -109,6 +109,21 @@ def decode(data: bytes, name: str, resize: tuple[int, int] | None = None,
                    notes)
 
 
+def probe_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header, without decoding pixels.
+
+    Raises:
+        ImageReadError: not an image Pillow can read.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            size: tuple[int, int] = Image.open(io.BytesIO(data)).size
+            return size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"cannot read the header ({exc})") from None
+
+
 def output_format(requested: str, source_format: str) -> str:
     """`requested`, or under "same" the source's own format when it is one we write, else PNG."""
     if requested != "same":

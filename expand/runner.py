@@ -6,7 +6,7 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,16 +16,26 @@ import numpy as np
 import PIL
 from PIL import features
 
-from expand import __version__, storage
+from expand import __version__, codec, storage
 from expand.config import ExpandConfig
 from expand.discover import Dataset, discover
-from expand.errors import EXIT_OK, EXIT_SKIPPED, InsufficientSpaceError
+from expand.errors import EXIT_OK, EXIT_SKIPPED, ImageReadError, InsufficientSpaceError
 from expand.executors import Executor, make_executor
 from expand.layout import OutputLock, check_not_foreign, check_output_location
 from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals, write_run_file
 from expand.seeding import RANDOM_STREAMS_VERSION
-from expand.state import (Earlier, Journal, Plan, check_compatible, estimate_bytes,
-                          has_earlier_run, make_plan, read_earlier, remove_outputs)
+from expand.state import (
+    Earlier,
+    Journal,
+    Plan,
+    Work,
+    check_compatible,
+    estimate_bytes,
+    has_earlier_run,
+    make_plan,
+    read_earlier,
+    remove_outputs,
+)
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
 
@@ -96,9 +106,12 @@ def library_versions() -> dict[str, str | None]:
     }
 
 
-def _chunksize(tasks: int, workers: int) -> int:
-    """Big enough to amortise inter-process traffic, small enough to balance the tail."""
-    return max(1, min(16, tasks // (workers * 8)))
+def _chunksize(tasks: int, workers: int, outputs_per_task: int) -> int:
+    """Sources per message to a worker: enough outputs (16) to amortise the ~0.15 ms a message
+    costs, at least 8 chunks per worker to balance the tail. A source with 10 copies already
+    costs 5 ms or more, so most runs send one source at a time (fewest idle workers at the end)."""
+    wanted = -(-16 // max(1, outputs_per_task))
+    return max(1, min(16, wanted, tasks // (workers * 8)))
 
 
 ExecutorFactory = Callable[[int, int], Executor]
@@ -142,13 +155,15 @@ def _free_bytes(out: Path) -> int | None:
         return None
 
 
+def _sampled(plan: Plan, count: int) -> tuple[Work, ...]:
+    """A few sources still to do, evenly spread."""
+    return plan.work[::max(1, len(plan.work) // count)][:count]
+
+
 def _sample_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
     """Encode a few outputs in memory (evenly spread over the sources) to estimate sizes."""
-    if not plan.work:
-        return []
-    step = max(1, len(plan.work) // count)
     sizes = []
-    for work in plan.work[::step][:count]:
+    for work in _sampled(plan, count):
         result = render_source(Task(work.source, config, work.copies[:1], not work.copies))
         sizes += [len(data) for data in result]
     return sizes
@@ -171,14 +186,37 @@ def _prepare(config: ExpandConfig, dataset: Dataset) -> tuple[Dataset, Earlier, 
     return dataset, earlier, make_plan(dataset, config, earlier, config.out)
 
 
-def _dry_run(config: ExpandConfig, dataset: Dataset, earlier: Earlier, plan: Plan) -> DryRun:
+def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
+    """Uncompressed sizes (4 bytes a pixel) of a few sources, read from their headers only."""
+    sizes = []
+    for work in _sampled(plan, count):
+        try:
+            width, height = config.resize or codec.probe_size(storage.read_bytes(work.source.path))
+        except (ImageReadError, OSError):
+            continue
+        sizes += [width * height * 4 + 4096] * (len(work.copies[:1]) + work.original)
+    return sizes
+
+
+def _dry_run(config: ExpandConfig, dataset: Dataset, earlier: Earlier, plan: Plan,
+             quick: bool = False) -> DryRun:
+    """With `quick` (a real run, which only needs to know the outputs fit), an upper estimate
+    from uncompressed sizes is tried first; samples are encoded only when that one is tight."""
     per_class = Counter({label: 0 for label in dataset.classes})
     for work in plan.work:
         per_class[work.source.label] += len(work.copies) + work.original
-    estimate = estimate_bytes(plan, earlier.rows.values(), _sample_sizes(config, plan))
-    return DryRun(config.out, len(dataset.sources), plan.outputs_to_write, dict(per_class),
-                  len(plan.kept), plan.redone, len(plan.orphans), estimate,
-                  _free_bytes(config.out))
+    free = _free_bytes(config.out)
+
+    def report(sizes: Callable[[ExpandConfig, Plan], list[int]]) -> DryRun:
+        estimate = estimate_bytes(plan, earlier.rows.values(), lambda: sizes(config, plan))
+        return DryRun(config.out, len(dataset.sources), plan.outputs_to_write, dict(per_class),
+                      len(plan.kept), plan.redone, len(plan.orphans), estimate, free)
+
+    if quick:
+        bound = report(_raw_sizes)
+        if bound.fits:
+            return bound
+    return report(_sample_sizes)
 
 
 def dry_run(config: ExpandConfig) -> DryRun:
@@ -217,45 +255,49 @@ def expand_dataset(
     factory = executor_factory or (lambda w, c: make_executor(w, worker_init, c))
     with OutputLock(config.out):
         storage.remove_temporaries(config.out)
-        dataset, earlier, plan = _prepare(config, dataset)
-        report = _dry_run(config, dataset, earlier, plan)
-        if not report.fits:
-            raise InsufficientSpaceError(
-                f"{config.out}: about {report.estimated_bytes / 2**20:.0f} MiB to write, only "
-                f"{(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space and run again")
-        if config.rebuild:
-            stale = read_earlier(config.out)
-            remove_outputs(config.out, stale.rows.values())
-        pruned = remove_outputs(config.out, plan.orphans) if config.prune else 0
-        kept_orphans = () if config.prune else plan.orphans
-        journal = Journal(config.out, config.determining(), [*plan.kept, *kept_orphans])
-        spool = ManifestSpool(config.out)
-        for row in [*plan.kept, *kept_orphans]:
-            spool.add(json.dumps(row, ensure_ascii=False))
-        skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
-                   for rel in dataset.not_images]
-        skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
-        notes: list[str] = []
-        if progress is not None:
-            progress.start(plan.outputs_to_write)
-        try:
-            tasks = (Task(w.source, config, w.copies, w.original) for w in plan.work)
-            chunk = _chunksize(len(plan.work), config.workers)
-            with factory(config.workers, chunk) as pool:
+        # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each) overlap
+        # the planning, and the pool is ready when the first task is.
+        chunk = _chunksize(len(dataset.sources), config.workers,
+                           config.copies + config.include_originals)
+        with factory(config.workers, chunk) as pool:
+            dataset, earlier, plan = _prepare(config, dataset)
+            report = _dry_run(config, dataset, earlier, plan, quick=True)
+            if not report.fits:
+                raise InsufficientSpaceError(
+                    f"{config.out}: about {report.estimated_bytes / 2**20:.0f} MiB to write, "
+                    f"only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space and "
+                    "run again")
+            if config.rebuild:
+                stale = read_earlier(config.out)
+                remove_outputs(config.out, stale.rows.values())
+            pruned = remove_outputs(config.out, plan.orphans) if config.prune else 0
+            kept_orphans = () if config.prune else plan.orphans
+            journal = Journal(config.out, config.determining(), [*plan.kept, *kept_orphans])
+            spool = ManifestSpool(config.out)
+            for row in [*plan.kept, *kept_orphans]:
+                spool.add(json.dumps(row, ensure_ascii=False))
+            skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
+                       for rel in dataset.not_images]
+            skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
+            notes: list[str] = []
+            if progress is not None:
+                progress.start(plan.outputs_to_write)
+            try:
+                tasks = (Task(w.source, config, w.copies, w.original) for w in plan.work)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
-            rows = spool.write(config.out)
-            write_run_file(config.out, _run_record(config, dataset.classes, rows, skipped))
-            journal.remove()
-        except BaseException:
-            journal.close()
-            storage.remove_temporaries(config.out)
-            raise
-        finally:
-            spool.discard()
-            if progress is not None:
-                progress.close()
+                rows = spool.write(config.out)
+                write_run_file(config.out, _run_record(config, dataset.classes, rows, skipped))
+                journal.remove()
+            except BaseException:
+                journal.close()
+                storage.remove_temporaries(config.out)
+                raise
+            finally:
+                spool.discard()
+                if progress is not None:
+                    progress.close()
     warnings = [f"{config.src / name}: file at the top level of SRC ignored (not in a class folder)"
                 for name in dataset.top_level_files]
     warnings += [f"{config.src / label}: class folder holds no image"

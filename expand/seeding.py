@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ def source_key(rel_path: str) -> tuple[int, ...]:
     return tuple(int.from_bytes(digest[i:i + 4], "big") for i in range(0, 32, 4))
 
 
-@lru_cache(maxsize=None)
+@cache
 def transform_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big")
 
