@@ -22,6 +22,22 @@ START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_met
 FORKSERVER_PRELOAD = ["__main__", "expand.worker"]
 
 
+def _forkserver_context() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return context
+
+
+def prestart() -> None:
+    """Start the forkserver now, if it is the start method: it imports the workers' modules while
+    the caller goes on (a pool created later forks its workers at once)."""
+    if START_METHOD == "forkserver":
+        import multiprocessing.forkserver
+
+        _forkserver_context()
+        multiprocessing.forkserver.ensure_running()
+
+
 class Executor(Protocol):
     """Maps a top-level function over picklable items; results come back in any order."""
 
@@ -65,9 +81,8 @@ class ProcessPoolExecutor:
                  chunksize: int = 4, start_method: str = START_METHOD) -> None:
         self.workers = workers
         self.chunksize = chunksize
-        context = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            context.set_forkserver_preload(FORKSERVER_PRELOAD)
+        context = _forkserver_context() if start_method == "forkserver" else \
+            multiprocessing.get_context(start_method)
         self._pool = context.Pool(workers, initializer=initializer)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
