@@ -11,7 +11,8 @@ workers' own imports, the manifest: everything but the interpreter start and the
 imports), and `wall`, the whole command as a user waits for it, imports included (TensorFlow's
 alone take 2-4 s). Ratios are taken per round, then the median over rounds. Peak RSS is the
 largest sum of RSS over the process tree, sampled every 20 ms (shared pages count once per
-process).
+process); CPU is the user + system time of all processes of the tree, which other programs'
+load inflates far less than elapsed time.
 """
 
 from __future__ import annotations
@@ -68,37 +69,44 @@ def command(method: str, case: Case, src: Path, out: Path) -> list[str]:
             "--copies", str(case.copies), "--format", case.fmt, "--quality", str(QUALITY)]
 
 
-class TreeRss:
-    """Peak of the summed RSS of a process and all its descendants, polled from /proc."""
+class TreeMonitor:
+    """Peak of the summed RSS of a process and all its descendants, and their CPU time (user +
+    system, the last value seen of each process), polled from /proc every `interval` s."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+    PAGE = os.sysconf("SC_PAGE_SIZE")
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
         self.pid, self.interval, self.peak = pid, interval, 0
         self._parents: dict[int, int] = {}
+        self._cpu: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _parent(self, pid: int) -> int | None:
-        if pid not in self._parents:
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as handle:
-                    stat = handle.read()
-            except OSError:
-                return None
-            self._parents[pid] = int(stat[stat.rfind(b")") + 2:].split()[1])
-        return self._parents[pid]
+    @staticmethod
+    def _stat(pid: int) -> list[bytes] | None:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            return None
+        return stat[stat.rfind(b")") + 2:].split()  # fields from the 3rd (state) on
 
     def _sample(self) -> int:
-        live = [int(name) for name in os.listdir("/proc") if name.isdigit()]
         tree, total = {self.pid}, 0
-        for pid in sorted(live):  # children have larger pids than parents, nearly always
-            if pid in tree or self._parent(pid) in tree:
+        for pid in sorted(int(name) for name in os.listdir("/proc") if name.isdigit()):
+            if pid not in self._parents:
+                fields = self._stat(pid)
+                if fields is None:
+                    continue
+                self._parents[pid] = int(fields[1])
+            if pid in tree or self._parents[pid] in tree:
                 tree.add(pid)
-                try:
-                    with open(f"/proc/{pid}/statm", "rb") as handle:
-                        total += int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-                except OSError:
-                    pass
+                fields = self._stat(pid)
+                if fields is not None:
+                    self._cpu[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+                    total += int(fields[21]) * self.PAGE  # rss
         return total
 
     def _run(self) -> None:
@@ -106,10 +114,11 @@ class TreeRss:
             self.peak = max(self.peak, self._sample())
             self._stop.wait(self.interval)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, float]:
+        """(peak RSS in bytes, CPU seconds)."""
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return self.peak, sum(self._cpu.values()) / self.TICK
 
 
 def run_once(method: str, case: Case, src: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -119,10 +128,10 @@ def run_once(method: str, case: Case, src: Path, out: Path, env: dict[str, str])
     process = subprocess.Popen(command(method, case, src, out), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                                env=env, cwd=ROOT)
-    rss = TreeRss(process.pid)
+    monitor = TreeMonitor(process.pid)
     stdout, stderr = process.communicate()
     wall = time.perf_counter() - started
-    peak = rss.stop()
+    peak, cpu = monitor.stop()
     if process.returncode != 0:
         raise RuntimeError(f"{method} on {case.name} failed ({process.returncode}):\n{stderr}")
     if method.startswith("expand-"):
@@ -135,7 +144,8 @@ def run_once(method: str, case: Case, src: Path, out: Path, env: dict[str, str])
     files = [p for p in out.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     sizes = [p.stat().st_size for p in files]
     shutil.rmtree(out, ignore_errors=True)
-    return {"work_s": work, "wall_s": wall, "peak_rss_mb": peak / 2**20, "files": len(files),
+    return {"work_s": work, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 2**20,
+            "files": len(files),
             "bytes_per_file": sum(sizes) / max(1, len(sizes))}
 
 
@@ -154,6 +164,7 @@ def summarise(case: Case, sources: int, runs: dict[str, list[dict[str, Any]]]) -
             "files_written": min(r["files"] for r in rounds),
             "work_s": work, "wall_s": wall,
             "images_per_s": images / work, "images_per_s_wall": images / wall,
+            "cpu_ms_per_image": _median([r["cpu_s"] for r in rounds]) / images * 1000,
             "bytes_per_file": _median([r["bytes_per_file"] for r in rounds]),
             "peak_rss_mb": _median([r["peak_rss_mb"] for r in rounds]),
             "rounds": rounds,
@@ -237,16 +248,17 @@ def machine() -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    header = ("| case | method | images/s | (wall) | bytes/file | peak RSS MB | expand-2 is x faster "
-              "| (wall) | bytes vs it |")
-    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    header = ("| case | method | images/s | (wall) | CPU ms/image | bytes/file | peak RSS MB "
+              "| expand-2 is x faster | (wall) | bytes vs it |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     for name, result in results.items():
         for method, m in result["methods"].items():
             r = result["ratios"].get(method)
             ratio = "" if r is None else f"{r['speed']:.2f} | {r['speed_wall']:.2f} | " \
                 f"{r['bytes']:.2f}"
             lines.append(f"| {name} | {method} | {m['images_per_s']:.0f} | "
-                         f"{m['images_per_s_wall']:.0f} | {m['bytes_per_file']:,.0f} | "
+                         f"{m['images_per_s_wall']:.0f} | {m['cpu_ms_per_image']:.2f} | "
+                         f"{m['bytes_per_file']:,.0f} | "
                          f"{m['peak_rss_mb']:.0f} | {ratio or ' | | '} |")
     return "\n".join(lines)
 
@@ -293,7 +305,8 @@ def main() -> None:
                 runs[case.name][method].append(result)
                 print(f"round {round_index + 1} {case.name:8s} {method:15s} "
                       f"work {result['work_s']:6.2f} s  wall {result['wall_s']:6.2f} s  "
-                      f"{result['peak_rss_mb']:5.0f} MB", file=sys.stderr)
+                      f"cpu {result['cpu_s']:6.2f} s  {result['peak_rss_mb']:5.0f} MB",
+                      file=sys.stderr)
     results = {c.name: summarise(c, sources[c.name][1], runs[c.name]) for c in cases}
     report: dict[str, Any] = {"date": started.isoformat(timespec="seconds"), "machine": info,
                               "quality": QUALITY, "rounds": args.rounds, "results": results}
