@@ -95,18 +95,20 @@ def _render(task: Task, decoded: codec.Decoded) -> Iterator[_Output]:
     extension = codec.FORMAT_EXTENSIONS[fmt]
     rel = PurePosixPath(source.rel_path)
     height, width = decoded.pixels.shape[:2]
+    bgr = codec.writes_with_opencv(fmt, config.png_level, decoded.mode)
+    start = codec.swap_red_blue(decoded.pixels) if bgr else decoded.pixels
 
     def encode(pixels: np.ndarray) -> codec.Encoded:
         return codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
-                            decoded.icc_profile)
+                            decoded.icc_profile, bgr)
 
     if task.original:
         yield _Output(str(rel.parent / original_name(rel.name, extension)),
-                      encode(decoded.pixels), width, height, None, None)
+                      encode(start), width, height, None, None)
     streams = SourceStreams(config.seed, source_key(source.rel_path))
     for copy in task.copies:
         params = sample_params(config.augment, streams.for_copy(copy), (width, height))
-        pixels = apply_params(decoded.pixels, params, config.augment, decoded.has_alpha)
+        pixels = apply_params(start, params, config.augment, decoded.has_alpha)
         yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encode(pixels),
                       pixels.shape[1], pixels.shape[0], copy, params.to_dict())
 
