@@ -237,8 +237,9 @@ def machine() -> dict[str, Any]:
     versions: dict[str, str] = {}
     for name in ("numpy", "cv2", "PIL", "tensorflow", "keras", "albumentations"):
         try:
-            found = subprocess.run([sys.executable, "-c", f"import {name}; print({name}.__version__)"],
-                                   capture_output=True, text=True, timeout=120, check=False)
+            probe = f"import {name}; print({name}.__version__)"
+            found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                   timeout=120, check=False)
             versions[name] = found.stdout.strip() or "absent"
         except subprocess.TimeoutExpired:
             versions[name] = "?"

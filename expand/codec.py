@@ -189,7 +189,8 @@ def _with_jpeg_icc(data: bytes, icc_profile: bytes) -> bytes:
 def writes_with_opencv(fmt: str, png_level: int, mode: str) -> bool:
     """Whether encode() hands an image of this mode to OpenCV (which wants BGR order)."""
     written = mode[:-1] if fmt == "jpeg" and mode in ("LA", "RGBA") else mode
-    return written in _CV_MODES and (fmt == "jpeg" or (fmt == "png" and png_level == FAST_PNG_LEVEL))
+    fast_png = fmt == "png" and png_level == FAST_PNG_LEVEL
+    return written in _CV_MODES and (fmt == "jpeg" or fast_png)
 
 
 def swap_red_blue(pixels: np.ndarray) -> np.ndarray:

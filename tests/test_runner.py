@@ -80,10 +80,11 @@ def test_same_inputs_give_byte_identical_output_for_any_worker_count(
 
 def test_the_start_method_changes_nothing(samples_train: Path, tmp_path: Path) -> None:
     for method in ("spawn", "forkserver"):
+        def factory(workers: int, chunk: int, method: str = method) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(workers, worker_init, chunk, start_method=method)
+
         expand_dataset(ExpandConfig(src=samples_train, out=tmp_path / method, copies=2,
-                                    augment=AUGMENT, workers=2),
-                       executor_factory=lambda w, c, m=method: ProcessPoolExecutor(  # type: ignore[misc]
-                           w, worker_init, c, start_method=m))
+                                    augment=AUGMENT, workers=2), executor_factory=factory)
     assert snapshot(tmp_path / "spawn") == snapshot(tmp_path / "forkserver")
 
 
