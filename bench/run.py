@@ -214,14 +214,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
-def memory_check(root: Path, rounds: int, env: dict[str, str]) -> dict[str, Any]:
+def memory_check(root: Path, rounds: int, env: dict[str, str], scratch: Path) -> dict[str, Any]:
     """Peak RSS of expand (2 workers, W2 as JPEG) on W2 and on W2 with 10x the sources."""
     case = Case("memory", "W2", "jpeg", 10)
     small, large = workloads.make("W2", root), workloads.make("W2", root, scale=10)
     peaks: dict[str, list[float]] = {"W2": [], "W2x10": []}
     for _ in range(rounds):
         for name, src in (("W2", small), ("W2x10", large)):
-            result = run_once("expand-2", case, src, RESULTS / "runs" / "memory", env)
+            result = run_once("expand-2", case, src, scratch / "memory", env)
             peaks[name].append(result["peak_rss_mb"])
     ratio = _median(peaks["W2x10"]) / _median(peaks["W2"])
     return {"peak_rss_mb": {k: _median(v) for k, v in peaks.items()}, "rounds": peaks,
@@ -276,6 +276,9 @@ def main() -> None:
                         help="also run Keras on W3 (about a minute per round; no target uses it)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 10x-sources check")
     parser.add_argument("--data", type=Path, default=RESULTS / "data")
+    parser.add_argument("--scratch", type=Path, default=RESULTS / "runs",
+                        help="where the methods write (each output deleted after it is measured); "
+                        "a tmpfs such as /dev/shm/expand-bench keeps a shared disk's stalls out")
     args = parser.parse_args()
     cases = [CASES[name] for name in args.cases.split(",")]
     methods = args.methods.split(",")
@@ -294,7 +297,7 @@ def main() -> None:
                                            and not args.keras_w3)
                 and not (m == "expand-2-q90" and case.fmt != "jpeg")]
 
-    scratch = RESULTS / "runs"
+    scratch = args.scratch
     print(f"warm-up (not counted): every method once on {cases[0].name}", file=sys.stderr)
     for method in plan(cases[0]):
         run_once(method, cases[0], sources[cases[0].name][0], scratch / "warm-up", env)
@@ -314,18 +317,21 @@ def main() -> None:
                       file=sys.stderr)
     results = {c.name: summarise(c, sources[c.name][1], runs[c.name]) for c in cases}
     report: dict[str, Any] = {"date": started.isoformat(timespec="seconds"), "machine": info,
-                              "quality": QUALITY, "rounds": args.rounds, "results": results}
+                              "quality": QUALITY, "rounds": args.rounds,
+                              "scratch": str(args.scratch), "results": results}
     if not args.no_memory:
         print("memory check: W2 against W2 with 10x the sources", file=sys.stderr)
-        report["memory"] = memory_check(args.data, args.rounds, env)
+        report["memory"] = memory_check(args.data, args.rounds, env, scratch)
     report["targets"] = targets(results)
     report["machine"]["load_average_at_end"] = os.getloadavg()
     shutil.rmtree(scratch, ignore_errors=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     for name in (f"bench-{stamp}.json", "latest.json"):
         (RESULTS / name).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"\n{started:%Y-%m-%d}, {info['cpus']} CPUs ({info['cpu']}), no GPU; "
-          f"median of {args.rounds} rounds; JPEG quality {QUALITY}\n")
+    load = info["load_average_at_start"][1], report["machine"]["load_average_at_end"][1]
+    print(f"\n{started:%Y-%m-%d}, {info['cpus']} CPUs ({info['cpu']}), no GPU; median of "
+          f"{args.rounds} rounds; JPEG quality {QUALITY}; outputs in {args.scratch}; load "
+          f"average (1 min) {load[0]:.1f} at start, {load[1]:.1f} at end\n")
     print(table(results))
     if "memory" in report:
         mem = report["memory"]
