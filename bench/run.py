@@ -331,7 +331,7 @@ def main() -> None:
     load = info["load_average_at_start"][1], report["machine"]["load_average_at_end"][1]
     print(f"\n{started:%Y-%m-%d}, {info['cpus']} CPUs ({info['cpu']}), no GPU; median of "
           f"{args.rounds} rounds; JPEG quality {QUALITY}; outputs in {args.scratch}; load "
-          f"average (1 min) {load[0]:.1f} at start, {load[1]:.1f} at end\n")
+          f"average (5 min) {load[0]:.1f} at start, {load[1]:.1f} at end\n")
     print(table(results))
     if "memory" in report:
         mem = report["memory"]
