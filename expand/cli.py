@@ -17,13 +17,20 @@ from tqdm import tqdm
 from expand import __version__
 from expand.config import KERAS_NOT_OFFLINE, PRESETS, resolve_config
 from expand.coreutils import hand_over, is_coreutils_call
-from expand.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE, ExpandError
+from expand.errors import (
+    EXIT_FATAL,
+    EXIT_INTERRUPTED,
+    EXIT_SKIPPED,
+    EXIT_USAGE,
+    ConfigError,
+    ExpandError,
+    OutputWriteError,
+)
 from expand.executors import available_cpus
 from expand.runner import DryRun, RunSummary, expand_dataset
 from expand.runner import dry_run as dry_run_dataset
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
-NOT_YET_BUILT = ("preview", "inspect", "replay", "config")
 
 EPILOG = (
     "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
@@ -125,7 +132,16 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
         f"{summary.executor}, {summary.workers} worker{'s' if summary.workers != 1 else ''})"
     )
     per_class = ", ".join(f"{k}: {v}" for k, v in summary.images_per_class.items())
-    typer.echo(f"per class: {per_class}; skipped: {len(summary.skipped)}")
+    target = f" (target {summary.per_class_target})" if summary.per_class_target else ""
+    typer.echo(f"per class{target}: {per_class}; skipped: {len(summary.skipped)}")
+    if summary.duplicates:
+        files = sum(len(group) for group in summary.duplicates)
+        first = ", ".join(summary.duplicates[0][:3])
+        typer.echo(f"identical outputs: {files} files in {len(summary.duplicates)} groups of the "
+                   f"same bytes (first: {first}; all in --json)")
+    if summary.unchanged:
+        typer.echo(f"copies identical to their source: {len(summary.unchanged)} (first: "
+                   f"{summary.unchanged[0]}; all in --json)")
 
 
 @app.callback(invoke_without_command=True)
@@ -149,6 +165,11 @@ def run(
                                       "earlier run of the same settings).", show_default=False)],
     copies: Annotated[Optional[int], typer.Option("--copies", "-n", min=0, show_default=False,
                       help="Augmented copies per source image [default: 10].")] = None,
+    per_class_target: Annotated[Optional[int], typer.Option(
+        "--per-class-target", min=1, show_default=False,
+        help="Balance the classes: K images per class, each source of a class getting an equal "
+        "share of copies (the remainder goes to the sources with the smallest SHA-256 of their "
+        "path). Replaces --copies.")] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
                     help="Run seed [default: 0].")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, show_default=False,
@@ -241,7 +262,8 @@ def run(
     run_options = {"copies": copies, "seed": seed, "format": image_format, "quality": quality,
                    "png_level": png_level, "resize": resize, "include_originals": include_originals,
                    "max_image_pixels": max_image_pixels, "follow_symlinks": follow_symlinks,
-                   "rebuild": rebuild or None, "prune": prune or None}
+                   "rebuild": rebuild or None, "prune": prune or None,
+                   "per_class_target": per_class_target}
     try:
         settings = resolve_config(
             src, out,
@@ -273,6 +295,174 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
+def _write_sheet(png: Path, image: Any, cells: list[Any], extra: dict[str, Any],
+                 as_json: bool) -> None:
+    from expand.sheet import save_png
+
+    save_png(image, png)
+    if as_json:
+        typer.echo(json.dumps({"out": str(png), "width": image.width, "height": image.height,
+                               **extra, "cells": [c.to_dict() for c in cells]}, indent=2,
+                              ensure_ascii=False))
+    else:
+        typer.echo(f"wrote {png} ({image.width}x{image.height}, {len(cells)} pictures)")
+
+
+@app.command("preview")
+def preview_command(
+    src: Annotated[Path, typer.Argument(help="Dataset folder: SRC/<class>/<images>.",
+                                        show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (never inside an "
+                                      "output folder or SRC).", show_default=False)],
+    per_class: Annotated[int, typer.Option("--per-class", min=1, help="Sources shown per "
+                                           "class.")] = 2,
+    copies: Annotated[int, typer.Option("--copies", "-n", min=1, help="Copies shown per source "
+                                        "(the run's copies 0..N-1).")] = 6,
+    cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
+                                      "pixels.")] = 128,
+    preset: Annotated[Optional[str], typer.Option(show_default=False,
+                      help=f"Augmentation preset: {', '.join(PRESETS)}.")] = None,
+    config: Annotated[Optional[Path], typer.Option(show_default=False,
+                      help="TOML or JSON config, as for a run.")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
+                    help="Run seed [default: 0, or the config's].")] = None,
+    resize: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT, as for a run.",
+                                                  show_default=False)] = None,
+    image_format: Annotated[Optional[str], typer.Option("--format", show_default=False,
+                            help="same, png, jpeg or webp, as for a run.")] = None,
+    quality: Annotated[Optional[int], typer.Option(min=1, max=100, show_default=False,
+                       help="JPEG/WebP quality, as for a run.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the sheet's layout (boxes, "
+                                          "captions) as JSON.")] = False,
+) -> None:
+    """Without writing a dataset: a contact sheet of a few sources per class, each followed by
+    the copies a run with these settings would write, captioned with their main parameters."""
+    run_options = {"seed": seed, "resize": resize, "format": image_format, "quality": quality}
+    try:
+        from expand.preview import preview
+        from expand.sheet import check_destination
+
+        settings = resolve_config(src, out, cli_run={k: v for k, v in run_options.items()
+                                                     if v is not None},
+                                  cli_augment={}, preset_name=preset, config_file=config)
+        check_destination(out, forbidden=[src])
+        image, cells, unreadable = preview(settings, per_class, copies, cell)
+        for problem in unreadable:
+            typer.echo(f"expand: skipped {problem}", err=True)
+        _write_sheet(out, image, cells, {"src": str(src)}, as_json)
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    raise typer.Exit(EXIT_SKIPPED if unreadable else 0)
+
+
+@app.command("inspect")
+def inspect_command(
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An output folder of expand.",
+                                            show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (outside DIR).",
+                                      show_default=False)],
+    per_class: Annotated[int, typer.Option("--per-class", min=1, help="Pictures per "
+                                           "class.")] = 8,
+    cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
+                                      "pixels.")] = 128,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics and the sheet's "
+                                          "layout as JSON.")] = False,
+) -> None:
+    """A contact sheet of an output folder per class, and its manifest's statistics (counts,
+    how often each transform fired against its probability, parameter histograms) as a PNG."""
+    try:
+        from expand.inspection import inspect_output
+        from expand.replay import load_run
+        from expand.sheet import check_destination
+
+        run = load_run(out_dir)
+        check_destination(out, forbidden=[out_dir])
+        image, cells, stats, unreadable = inspect_output(run, per_class, cell)
+        for problem in unreadable:
+            typer.echo(f"expand: skipped {problem}", err=True)
+        _write_sheet(out, image, cells, {"dir": str(out_dir), "stats": stats}, as_json)
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    raise typer.Exit(EXIT_SKIPPED if unreadable else 0)
+
+
+config_app = typer.Typer(add_completion=False, rich_markup_mode=None,
+                         help="Config files: `expand config init [PATH]` writes a starter.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("init")
+def config_init(
+    path: Annotated[Optional[Path], typer.Argument(help="Where to write it (.toml); standard "
+                                                   "output if left out.", show_default=False)
+                    ] = None,
+    preset: Annotated[str, typer.Option(help=f"Start from this preset: {', '.join(PRESETS)}.")
+                      ] = "default",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented version-2 config (every key explained, the further transforms listed)
+    that loads back to exactly the settings of the preset it starts from."""
+    from expand.starter import starter_text
+
+    try:
+        settings = resolve_config(Path("SRC"), Path("DIR"), cli_run={}, cli_augment={},
+                                  preset_name=preset)
+        text = starter_text(settings, f"preset {preset!r}")
+        if path is None:
+            typer.echo(text, nl=False)
+            return
+        if path.exists() and not force:
+            raise ConfigError(f"{path}: exists; give --force to replace it")
+        if path.suffix.lower() != ".toml":
+            raise ConfigError(f"{path}: expected a .toml file name (the starter is TOML)")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    typer.echo(f"wrote {path} (from preset {preset!r}); use it with --config {path}")
+
+
+@app.command("replay")
+def replay_command(
+    out: Annotated[Path, typer.Argument(help="An output folder of expand (holding run.json).",
+                                        show_default=False)],
+    files: Annotated[Optional[list[str]], typer.Argument(
+        help="Files to regenerate: names from the manifest, or paths into the folder.",
+        show_default=False)] = None,
+    all_files: Annotated[bool, typer.Option("--all", help="Replay every file of the "
+                                            "manifest.")] = False,
+    src: Annotated[Optional[Path], typer.Option(help="Where the sources are now, if not at "
+                                                "run.json's SRC (which is as given at the run).",
+                                                show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print mismatches only.")] = False,
+) -> None:
+    """Regenerate files from their manifest rows and run.json and check their SHA-256.
+    Exit 0 when every file matches, 1 when one does not."""
+    if not files and not all_files:
+        _fail("replay: name a FILE of the output folder, or give --all", EXIT_USAGE)
+    try:
+        from expand.replay import load_run, replay
+
+        run = load_run(out, src)
+        checked = mismatched = 0
+        for result in replay(run, None if all_files else files):
+            checked += 1
+            mismatched += not result.ok
+            if not result.ok or not quiet:
+                typer.echo(result.explain(), err=not result.ok)
+    except ExpandError as exc:
+        _fail(str(exc), exc.exit_code)
+    if mismatched and run.library_changes:
+        typer.echo("expand: note: the libraries differ from the run's ("
+                   f"{'; '.join(run.library_changes)}): encoders may write other bytes", err=True)
+    if not quiet or mismatched:
+        typer.echo(f"replayed {checked} file{'s' if checked != 1 else ''}: "
+                   f"{checked - mismatched} match, {mismatched} do not")
+    raise typer.Exit(EXIT_SKIPPED if mismatched else 0)
+
+
 def _refuse_keras_only(args: list[str]) -> None:
     for arg in args:
         name = arg.lstrip("-").split("=", 1)[0].replace("-", "_")
@@ -291,10 +481,6 @@ def main(argv: list[str] | None = None) -> None:
                    "but no other expand is on PATH", err=True)
         sys.exit(1)
     _refuse_keras_only(args)
-    if args and args[0] in NOT_YET_BUILT:
-        typer.echo(f"expand: error: 'expand {args[0]}' is not built yet in version {__version__} "
-                   f"(a folder named {args[0]} is given as ./{args[0]})", err=True)
-        sys.exit(EXIT_USAGE)
     if args in (["--help"], ["-h"]):
         args = ["run", "--help"]
     elif not args or (args[0] not in SUBCOMMANDS and args[0] != "--version"):

@@ -186,27 +186,14 @@ def _with_jpeg_icc(data: bytes, icc_profile: bytes) -> bytes:
     return data[:at] + segments + data[at:]
 
 
-def writes_with_opencv(fmt: str, png_level: int, mode: str) -> bool:
-    """Whether encode() hands an image of this mode to OpenCV (which wants BGR order)."""
-    written = mode[:-1] if fmt == "jpeg" and mode in ("LA", "RGBA") else mode
+def _writes_with_opencv(fmt: str, png_level: int, mode: str) -> bool:
     fast_png = fmt == "png" and png_level == FAST_PNG_LEVEL
-    return written in _CV_MODES and (fmt == "jpeg" or fast_png)
-
-
-def swap_red_blue(pixels: np.ndarray) -> np.ndarray:
-    """RGB(A) to BGR(A) and back; other modes unchanged. The pipeline does not care about the
-    order of colour channels, so a source bound for OpenCV is swapped once, not every copy."""
-    channels = pixels.shape[2]
-    if channels == 3:
-        return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-    if channels == 4:
-        return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
-    return pixels
+    return mode in _CV_MODES and (fmt == "jpeg" or fast_png)
 
 
 def _encode_opencv(pixels: np.ndarray, mode: str, fmt: str, quality: int,
-                   icc_profile: bytes | None, bgr: bool) -> bytes:
-    if mode in _TO_BGR and not bgr:
+                   icc_profile: bytes | None) -> bytes:
+    if mode in _TO_BGR:
         pixels = cv2.cvtColor(pixels, _TO_BGR[mode])
     ok, buffer = cv2.imencode(FORMAT_EXTENSIONS[fmt], pixels, opencv_params(fmt, quality))
     if not ok:
@@ -218,7 +205,7 @@ def _encode_opencv(pixels: np.ndarray, mode: str, fmt: str, quality: int,
 
 
 def encode(pixels: np.ndarray, has_alpha: bool, fmt: str, quality: int, png_level: int,
-           icc_profile: bytes | None, bgr: bool = False) -> Encoded:
+           icc_profile: bytes | None) -> Encoded:
     """Encode with no EXIF or XMP (GPS and serials stay private) but with the ICC profile.
 
     The profile is written only when its colour space is the written one: a CMYK or Lab source
@@ -233,7 +220,6 @@ def encode(pixels: np.ndarray, has_alpha: bool, fmt: str, quality: int, png_leve
         quality: JPEG and WebP quality, 1 to 100.
         png_level: zlib compression level, 0 to 9; 1 is OpenCV's fast encoder.
         icc_profile: the source's profile, or None.
-        bgr: the colour channels are in BGR order (see swap_red_blue).
     """
     channels = pixels.shape[2]
     if fmt == "jpeg" and has_alpha:
@@ -243,11 +229,9 @@ def encode(pixels: np.ndarray, has_alpha: bool, fmt: str, quality: int, png_leve
     written = "RGBA" if fmt == "webp" and mode == "LA" else \
         "RGB" if fmt == "webp" and mode == "L" else mode
     icc = icc_profile if icc_profile and icc_profile[16:20] == _ICC_SPACE[written] else None
-    if writes_with_opencv(fmt, png_level, mode):
-        data = _encode_opencv(np.ascontiguousarray(pixels), mode, fmt, quality, icc, bgr)
+    if _writes_with_opencv(fmt, png_level, mode):
+        data = _encode_opencv(np.ascontiguousarray(pixels), mode, fmt, quality, icc)
         return Encoded(data, mode)
-    if bgr:
-        pixels = swap_red_blue(np.ascontiguousarray(pixels))
     image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
     if written != mode:
         # WebP has no grey mode; Pillow would convert silently and `mode` would misreport the file.

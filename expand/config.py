@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from expand.errors import ConfigError
+from expand.transforms import Transform, check_pipeline, probability, transform_from_dict
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
 OutputFormat = Literal["same", "png", "jpeg", "webp"]
@@ -75,11 +76,37 @@ def _shift_range(name: str, value: Any) -> ShiftRange:
     raise ConfigError(f"{name}: expected a number or a non-empty list of numbers, got {value!r}")
 
 
+#: The probability of each ImageDataGenerator transform; the defaults keep Keras's behaviour
+#: (always on, flips half of the time). Written to run.json only when changed, so a run that does
+#: not use them records exactly what it did before they existed.
+KERAS_PROBABILITIES: dict[str, float] = {
+    "rotation_p": 1.0,
+    "width_shift_p": 1.0,
+    "height_shift_p": 1.0,
+    "shear_p": 1.0,
+    "zoom_p": 1.0,
+    "horizontal_flip_p": 0.5,
+    "vertical_flip_p": 0.5,
+    "channel_shift_p": 1.0,
+    "brightness_p": 1.0,
+}
+KERAS_KEYS: tuple[str, ...] = (
+    "rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range",
+    "horizontal_flip", "vertical_flip", "fill_mode", "cval", "brightness_range",
+    "channel_shift_range",
+)
+#: Keys that exist from config version 2 on.
+V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes"})
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    """ImageDataGenerator's augmentation arguments, with its names, defaults and meanings.
+    """ImageDataGenerator's augmentation arguments, with its names, defaults and meanings, plus a
+    probability for each, the further transforms in order, and per-class overrides.
 
-    Defaults are Keras's own, so a ported config means what it meant there.
+    Defaults are Keras's own, so a ported config means what it meant there. `transforms` accepts
+    Transform objects or their `[[transforms]]` tables; `classes` maps a class to the keys it
+    overrides (resolved here against this config, into full configs of their own).
     """
 
     rotation_range: float = 0.0
@@ -93,6 +120,17 @@ class AugmentConfig:
     cval: float = 0.0
     brightness_range: tuple[float, float] | None = None
     channel_shift_range: float = 0.0
+    rotation_p: float = 1.0
+    width_shift_p: float = 1.0
+    height_shift_p: float = 1.0
+    shear_p: float = 1.0
+    zoom_p: float = 1.0
+    horizontal_flip_p: float = 0.5
+    vertical_flip_p: float = 0.5
+    channel_shift_p: float = 1.0
+    brightness_p: float = 1.0
+    transforms: tuple[Transform, ...] = ()
+    classes: tuple[tuple[str, AugmentConfig], ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -122,6 +160,42 @@ class AugmentConfig:
             set_(self, "brightness_range", (b_low, b_high))
         set_(self, "channel_shift_range",
              _non_negative("channel_shift_range", self.channel_shift_range))
+        for name in KERAS_PROBABILITIES:
+            set_(self, name, probability(name, getattr(self, name)))
+        set_(self, "transforms", _transforms(self.transforms, "transforms"))
+        set_(self, "classes", self._resolve_classes(self.classes))
+
+    def _resolve_classes(self, classes: Any) -> tuple[tuple[str, AugmentConfig], ...]:
+        if isinstance(classes, tuple) and all(isinstance(c, AugmentConfig) for _, c in classes):
+            return classes
+        if not isinstance(classes, Mapping):
+            raise ConfigError(f"classes: expected a table of class name -> settings, "
+                              f"got {classes!r}")
+        base = self._settings()
+        resolved = []
+        for label, overrides in sorted(classes.items()):
+            where = f"classes.{label}"
+            if not isinstance(overrides, Mapping):
+                raise ConfigError(f"{where}: expected a table of settings, got {overrides!r}")
+            if "classes" in overrides:
+                raise ConfigError(f"{where}: overrides cannot hold classes of their own")
+            kwargs = _augment_kwargs(overrides, where=where)
+            try:
+                resolved.append((str(label), AugmentConfig(**{**base, **kwargs})))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.{exc}") from None
+        return tuple(resolved)
+
+    def for_class(self, label: str) -> AugmentConfig:
+        """The settings that apply to one class (its override, or these)."""
+        return next((config for name, config in self.classes if name == label), self)
+
+    def transform_names(self) -> tuple[str, ...]:
+        """Every listed transform of any class, in order: the manifest's extra `params` keys."""
+        names: list[str] = []
+        for config in (self, *(c for _, c in self.classes)):
+            names += [t.name for t in config.transforms if t.name not in names]
+        return tuple(names)
 
     def notes(self) -> list[str]:
         """Warnings about settings that are valid but probably not what the user meant."""
@@ -131,16 +205,38 @@ class AugmentConfig:
         return []
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The run.json form; keys added after version 1 appear only when they do something."""
+        data = self._settings()
+        if self.classes:
+            # In full: a class entry is read back over the base settings, so a key left out
+            # would take the base's value, not the default.
+            data["classes"] = {label: config._settings(full=True) for label, config in self.classes}
+        return data
+
+    def _settings(self, full: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {key: getattr(self, key) for key in KERAS_KEYS}
         for key in ("width_shift_range", "height_shift_range", "zoom_range", "brightness_range"):
             if isinstance(data[key], tuple):
                 data[key] = list(data[key])
+        data.update({key: getattr(self, key) for key, default in KERAS_PROBABILITIES.items()
+                     if full or getattr(self, key) != default})
+        if full or self.transforms:
+            data["transforms"] = [t.to_dict() for t in self.transforms]
         return data
 
     @classmethod
     def from_keras(cls, **kwargs: Any) -> AugmentConfig:
         """Port `ImageDataGenerator(**kwargs)`; non-augmentation arguments raise ConfigError."""
         return cls(**_augment_kwargs(kwargs, where="from_keras"))
+
+
+def _transforms(value: Any, where: str) -> tuple[Transform, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list of transforms, got {value!r}")
+    listed = tuple(v if isinstance(v, Transform) else transform_from_dict(v, f"{where}[{i}]")
+                   for i, v in enumerate(value))
+    check_pipeline(listed, where)
+    return listed
 
 
 AUGMENT_KEYS: frozenset[str] = frozenset(f.name for f in fields(AugmentConfig))
@@ -168,6 +264,59 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # No augmentation: copies equal to the (re-encoded, optionally resized) source.
     "none": {},
+    # Label-preserving on natural photos, from barely visible to strong: mirror images, no
+    # upside-down ones; each further transform fires only part of the time.
+    "light": {
+        "rotation_range": 8.0,
+        "width_shift_range": 0.05,
+        "height_shift_range": 0.05,
+        "zoom_range": 0.05,
+        "horizontal_flip": True,
+        "fill_mode": "reflect",
+        "transforms": [
+            {"name": "color_jitter", "p": 0.5, "brightness": [0.9, 1.1],
+             "contrast": [0.9, 1.1], "saturation": [0.9, 1.1], "hue": [0.0, 0.0]},
+        ],
+    },
+    "medium": {
+        "rotation_range": 15.0,
+        "width_shift_range": 0.1,
+        "height_shift_range": 0.1,
+        "zoom_range": 0.1,
+        "horizontal_flip": True,
+        "fill_mode": "reflect",
+        "transforms": [
+            {"name": "random_resized_crop", "p": 0.5, "scale": [0.6, 1.0],
+             "ratio": [0.8, 1.25]},
+            {"name": "color_jitter", "p": 0.8, "brightness": [0.8, 1.2],
+             "contrast": [0.8, 1.2], "saturation": [0.8, 1.2], "hue": [-0.03, 0.03]},
+            {"name": "grayscale", "p": 0.1},
+            {"name": "gaussian_blur", "p": 0.2, "sigma": [0.1, 1.0]},
+        ],
+    },
+    "heavy": {
+        "rotation_range": 25.0,
+        "width_shift_range": 0.15,
+        "height_shift_range": 0.15,
+        "shear_range": 10.0,
+        "zoom_range": 0.2,
+        "horizontal_flip": True,
+        "fill_mode": "reflect",
+        "transforms": [
+            {"name": "random_resized_crop", "p": 0.6, "scale": [0.4, 1.0],
+             "ratio": [0.75, 1.333]},
+            {"name": "perspective", "p": 0.3, "distortion": 0.3},
+            {"name": "color_jitter", "p": 0.8, "brightness": [0.6, 1.4],
+             "contrast": [0.6, 1.4], "saturation": [0.6, 1.4], "hue": [-0.06, 0.06]},
+            {"name": "grayscale", "p": 0.2},
+            {"name": "gamma", "p": 0.3, "gamma": [0.7, 1.4]},
+            {"name": "gaussian_blur", "p": 0.3, "sigma": [0.2, 1.5]},
+            {"name": "gaussian_noise", "p": 0.3, "sigma": [3.0, 12.0]},
+            {"name": "jpeg", "p": 0.3, "quality": [30, 90]},
+            {"name": "random_erasing", "p": 0.4, "scale": [0.02, 0.15], "ratio": [0.3, 3.3],
+             "value": 0},
+        ],
+    },
 }
 
 
@@ -221,9 +370,12 @@ class ExpandConfig:
     follow_symlinks: bool = False
     rebuild: bool = False
     prune: bool = False
+    per_class_target: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("copies", self.copies, 0, None)
+        if self.per_class_target is not None:
+            _check_int("per_class_target", self.per_class_target, 1, None)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("workers", self.workers, 1, None)
         _check_int("quality", self.quality, 1, 100)
@@ -231,7 +383,7 @@ class ExpandConfig:
         if self.image_format not in OUTPUT_FORMATS:
             raise ConfigError(f"format: expected one of {', '.join(OUTPUT_FORMATS)}, "
                               f"got {self.image_format!r}")
-        if self.copies == 0 and not self.include_originals:
+        if self.copies == 0 and not self.include_originals and self.per_class_target is None:
             raise ConfigError("copies: 0 copies without --include-originals writes nothing")
         if self.max_image_pixels is not None:
             _check_int("max_image_pixels", self.max_image_pixels, 1, None)
@@ -244,12 +396,13 @@ class ExpandConfig:
         """Everything that decides the output bytes (goes into run.json); not DIR, not workers.
 
         Settings added after schema 1 appear only when not at their default, so an older run's
-        run.json keeps its bytes."""
+        run.json keeps its bytes. With `per_class_target`, `copies` (unused) is null."""
         optional = {"max_image_pixels": self.max_image_pixels,
-                    "follow_symlinks": self.follow_symlinks or None}
+                    "follow_symlinks": self.follow_symlinks or None,
+                    "per_class_target": self.per_class_target}
         return {
             "src": str(self.src),
-            "copies": self.copies,
+            "copies": None if self.per_class_target is not None else self.copies,
             "seed": self.seed,
             "format": self.image_format,
             "quality": self.quality,
@@ -280,7 +433,9 @@ RUN_KEYS: dict[str, str] = {
     "include_originals": "include_originals",
     "max_image_pixels": "max_image_pixels",
     "follow_symlinks": "follow_symlinks",
+    "per_class_target": "per_class_target",
 }
+CONFIG_VERSIONS = (1, 2)
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -299,9 +454,18 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a table of settings at the top level")
     version = data.pop("version", 1)
-    if version != 1:
-        raise ConfigError(f"{path}: version: this expand reads config version 1, got {version!r}")
+    if version not in CONFIG_VERSIONS or isinstance(version, bool):
+        raise ConfigError(f"{path}: version: expected 1 or 2, got {version!r}")
+    newer = sorted(V2_KEYS & {*data, *(k for c in _tables(data.get("classes")) for k in c)})
+    if version == 1 and newer:
+        raise ConfigError(f"{path}: {newer[0]}: needs `version = 2` at the top of the file")
     return data
+
+
+def _tables(classes: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(classes, Mapping):
+        return []
+    return [c for c in classes.values() if isinstance(c, Mapping)]
 
 
 def resolve_config(
@@ -332,6 +496,13 @@ def resolve_config(
     augment.update(file_augment)
     augment.update(cli_augment)
 
+    for layer, label in ((file_run, f"{where}: copies and per_class_target"),
+                         (cli_run, "--copies and --per-class-target")):
+        if "copies" in layer and "per_class_target" in layer:
+            raise ConfigError(f"{label} both given; give one (per_class_target decides the "
+                              "copies of each source)")
+    if "copies" in cli_run:  # the command line's --copies replaces the file's per_class_target
+        file_run.pop("per_class_target", None)
     run: dict[str, Any] = {}
     for key, value in {**file_run, **cli_run}.items():
         if key == "resize" and isinstance(value, str):

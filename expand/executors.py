@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, TypeVar
@@ -28,6 +31,21 @@ def _forkserver_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Processes started meanwhile begin with SIGINT ignored (kept across exec; the forkserver
+    passes it on to the workers it forks), so a Ctrl-C that lands while a worker is still starting
+    cannot print its traceback; the parent stops the pool instead."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def prestart() -> None:
     """Start the forkserver now, if it is the start method: it imports the workers' modules while
     the caller goes on (a pool created later forks its workers at once)."""
@@ -35,7 +53,8 @@ def prestart() -> None:
         import multiprocessing.forkserver
 
         _forkserver_context()
-        multiprocessing.forkserver.ensure_running()
+        with _sigint_ignored():
+            multiprocessing.forkserver.ensure_running()
 
 
 class Executor(Protocol):
@@ -83,7 +102,10 @@ class ProcessPoolExecutor:
         self.chunksize = chunksize
         context = _forkserver_context() if start_method == "forkserver" else \
             multiprocessing.get_context(start_method)
-        self._pool = context.Pool(workers, initializer=initializer)
+        with _sigint_ignored():
+            if start_method == "forkserver":
+                prestart()
+            self._pool = context.Pool(workers, initializer=initializer)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         return self._pool.imap_unordered(fn, items, chunksize=self.chunksize)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 
 from expand.config import FillMode
 
@@ -44,8 +46,8 @@ def affine_matrix(
 _EYE = np.eye(3)
 
 
-def is_identity(matrix: np.ndarray) -> bool:
-    return bool((np.abs(matrix - _EYE) <= 1e-12).all())
+def is_identity(matrix: np.ndarray, atol: float = 1e-12) -> bool:
+    return bool((np.abs(matrix - _EYE) <= atol).all())
 
 
 def warp_affine(
@@ -102,3 +104,172 @@ def _replace_colour(image: np.ndarray, colour: np.ndarray, has_alpha: bool) -> n
     if not has_alpha:
         return colour
     return np.concatenate([colour, image[..., -1:]], axis=2)
+
+
+# ---- geometry beyond Keras's affine: output -> input maps, composed into the one warp ----
+
+
+def crop_matrix(x: float, y: float, w: float, h: float, width: int, height: int) -> np.ndarray:
+    """Map the output frame onto the window [x, x+w] x [y, y+h] (pixel edges) of the input."""
+    sx, sy = w / width, h / height
+    # pixel centres: output column c covers edges [c, c+1], so it samples x + (c + 0.5) sx - 0.5
+    return np.array([[sx, 0, x + 0.5 * sx - 0.5], [0, sy, y + 0.5 * sy - 0.5], [0, 0, 1]],
+                    dtype=float)
+
+
+def perspective_matrix(corners: tuple[tuple[float, float], ...], width: int,
+                       height: int) -> np.ndarray:
+    """The homography taking the output back to the input, given where the input's corner pixel
+    centres land (top-left, top-right, bottom-right, bottom-left)."""
+    frame = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]],
+                     dtype=np.float32)
+    matrix: np.ndarray = cv2.getPerspectiveTransform(np.array(corners, dtype=np.float32), frame)
+    return matrix.astype(float)
+
+
+def warp_perspective(
+    image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float, has_alpha: bool
+) -> np.ndarray:
+    """warp_affine's twin for a homography: one bilinear resample, the same fill rules."""
+    height, width = image.shape[:2]
+    channels = image.shape[2]
+    fill = [float(min(max(round(cval), 0), 255))] * channels
+    if has_alpha:
+        fill[-1] = 0.0
+    warped = cv2.warpPerspective(
+        image, matrix, (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=_BORDERS[fill_mode],
+        borderValue=tuple(fill),
+    )
+    return warped.reshape(height, width, channels)
+
+
+# ---- pixel-level kernels: colour channels only; alpha passes through unchanged ----
+
+
+def _colour(image: np.ndarray, has_alpha: bool) -> np.ndarray:
+    return image[..., :-1] if has_alpha else image
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    rounded: np.ndarray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return rounded
+
+
+def _luma(colour: np.ndarray) -> np.ndarray:
+    """ITU-R 601-2 luma (Pillow's RGB -> L weights) as float32, shape (H, W, 1)."""
+    if colour.shape[2] == 1:
+        return colour.astype(np.float32)
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return (colour.astype(np.float32) @ weights)[..., None]
+
+
+def color_jitter(image: np.ndarray, brightness: float, contrast: float, saturation: float,
+                 hue: float, has_alpha: bool) -> np.ndarray:
+    """torchvision's ColorJitter in a fixed order (brightness, contrast, saturation, hue); a
+    factor at its identity (1, 1, 1, 0) is skipped. Saturation and hue leave grey images alone."""
+    if (brightness, contrast, saturation, hue) == (1.0, 1.0, 1.0, 0.0):
+        return image
+    colour = _colour(image, has_alpha)
+    grey = colour.shape[2] == 1
+    values = colour.astype(np.float32)
+    if brightness != 1.0:
+        values = np.clip(values * np.float32(brightness), 0, 255)
+    if contrast != 1.0:
+        mean = np.float32(_luma(values).mean())
+        values = np.clip(mean + np.float32(contrast) * (values - mean), 0, 255)
+    if saturation != 1.0 and not grey:
+        luma = _luma(values)
+        values = np.clip(luma + np.float32(saturation) * (values - luma), 0, 255)
+    if hue != 0.0 and not grey:
+        hsv = cv2.cvtColor(values / 255.0, cv2.COLOR_RGB2HSV)  # H in degrees, [0, 360)
+        hsv[..., 0] = np.mod(hsv[..., 0] + np.float32(hue * 360.0), 360.0)
+        values = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255.0
+    return _replace_colour(image, _to_uint8(values), has_alpha)
+
+
+def grayscale(image: np.ndarray, has_alpha: bool) -> np.ndarray:
+    """Luma in every colour channel: the mode (and the dataset's channel count) stays the same."""
+    colour = _colour(image, has_alpha)
+    if colour.shape[2] == 1:
+        return image
+    luma = _to_uint8(_luma(colour))
+    return _replace_colour(image, np.repeat(luma, colour.shape[2], axis=2), has_alpha)
+
+
+def adjust_gamma(image: np.ndarray, gamma: float, has_alpha: bool) -> np.ndarray:
+    if gamma == 1.0:
+        return image
+    table = _to_uint8(255.0 * (np.arange(256) / 255.0) ** gamma)
+    return _replace_colour(image, table[_colour(image, has_alpha)], has_alpha)
+
+
+def _pil_colour(image: np.ndarray, has_alpha: bool) -> Image.Image:
+    colour = _colour(image, has_alpha)
+    return Image.fromarray(colour[..., 0] if colour.shape[2] == 1 else colour)
+
+
+def _from_pil(image: np.ndarray, result: Image.Image, has_alpha: bool) -> np.ndarray:
+    pixels = np.asarray(result, dtype=np.uint8)
+    return _replace_colour(image, pixels.reshape(*pixels.shape[:2], -1), has_alpha)
+
+
+def equalize(image: np.ndarray, has_alpha: bool) -> np.ndarray:
+    """Pillow's histogram equalisation, per colour channel."""
+    return _from_pil(image, ImageOps.equalize(_pil_colour(image, has_alpha)), has_alpha)
+
+
+def autocontrast(image: np.ndarray, cutoff_pct: float, has_alpha: bool) -> np.ndarray:
+    """Pillow's autocontrast per colour channel: `cutoff_pct` percent of each end is clipped."""
+    return _from_pil(image, ImageOps.autocontrast(_pil_colour(image, has_alpha),
+                                                  cutoff=cutoff_pct), has_alpha)
+
+
+def add_noise(image: np.ndarray, noise: np.ndarray, sigma: float, has_alpha: bool) -> np.ndarray:
+    """Add `sigma` x a standard-normal field (shape of the colour channels), rounded and clipped."""
+    if sigma == 0.0:
+        return image
+    values = _colour(image, has_alpha).astype(np.float32) + noise * np.float32(sigma)
+    return _replace_colour(image, _to_uint8(values), has_alpha)
+
+
+def _blur(colour: np.ndarray, sigma: float) -> np.ndarray:
+    blurred = cv2.GaussianBlur(colour, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                               borderType=cv2.BORDER_REFLECT_101)
+    return blurred.reshape(colour.shape)
+
+
+def gaussian_blur(image: np.ndarray, sigma: float, has_alpha: bool) -> np.ndarray:
+    if sigma == 0.0:
+        return image
+    colour = _colour(image, has_alpha).astype(np.float32)
+    return _replace_colour(image, _to_uint8(_blur(colour, sigma)), has_alpha)
+
+
+def sharpen(image: np.ndarray, amount: float, has_alpha: bool) -> np.ndarray:
+    """Unsharp mask with a 1-pixel Gaussian."""
+    if amount == 0.0:
+        return image
+    colour = _colour(image, has_alpha).astype(np.float32)
+    sharpened = colour + np.float32(amount) * (colour - _blur(colour, 1.0))
+    return _replace_colour(image, _to_uint8(sharpened), has_alpha)
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int, has_alpha: bool) -> np.ndarray:
+    """Encode the colour channels as JPEG at `quality` and decode them (4:2:0, Pillow's libjpeg)."""
+    buffer = io.BytesIO()
+    _pil_colour(image, has_alpha).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    return _from_pil(image, Image.open(buffer), has_alpha)
+
+
+def erase(image: np.ndarray, x: int, y: int, w: int, h: int, value: int,
+          has_alpha: bool) -> np.ndarray:
+    """Fill a rectangle of the colour channels with one grey value."""
+    if w == 0 or h == 0:
+        return image
+    out = image.copy()
+    channels = out.shape[2] - (1 if has_alpha else 0)
+    out[y:y + h, x:x + w, :channels] = value
+    return out

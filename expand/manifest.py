@@ -6,11 +6,14 @@ import heapq
 import json
 import os
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from expand import storage
 from expand.errors import OutputWriteError
@@ -105,3 +108,22 @@ def read_manifest(out: Path) -> Iterator[dict[str, Any]]:
         for line in handle:
             row: dict[str, Any] = json.loads(line)
             yield row
+
+
+def find_duplicates(out: Path) -> tuple[tuple[str, ...], ...]:
+    """Groups of files in DIR's manifest with the same SHA-256, sorted.
+
+    Two streaming passes: the first keeps 8 bytes of every hash, the second reads back only the
+    rows whose prefix repeats, so millions of outputs need 8 bytes each, not their names.
+    """
+    prefixes = array("Q", (int(row["sha256"][:16], 16) for row in read_manifest(out)))
+    ordered = np.sort(np.frombuffer(prefixes, dtype=np.uint64)) if len(prefixes) else \
+        np.empty(0, np.uint64)
+    repeated = {int(v) for v in ordered[1:][ordered[1:] == ordered[:-1]]}
+    if not repeated:
+        return ()
+    groups: dict[str, list[str]] = {}
+    for row in read_manifest(out):
+        if int(row["sha256"][:16], 16) in repeated:
+            groups.setdefault(row["sha256"], []).append(row["file_name"])
+    return tuple(sorted(tuple(g) for g in groups.values() if len(g) > 1))

@@ -2,12 +2,113 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Union
 
 import numpy as np
 
+from expand import transforms as T
 from expand.config import AugmentConfig, ShiftRange
+
+# ---- what each further transform drew (its manifest entry under its own name) ----
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """random_crop, random_resized_crop: the window taken, in source pixels (edges at 0 and the
+    width), scaled to the whole frame. The identity is (0, 0, width, height)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class Corners:
+    """perspective: where the image's corners (top-left, top-right, bottom-right, bottom-left
+    pixel centres) land in the output. The identity leaves them in place."""
+
+    corners: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Jitter:
+    brightness: float = 1.0
+    contrast: float = 1.0
+    saturation: float = 1.0
+    hue: float = 0.0
+
+
+@dataclass(frozen=True)
+class Applied:
+    """grayscale, equalize: nothing to draw but whether they fired ({} in the manifest)."""
+
+
+@dataclass(frozen=True)
+class GammaValue:
+    gamma: float
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    cutoff_pct: float
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The noise field is drawn from `seed` (a field cannot go into a manifest row)."""
+
+    sigma: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class Sigma:
+    sigma: float
+
+
+@dataclass(frozen=True)
+class Amount:
+    amount: float
+
+
+@dataclass(frozen=True)
+class Quality:
+    quality: int
+
+
+@dataclass(frozen=True)
+class Erase:
+    """The erased rectangle in output pixels (w or h 0: nothing erased) and its grey value."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    value: int
+
+
+TransformParams = Union[CropBox, Corners, Jitter, Applied, GammaValue, Cutoff, Noise, Sigma,
+                        Amount, Quality, Erase]
+
+PARAMS_TYPES: dict[str, type[TransformParams]] = {
+    "random_crop": CropBox, "random_resized_crop": CropBox, "perspective": Corners,
+    "color_jitter": Jitter, "grayscale": Applied, "gamma": GammaValue, "equalize": Applied,
+    "autocontrast": Cutoff, "gaussian_noise": Noise, "gaussian_blur": Sigma, "sharpen": Amount,
+    "jpeg": Quality, "random_erasing": Erase,
+}
+
+
+def _params_from_dict(name: str, data: dict[str, Any] | None) -> TransformParams | None:
+    if data is None:
+        return None
+    cls = PARAMS_TYPES[name]
+    values = {f.name: data[f.name] for f in fields(cls)}
+    if cls is Corners:
+        values["corners"] = tuple((float(x), float(y)) for x, y in values["corners"])
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -26,16 +127,30 @@ class AugmentParams:
     flip_vertical: bool = False
     channel_shift_intensity: float | None = None
     brightness: float | None = None
+    #: Each listed further transform, in config order: what it drew, or None if it did not fire.
+    extra: tuple[tuple[str, TransformParams | None], ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _FIELDS}
+    def get(self, name: str) -> TransformParams | None:
+        return next((p for n, p in self.extra if n == name), None)
+
+    def to_dict(self, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Keras's keys, then one entry per further transform (`names`: every transform of the
+        run, so that all rows have the same keys; one not listed for this class is null)."""
+        data = {k: getattr(self, k) for k in KERAS_PARAM_KEYS}
+        for name in names if names is not None else tuple(n for n, _ in self.extra):
+            drawn = self.get(name)
+            data[name] = None if drawn is None else asdict(drawn)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AugmentParams:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        keras = {k: data[k] for k in KERAS_PARAM_KEYS if k in data}
+        extra = tuple((k, _params_from_dict(k, v)) for k, v in data.items() if k in PARAMS_TYPES)
+        return cls(**keras, extra=extra)
 
 
-_FIELDS = tuple(AugmentParams.__dataclass_fields__)
+KERAS_PARAM_KEYS: tuple[str, ...] = ("theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal",
+                                     "flip_vertical", "channel_shift_intensity", "brightness")
 
 
 def _shift(rng: np.random.Generator, shift_range: ShiftRange, size: int) -> float:
@@ -60,6 +175,15 @@ def _is_on(shift_range: ShiftRange) -> bool:
     return any(shift_range) if isinstance(shift_range, tuple) else bool(shift_range)
 
 
+def _fires(rng: np.random.Generator, p: float) -> bool:
+    """The coin: none at p = 1 (so Keras's always-on transforms draw exactly what they did)."""
+    if p >= 1.0:
+        return True
+    if p <= 0.0:
+        return False
+    return bool(rng.random() < p)
+
+
 def sample_params(
     config: AugmentConfig,
     stream: Callable[[str], np.random.Generator],
@@ -78,22 +202,121 @@ def sample_params(
     channel_shift: float | None = None
     brightness: float | None = None
     if config.rotation_range:
-        r = config.rotation_range
-        theta = float(stream("rotation").uniform(-r, r))
+        rng, r = stream("rotation"), config.rotation_range
+        theta = float(rng.uniform(-r, r)) if _fires(rng, config.rotation_p) else 0.0
     if _is_on(config.width_shift_range):
-        tx = _shift(stream("width_shift"), config.width_shift_range, width)
+        rng = stream("width_shift")
+        tx = _shift(rng, config.width_shift_range, width) if _fires(rng, config.width_shift_p) \
+            else 0.0
     if _is_on(config.height_shift_range):
-        ty = _shift(stream("height_shift"), config.height_shift_range, height)
+        rng = stream("height_shift")
+        ty = _shift(rng, config.height_shift_range, height) if _fires(rng, config.height_shift_p) \
+            else 0.0
     if config.shear_range:
-        s = config.shear_range
-        shear = float(stream("shear").uniform(-s, s))
+        rng, s = stream("shear"), config.shear_range
+        shear = float(rng.uniform(-s, s)) if _fires(rng, config.shear_p) else 0.0
     if config.zoom_range != (1.0, 1.0):
-        zx, zy = (float(v) for v in stream("zoom").uniform(*config.zoom_range, size=2))
-    flip_h = bool(config.horizontal_flip and stream("horizontal_flip").random() < 0.5)
-    flip_v = bool(config.vertical_flip and stream("vertical_flip").random() < 0.5)
+        rng = stream("zoom")
+        if _fires(rng, config.zoom_p):
+            zx, zy = (float(v) for v in rng.uniform(*config.zoom_range, size=2))
+    flip_h = bool(config.horizontal_flip
+                  and _fires(stream("horizontal_flip"), config.horizontal_flip_p))
+    flip_v = bool(config.vertical_flip and _fires(stream("vertical_flip"), config.vertical_flip_p))
     if config.channel_shift_range:
-        c = config.channel_shift_range
-        channel_shift = float(stream("channel_shift").uniform(-c, c))
+        rng, c = stream("channel_shift"), config.channel_shift_range
+        if _fires(rng, config.channel_shift_p):
+            channel_shift = float(rng.uniform(-c, c))
     if config.brightness_range is not None:
-        brightness = float(stream("brightness").uniform(*config.brightness_range))
-    return AugmentParams(theta, tx, ty, shear, zx, zy, flip_h, flip_v, channel_shift, brightness)
+        rng = stream("brightness")
+        if _fires(rng, config.brightness_p):
+            brightness = float(rng.uniform(*config.brightness_range))
+    extra = []
+    for transform in config.transforms:
+        rng = stream(transform.name)
+        drawn = _SAMPLERS[transform.name](transform, rng, width, height) \
+            if _fires(rng, transform.p) else None
+        extra.append((transform.name, drawn))
+    return AugmentParams(theta, tx, ty, shear, zx, zy, flip_h, flip_v, channel_shift, brightness,
+                         tuple(extra))
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """U(a, b), with no draw for a fixed value (a == b): that part of the transform is off."""
+    low, high = bounds
+    return float(low) if low == high else float(rng.uniform(low, high))
+
+
+def _random_crop(t: Any, rng: np.random.Generator, width: int, height: int) -> CropBox:
+    w, h = t.size_frac * width, t.size_frac * height
+    return CropBox(float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), w, h)
+
+
+def _random_resized_crop(t: Any, rng: np.random.Generator, width: int, height: int) -> CropBox:
+    """torchvision's rule: up to 10 tries at an area and aspect that fit, else the central crop
+    closest to the allowed aspects."""
+    area = width * height
+    log_ratio = (math.log(t.ratio[0]), math.log(t.ratio[1]))
+    for _ in range(10):
+        target = area * float(rng.uniform(*t.scale))
+        aspect = math.exp(float(rng.uniform(*log_ratio)))
+        w, h = math.sqrt(target * aspect), math.sqrt(target / aspect)
+        if 0 < w <= width and 0 < h <= height:
+            x, y = float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h))
+            return CropBox(x, y, w, h)
+    w, h = float(width), float(height)
+    if width / height < t.ratio[0]:
+        h = w / t.ratio[0]
+    elif width / height > t.ratio[1]:
+        w = h * t.ratio[1]
+    return CropBox((width - w) / 2, (height - h) / 2, w, h)
+
+
+def _perspective(t: Any, rng: np.random.Generator, width: int, height: int) -> Corners:
+    dx, dy = t.distortion * (width - 1) / 2, t.distortion * (height - 1) / 2
+    moves = rng.uniform(0.0, 1.0, size=(4, 2)) * (dx, dy)
+    right, bottom = width - 1.0, height - 1.0
+    corners = ((moves[0, 0], moves[0, 1]), (right - moves[1, 0], moves[1, 1]),
+               (right - moves[2, 0], bottom - moves[2, 1]), (moves[3, 0], bottom - moves[3, 1]))
+    return Corners(tuple((float(x), float(y)) for x, y in corners))
+
+
+def _color_jitter(t: Any, rng: np.random.Generator, width: int, height: int) -> Jitter:
+    return Jitter(_uniform(rng, t.brightness), _uniform(rng, t.contrast),
+                  _uniform(rng, t.saturation), _uniform(rng, t.hue))
+
+
+def _erase(t: Any, rng: np.random.Generator, width: int, height: int) -> Erase:
+    """torchvision's RandomErasing: up to 10 tries at a rectangle that fits, else nothing."""
+    log_ratio = (math.log(t.ratio[0]), math.log(t.ratio[1]))
+    for _ in range(10):
+        target = width * height * float(rng.uniform(*t.scale))
+        aspect = math.exp(float(rng.uniform(*log_ratio)))
+        w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < w < width and 0 < h < height:
+            x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            return Erase(x, y, w, h, t.value)
+    return Erase(0, 0, 0, 0, t.value)
+
+
+_SAMPLERS: dict[str, Callable[[Any, np.random.Generator, int, int], TransformParams]] = {
+    T.RandomCrop.name: _random_crop,
+    T.RandomResizedCrop.name: _random_resized_crop,
+    T.Perspective.name: _perspective,
+    T.ColorJitter.name: _color_jitter,
+    T.Grayscale.name: lambda t, rng, w, h: Applied(),
+    T.Gamma.name: lambda t, rng, w, h: GammaValue(_uniform(rng, t.gamma)),
+    T.Equalize.name: lambda t, rng, w, h: Applied(),
+    T.Autocontrast.name: lambda t, rng, w, h: Cutoff(_uniform(rng, t.cutoff_pct)),
+    T.GaussianNoise.name: lambda t, rng, w, h: Noise(_uniform(rng, t.sigma),
+                                                     int(rng.integers(2**32))),
+    T.GaussianBlur.name: lambda t, rng, w, h: Sigma(_uniform(rng, t.sigma)),
+    T.Sharpen.name: lambda t, rng, w, h: Amount(_uniform(rng, t.amount)),
+    T.JpegQuality.name: lambda t, rng, w, h: Quality(int(rng.integers(t.quality[0],
+                                                                      t.quality[1] + 1))),
+    T.RandomErasing.name: _erase,
+}
+
+
+def noise_field(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The standard-normal field of a gaussian_noise entry: a pure function of its recorded seed."""
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)

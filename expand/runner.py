@@ -19,10 +19,12 @@ from PIL import features
 from expand import __version__, codec, storage
 from expand.config import ExpandConfig
 from expand.discover import Dataset, discover
-from expand.errors import EXIT_OK, EXIT_SKIPPED, ImageReadError, InsufficientSpaceError
+from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ImageReadError,
+                           InsufficientSpaceError)
 from expand.executors import Executor, make_executor
 from expand.layout import OutputLock, check_not_foreign, check_output_location
-from expand.manifest import MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals, write_run_file
+from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
+                             find_duplicates, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.state import (
     Earlier,
@@ -69,6 +71,12 @@ class RunSummary:
     executor: str
     workers: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: groups of outputs with the same bytes (found by SHA-256), and copies written by this run
+    #: that are identical to their source; derived from the output, so reported here and never
+    #: written into DIR
+    duplicates: tuple[tuple[str, ...], ...] = ()
+    unchanged: tuple[str, ...] = ()
+    per_class_target: int | None = None
 
     @property
     def exit_code(self) -> int:
@@ -90,6 +98,9 @@ class RunSummary:
             "images_per_second": round(self.images_per_second, 1),
             "executor": self.executor,
             "workers": self.workers,
+            "per_class_target": self.per_class_target,
+            "duplicates": [list(group) for group in self.duplicates],
+            "unchanged": list(self.unchanged),
             "exit_code": self.exit_code,
         }
 
@@ -169,9 +180,18 @@ def _sample_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]
     return sizes
 
 
+def check_class_overrides(config: ExpandConfig, classes: tuple[str, ...]) -> None:
+    """A per-class override must name a class of SRC (a typo would silently do nothing)."""
+    unknown = [label for label, _ in config.augment.classes if label not in classes]
+    if unknown:
+        raise ConfigError(f"classes.{unknown[0]}: no class folder of that name in {config.src} "
+                          f"(classes: {', '.join(classes)})")
+
+
 def _check_place(config: ExpandConfig) -> Dataset:
     """Everything that can refuse the run without writing: SRC's layout, DIR's place and owner."""
     dataset = discover(config.src, follow_symlinks=config.follow_symlinks)
+    check_class_overrides(config, dataset.classes)
     check_output_location(config.src, config.out)
     check_not_foreign(config.out, has_earlier_run(config.out))
     return dataset
@@ -259,42 +279,50 @@ def expand_dataset(
         # the planning, and the pool is ready when the first task is.
         chunk = _chunksize(len(dataset.sources), config.workers,
                            config.copies + config.include_originals)
-        with factory(config.workers, chunk) as pool:
-            dataset, earlier, plan = _prepare(config, dataset)
-            report = _dry_run(config, dataset, earlier, plan, quick=True)
-            if not report.fits:
-                raise InsufficientSpaceError(
-                    f"{config.out}: about {report.estimated_bytes / 2**20:.0f} MiB to write, "
-                    f"only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space and "
-                    "run again")
-            if config.rebuild:
-                stale = read_earlier(config.out)
-                remove_outputs(config.out, stale.rows.values())
-            pruned = remove_outputs(config.out, plan.orphans) if config.prune else 0
-            kept_orphans = () if config.prune else plan.orphans
-            journal = Journal(config.out, config.determining(), [*plan.kept, *kept_orphans])
-            spool = ManifestSpool(config.out)
-            for row in [*plan.kept, *kept_orphans]:
-                spool.add(json.dumps(row, ensure_ascii=False))
-            skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
-                       for rel in dataset.not_images]
-            skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
-            notes: list[str] = []
-            if progress is not None:
-                progress.start(plan.outputs_to_write)
-            try:
+        journal: Journal | None = None
+        spool: ManifestSpool | None = None
+        try:
+            with factory(config.workers, chunk) as pool:
+                dataset, earlier, plan = _prepare(config, dataset)
+                report = _dry_run(config, dataset, earlier, plan, quick=True)
+                if not report.fits:
+                    raise InsufficientSpaceError(
+                        f"{config.out}: about {report.estimated_bytes / 2**20:.0f} MiB to write, "
+                        f"only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space "
+                        "and run again")
+                if config.rebuild:
+                    stale = read_earlier(config.out)
+                    remove_outputs(config.out, stale.rows.values())
+                pruned = remove_outputs(config.out, plan.orphans) if config.prune else 0
+                kept_orphans = () if config.prune else plan.orphans
+                journal = Journal(config.out, config.determining(), [*plan.kept, *kept_orphans])
+                spool = ManifestSpool(config.out)
+                for row in [*plan.kept, *kept_orphans]:
+                    spool.add(json.dumps(row, ensure_ascii=False))
+                skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
+                           for rel in dataset.not_images]
+                skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
+                notes: list[str] = []
+                unchanged: list[str] = []
+                if progress is not None:
+                    progress.start(plan.outputs_to_write)
                 tasks = (Task(w.source, config, w.copies, w.original) for w in plan.work)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
-                rows = spool.write(config.out)
-                write_run_file(config.out, _run_record(config, dataset.classes, rows, skipped))
-                journal.remove()
-            except BaseException:
+                    unchanged += result.unchanged
+            # Leaving the pool stopped every worker (joined, or terminated on an error): no file
+            # is being written any more, so temporaries can go and the manifest can be written.
+            rows = spool.write(config.out)
+            write_run_file(config.out, _run_record(config, dataset.classes, rows, skipped))
+            journal.remove()
+        except BaseException:
+            if journal is not None:
                 journal.close()
-                storage.remove_temporaries(config.out)
-                raise
-            finally:
+            storage.remove_temporaries(config.out)
+            raise
+        finally:
+            if spool is not None:
                 spool.discard()
                 if progress is not None:
                     progress.close()
@@ -311,11 +339,17 @@ def expand_dataset(
     images = {label: 0 for label in dataset.classes}
     for label, count in rows.labels.items():
         images[label] = count
+    if config.per_class_target is not None:
+        warnings += [f"class {label}: {count} images, above --per-class-target "
+                     f"{config.per_class_target} (it has more sources than that)"
+                     for label, count in images.items() if count > config.per_class_target]
     return RunSummary(config.out, len(dataset.sources), plan.outputs_to_write - _lost(skipped, plan),
                       images, tuple(skipped), tuple(warnings), time.perf_counter() - started,
                       executor_name, workers,
                       {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
-                       "orphans_kept": len(kept_orphans)})
+                       "orphans_kept": len(kept_orphans)},
+                      duplicates=find_duplicates(config.out), unchanged=tuple(sorted(unchanged)),
+                      per_class_target=config.per_class_target)
 
 
 def _lost(skipped: list[Skipped], plan: Plan) -> int:

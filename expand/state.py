@@ -19,7 +19,7 @@ from expand.layout import MANIFEST, STATE_PREFIX, read_run_file
 JOURNAL = f"{STATE_PREFIX}-journal.jsonl"
 JOURNAL_VERSION = 1
 # Settings whose change only adds or removes whole outputs; any other change alters existing ones.
-ADDITIVE = ("copies", "include_originals")
+ADDITIVE = ("copies", "include_originals", "per_class_target")
 
 Row = dict[str, Any]
 
@@ -114,8 +114,38 @@ def _is_intact(out: Path, row: Row) -> bool:
     return len(data) == row.get("bytes") and hashlib.sha256(data).hexdigest() == row.get("sha256")
 
 
+def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
+    """How many copies each source gets: `copies`, or each class's share of --per-class-target.
+
+    A class of n sources needs K images (originals count when included): `need` copies in all,
+    `need // n` each, and the `need % n` sources whose SHA-256 of their relative path is smallest
+    get one more. The hash, not the file name, picks them: no bias towards names early in the
+    alphabet, and the choice does not depend on the seed. A class that already has K sources or
+    more gets one copy per source (none with originals).
+    """
+    if config.per_class_target is None:
+        return {s.rel_path: config.copies for s in dataset.sources}
+    by_class: dict[str, list[SourceImage]] = {}
+    for source in dataset.sources:
+        by_class.setdefault(source.label, []).append(source)
+    plan: dict[str, int] = {}
+    for members in by_class.values():
+        n = len(members)
+        need = config.per_class_target - (n if config.include_originals else 0)
+        if need < (0 if config.include_originals else n):
+            share, extra = (0 if config.include_originals else 1), 0
+        else:
+            share, extra = divmod(need, n)
+        ranked = sorted(members, key=lambda s: hashlib.sha256(s.rel_path.encode(
+            "utf-8", "surrogateescape")).hexdigest())
+        for rank, source in enumerate(ranked):
+            plan[source.rel_path] = share + (1 if rank < extra else 0)
+    return plan
+
+
 def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Path) -> Plan:
     """Compare what should exist with what DIR verifiably holds (each file checked by its hash)."""
+    copies = copies_per_source(dataset, config)
     by_source: dict[str, list[Row]] = {}
     for row in earlier.rows.values():
         by_source.setdefault(row["source"], []).append(row)
@@ -127,7 +157,7 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Pat
         have: dict[int | None, Row] = {}
         for row in by_source.pop(source.rel_path, []):
             wanted = (row["copy"] is None and config.include_originals) or \
-                (row["copy"] is not None and row["copy"] < config.copies)
+                (row["copy"] is not None and row["copy"] < copies[source.rel_path])
             if not wanted:
                 orphans.append(row)
             elif _is_intact(out, row):
@@ -135,7 +165,7 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Pat
             else:
                 redone += 1
         kept += have.values()
-        missing = tuple(c for c in range(config.copies) if c not in have)
+        missing = tuple(c for c in range(copies[source.rel_path]) if c not in have)
         original = config.include_originals and None not in have
         if missing or original:
             work.append(Work(source, missing, original))

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 from expand import codec, storage
-from expand.config import ExpandConfig
+from expand.config import AugmentConfig, ExpandConfig
 from expand.discover import SourceImage
 from expand.errors import ImageReadError, OutputWriteError
 from expand.layout import copy_name, original_name
-from expand.params import sample_params
+from expand.params import AugmentParams, sample_params
 from expand.pipeline import apply_params
 from expand.seeding import SourceStreams, source_key
 
@@ -55,6 +55,29 @@ class SourceResult:
     records: tuple[ManifestRecord, ...]
     skipped: str | None = None
     notes: tuple[str, ...] = ()
+    #: copies identical to their source: the same pixels (the augmentation did nothing) or the
+    #: same bytes as the source file. Reported, never written into DIR (derived from output).
+    unchanged: tuple[str, ...] = ()
+
+
+def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
+              copy: int, streams: SourceStreams | None = None
+              ) -> tuple[np.ndarray, AugmentParams]:
+    """One copy's parameters, from its own streams, and its pixels: what the run, preview and
+    replay all compute. `streams`: the source's (SourceStreams(seed, source_key(rel_path))),
+    when the caller makes several copies of it."""
+    if streams is None:
+        streams = SourceStreams(seed, source_key(rel_path))
+    height, width = decoded.pixels.shape[:2]
+    params = sample_params(augment, streams.for_copy(copy), (width, height))
+    return apply_params(decoded.pixels, params, augment, decoded.has_alpha), params
+
+
+def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
+                  config: ExpandConfig) -> codec.Encoded:
+    fmt = codec.output_format(config.image_format, decoded.source_format)
+    return codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
+                        decoded.icc_profile)
 
 
 def _write(config: ExpandConfig, rel_file: str, data: bytes, made: set[str]) -> None:
@@ -80,74 +103,79 @@ class _Output:
     height: int
     copy: int | None
     params: dict[str, Any] | None
+    unchanged: bool  # a copy with its source's pixels or bytes
 
 
-def _decode(task: Task) -> codec.Decoded:
-    """Raises ImageReadError or OSError: the source cannot be read."""
-    return codec.decode(storage.read_bytes(task.source.path), task.source.rel_path,
-                        task.config.resize, task.config.max_image_pixels)
+def _decode(task: Task) -> tuple[bytes, codec.Decoded]:
+    """The source's bytes and pixels. Raises ImageReadError or OSError: it cannot be read."""
+    data = storage.read_bytes(task.source.path)
+    return data, codec.decode(data, task.source.rel_path, task.config.resize,
+                              task.config.max_image_pixels)
 
 
-def _render(task: Task, decoded: codec.Decoded) -> Iterator[_Output]:
+def _render(task: Task, data: bytes, decoded: codec.Decoded) -> Iterator[_Output]:
     """Each asked-for output, encoded in memory; the source was decoded once."""
     source, config = task.source, task.config
     fmt = codec.output_format(config.image_format, decoded.source_format)
     extension = codec.FORMAT_EXTENSIONS[fmt]
     rel = PurePosixPath(source.rel_path)
     height, width = decoded.pixels.shape[:2]
-    bgr = codec.writes_with_opencv(fmt, config.png_level, decoded.mode)
-    start = codec.swap_red_blue(decoded.pixels) if bgr else decoded.pixels
-
-    def encode(pixels: np.ndarray) -> codec.Encoded:
-        return codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
-                            decoded.icc_profile, bgr)
-
     if task.original:
         yield _Output(str(rel.parent / original_name(rel.name, extension)),
-                      encode(start), width, height, None, None)
+                      encode_output(decoded.pixels, decoded, config), width, height, None, None,
+                      False)
+    augment = config.augment.for_class(source.label)
+    names = config.augment.transform_names()
     streams = SourceStreams(config.seed, source_key(source.rel_path))
     for copy in task.copies:
-        params = sample_params(config.augment, streams.for_copy(copy), (width, height))
-        pixels = apply_params(start, params, config.augment, decoded.has_alpha)
-        yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encode(pixels),
-                      pixels.shape[1], pixels.shape[0], copy, params.to_dict())
+        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, streams)
+        encoded = encode_output(pixels, decoded, config)
+        yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encoded,
+                      pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
+                      encoded.data == data or np.array_equal(pixels, decoded.pixels))
 
 
 def render_source(task: Task) -> list[bytes]:
     """The encoded outputs of a task, not written (size estimates); [] if the source is bad."""
     try:
-        decoded = _decode(task)
+        data, decoded = _decode(task)
     except (ImageReadError, OSError):
         return []
-    return [output.encoded.data for output in _render(task, decoded)]
+    return [output.encoded.data for output in _render(task, data, decoded)]
 
 
 def process_source(task: Task) -> SourceResult:
     """Never raises for a bad source (it becomes `skipped`); raises OutputWriteError for DIR."""
     source = task.source
     try:
-        decoded = _decode(task)
+        data, decoded = _decode(task)
     except ImageReadError as exc:
         return SourceResult(source.rel_path, (), str(exc))
     except OSError as exc:
         return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
     records = []
+    unchanged = []
     made: set[str] = set()
-    for out in _render(task, decoded):
+    for out in _render(task, data, decoded):
         _write(task.config, out.rel_file, out.encoded.data, made)
         records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
                                       hashlib.sha256(out.encoded.data).hexdigest(),
                                       len(out.encoded.data), out.width, out.height,
                                       out.encoded.mode, out.params))
-    return SourceResult(source.rel_path, tuple(records), None, decoded.notes)
+        if out.unchanged:
+            unchanged.append(out.rel_file)
+    return SourceResult(source.rel_path, tuple(records), None, decoded.notes, tuple(unchanged))
 
 
 def worker_init() -> None:
     """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used.
-    Ctrl-C is the parent's to handle: it stops the pool, and no worker prints a traceback."""
+    Ctrl-C is the parent's to handle: it stops the pool, and no worker prints a traceback.
+    The serial executor runs this in the main process, which must keep its Ctrl-C."""
+    import multiprocessing
     import signal
 
     import cv2
 
     cv2.setNumThreads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -57,7 +57,8 @@ def test_default_preset_is_announced(samples_train: Path, tmp_path: Path) -> Non
     (["{src}", "--out", "{out}", "--width-shift-range", "abc"], 2, "width_shift_range"),
     (["{src}", "--out", "{src}/x"], 2, "inside the source folder"),
     (["{src}", "--out", "{out}", "--preset", "nope"], 2, "unknown preset"),
-    (["preview", "{src}"], 2, "not built yet"),
+    (["preview", "{src}"], 2, "Missing option"),
+    (["replay", "{src}", "x.png"], 2, "no run.json of expand here"),
 ])
 def test_user_mistakes_are_one_line_errors(samples_train: Path, tmp_path: Path,
                                            args: list[str], code: int, message: str) -> None:
@@ -135,3 +136,16 @@ def test_no_other_expand_on_path_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run([str(SCRIPT), "-t", "4", str(text)], capture_output=True, text=True,
                           env=env, stdin=subprocess.DEVNULL)
     assert done.returncode == 1 and "no other expand is on PATH" in done.stderr
+
+
+def test_the_summary_reports_balance_and_identical_outputs(samples_train: Path,
+                                                           tmp_path: Path) -> None:
+    done = expand(samples_train, "--per-class-target", "20", "--preset", "none", "--out",
+                  tmp_path / "o", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "per class (target 20): circle: 20, rectangle: 20, triangle: 20" in done.stdout
+    assert "identical outputs: 30 files in 15 groups" in done.stdout  # 5 doubled sources a class
+    assert "copies identical to their source: 60" in done.stdout
+    both = expand(samples_train, "--per-class-target", "20", "--copies", "2", "--out",
+                  tmp_path / "p")
+    assert both.returncode == 2 and "--copies and --per-class-target" in both.stderr

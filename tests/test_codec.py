@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, PngImagePlugin
 
-from expand.codec import (FORMAT_EXTENSIONS, Decoded, decode, encode, output_format,
-                          swap_red_blue)
+from expand.codec import FORMAT_EXTENSIONS, Decoded, decode, encode, output_format
 from expand.errors import ImageReadError
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -472,14 +471,3 @@ def test_format_extensions_match_what_is_written() -> None:
     for fmt, extension in FORMAT_EXTENSIONS.items():
         written = _reopen(encode(pixels, False, fmt, 90, 6, None).data).format
         assert Image.registered_extensions()[extension] == written
-
-
-@pytest.mark.parametrize("png_level", PNG_LEVELS)
-@pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
-@pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_pixels_in_bgr_order_give_the_same_file(fmt: str, channels: int, png_level: int) -> None:
-    pixels = _noise(10, 14, channels, seed=9).reshape(10, 14, channels)
-    alpha = channels in (2, 4)
-    expected = encode(pixels, alpha, fmt, 80, png_level, SRGB_ICC)
-    swapped = encode(swap_red_blue(pixels), alpha, fmt, 80, png_level, SRGB_ICC, bgr=True)
-    assert swapped == expected

@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from expand.config import AugmentConfig, ExpandConfig, resolve_config
+from expand.config import PRESETS, AugmentConfig, ExpandConfig, resolve_config
 from expand.errors import ConfigError
+from expand.manifest import read_manifest
+from expand.runner import expand_dataset
+from expand.starter import starter_text
 
 
 def _resolve(tmp_path: Path, **kw: object) -> ExpandConfig:
@@ -105,3 +108,122 @@ def test_run_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="resize"):
         _resolve(tmp_path, cli_run={"resize": "224"})
     assert _resolve(tmp_path, cli_run={"resize": "320x240"}).resize == (320, 240)
+
+
+# ---- version 2: probabilities, further transforms, per-class overrides, the starter, presets ----
+
+V2 = """version = 2
+rotation_range = 20
+rotation_p = 0.5
+horizontal_flip = true
+copies = 3
+
+[[transforms]]
+name = "color_jitter"
+p = 0.8
+brightness = [0.8, 1.2]
+
+[[transforms]]
+name = "gaussian_blur"
+sigma = [0.5, 1.0]
+
+[classes.triangle]
+horizontal_flip = false
+transforms = [{name = "grayscale", p = 0.5}]
+"""
+
+
+def test_a_version_2_file_reads_in_order_with_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "v2.toml"
+    path.write_text(V2)
+    config = _resolve(tmp_path, config_file=path)
+    augment = config.augment
+    assert augment.rotation_p == 0.5 and augment.horizontal_flip_p == 0.5
+    assert [t.name for t in augment.transforms] == ["color_jitter", "gaussian_blur"]
+    assert augment.transforms[0].brightness == (0.8, 1.2)  # type: ignore[attr-defined]
+    assert augment.transforms[1].p == 1.0
+    triangle = augment.for_class("triangle")
+    assert not triangle.horizontal_flip and triangle.rotation_p == 0.5
+    assert [t.name for t in triangle.transforms] == ["grayscale"]
+    assert augment.for_class("circle") is augment
+    assert augment.transform_names() == ("color_jitter", "gaussian_blur", "grayscale")
+    assert AugmentConfig(**config.determining()["augment"]) == augment  # run.json reads back
+
+
+@pytest.mark.parametrize("text, message", [
+    ("rotation_p = 0.5\n", "rotation_p: needs `version = 2`"),
+    ('version = 1\n[[transforms]]\nname = "gamma"\n', "transforms: needs `version = 2`"),
+    ("version = 3\n", "version: expected 1 or 2, got 3"),
+    ("version = 2\nrotation_p = 1.5\n", "rotation_p: expected a probability in [0, 1], got 1.5"),
+    ('version = 2\n[[transforms]]\nname = "gaussian_blur"\nsigma = [3, 1]\n',
+     "transforms[0] gaussian_blur.sigma: expected [a, b] with a <= b, both in [0, 50], "
+     "got [3, 1]"),
+    ('version = 2\n[[transforms]]\nname = "gamma"\n[[transforms]]\nname = "gamma"\n',
+     "'gamma' is listed twice"),
+    ("version = 2\n[classes.c]\nzoom_range = [2, 1]\n", "classes.c.zoom_range"),
+    ("version = 2\n[classes.c]\nrescale = 0.5\n", "does not belong to offline expansion"),
+    ("version = 2\ncopies = 3\nper_class_target = 9\n", "copies and per_class_target both"),
+])
+def test_version_2_errors_name_the_field_range_and_value(tmp_path: Path, text: str,
+                                                         message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        _resolve(tmp_path, config_file=path)
+    assert message in str(error.value)
+
+
+def test_a_version_1_file_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "v1.toml"
+    path.write_text("version = 1\nrotation_range = 15\nhorizontal_flip = true\n")
+    assert _resolve(tmp_path, config_file=path).augment == \
+        AugmentConfig(rotation_range=15, horizontal_flip=True)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_config_init_loads_back_unchanged(tmp_path: Path, name: str) -> None:
+    from tests.test_cli import expand
+
+    path = tmp_path / "starter.toml"
+    done = expand("config", "init", path, "--preset", name)
+    assert done.returncode == 0, done.stderr
+    text = path.read_text()
+    loaded = _resolve(tmp_path, config_file=path)
+    original = _resolve(tmp_path, preset_name=name)
+    assert loaded.augment == original.augment
+    assert loaded.determining() | {"preset": name} == original.determining()
+    assert starter_text(loaded, f"preset {name!r}") == text  # written again: the same file
+    assert expand("config", "init", path).returncode == 2  # no silent overwrite
+    assert expand("config", "init").stdout == starter_text(_resolve(tmp_path), "preset 'default'")
+
+
+def test_the_starter_writes_class_overrides_that_load_back(tmp_path: Path) -> None:
+    path = tmp_path / "v2.toml"
+    path.write_text(V2)
+    config = _resolve(tmp_path, config_file=path)
+    starter = tmp_path / "starter.toml"
+    starter.write_text(starter_text(config, "a test"))
+    assert _resolve(tmp_path, config_file=starter).augment == config.augment
+
+
+def test_default_and_none_presets_are_unchanged() -> None:
+    assert PRESETS["default"] == {"rotation_range": 10.0, "width_shift_range": 0.1,
+                                  "height_shift_range": 0.1, "zoom_range": 0.1,
+                                  "horizontal_flip": True, "fill_mode": "reflect"}
+    assert PRESETS["none"] == {}
+    assert {"light", "medium", "heavy", "shapes-tutorial"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_runs_on_the_samples(samples_train: Path, tmp_path: Path,
+                                          name: str) -> None:
+    out = tmp_path / name
+    config = _resolve(tmp_path, preset_name=name, cli_run={"copies": 2})
+    summary = expand_dataset(ExpandConfig(src=samples_train, out=out, copies=2,
+                                          augment=config.augment, preset=name))
+    assert summary.exit_code == 0 and summary.images_written == 45 * 2
+    rows = list(read_manifest(out))
+    assert len({tuple(r["params"]) for r in rows}) == 1
+    names = config.augment.transform_names()
+    assert set(rows[0]["params"]) >= {"theta", "tx", "brightness", *names}
+    assert len(summary.unchanged) == (90 if name == "none" else 0)

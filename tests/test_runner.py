@@ -131,3 +131,13 @@ def test_resize_happens_before_augmentation(samples_train: Path, tmp_path: Path)
     assert {(r["width"], r["height"]) for r in rows} == {(40, 32)}
     assert all(r["file_name"].endswith(".png__aug0000.jpg") for r in rows)
     assert all(Image.open(tmp_path / "aug" / r["file_name"]).size == (40, 32) for r in rows)
+
+
+def test_a_serial_run_keeps_ctrl_c(samples_train: Path, tmp_path: Path) -> None:
+    """--workers 1 runs the worker initialiser in this process: it must not ignore SIGINT (the
+    CLI would not stop, and every process started afterwards would inherit the ignore)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    _run(samples_train, tmp_path / "aug", copies=1, workers=1)
+    assert signal.getsignal(signal.SIGINT) is before is not signal.SIG_IGN

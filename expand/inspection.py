@@ -1,0 +1,217 @@
+"""`expand inspect`: an output folder per class, and its manifest's statistics (counts, how
+often each transform fired against its probability, parameter histograms) as one picture."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from expand import codec, storage
+from expand.config import AugmentConfig
+from expand.errors import ImageReadError
+from expand.manifest import read_manifest
+from expand.preview import describe
+from expand.replay import Run
+from expand.sheet import (
+    Cell,
+    Section,
+    bars,
+    contact_sheet,
+    display,
+    fit,
+    heading,
+    histogram,
+    stack,
+    tile,
+)
+
+BINS = 24
+
+#: Keras's transforms: the range that switches each on, its probability, and when a row shows it
+#: fired (a draw that lands exactly on the identity, such as an integer shift of 0, counts as not).
+KERAS_FIRING: dict[str, tuple[str, str]] = {
+    "rotation": ("rotation_range", "rotation_p"),
+    "width_shift": ("width_shift_range", "width_shift_p"),
+    "height_shift": ("height_shift_range", "height_shift_p"),
+    "shear": ("shear_range", "shear_p"),
+    "zoom": ("zoom_range", "zoom_p"),
+    "horizontal_flip": ("horizontal_flip", "horizontal_flip_p"),
+    "vertical_flip": ("vertical_flip", "vertical_flip_p"),
+    "channel_shift": ("channel_shift_range", "channel_shift_p"),
+    "brightness": ("brightness_range", "brightness_p"),
+}
+
+
+def _keras_fired(name: str, params: dict[str, Any]) -> bool:
+    return bool({
+        "rotation": params["theta"] != 0, "width_shift": params["tx"] != 0,
+        "height_shift": params["ty"] != 0, "shear": params["shear"] != 0,
+        "zoom": (params["zx"], params["zy"]) != (1.0, 1.0),
+        "horizontal_flip": params["flip_horizontal"], "vertical_flip": params["flip_vertical"],
+        "channel_shift": params["channel_shift_intensity"] is not None,
+        "brightness": params["brightness"] is not None,
+    }[name])
+
+
+def _keras_on(config: AugmentConfig, range_key: str) -> bool:
+    value = getattr(config, range_key)
+    if range_key == "zoom_range":
+        return bool(value != (1.0, 1.0))
+    if isinstance(value, tuple):
+        return any(value)
+    return value is not None and bool(value)
+
+
+def probabilities(config: AugmentConfig) -> dict[str, float]:
+    """Each transform that is on for this (class) config, with its configured probability."""
+    found = {name: float(getattr(config, p_key)) for name, (range_key, p_key)
+             in KERAS_FIRING.items() if _keras_on(config, range_key)}
+    found.update({t.name: t.p for t in config.transforms})
+    return found
+
+
+def numbers(params: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    """The numeric draws of a row that did something, under histogram names (`gamma.gamma`)."""
+    keras = {"theta": params["theta"] != 0, "tx": params["tx"] != 0, "ty": params["ty"] != 0,
+             "shear": params["shear"] != 0, "zx": (params["zx"], params["zy"]) != (1.0, 1.0),
+             "channel_shift_intensity": params["channel_shift_intensity"] is not None,
+             "brightness": params["brightness"] is not None}
+    keras["zy"] = keras["zx"]
+    for key, fired in keras.items():
+        if fired:
+            yield key, float(params[key])
+    for name, drawn in params.items():
+        if isinstance(drawn, dict):
+            for key, value in drawn.items():
+                if key != "seed" and isinstance(value, (int, float)) \
+                        and not isinstance(value, bool):
+                    yield f"{name}.{key}", float(value)
+
+
+@dataclass
+class Stats:
+    """What the manifest says, gathered in one streaming pass (no row is kept)."""
+
+    images: dict[str, int] = field(default_factory=dict)
+    copies: dict[str, int] = field(default_factory=dict)
+    fired: dict[str, int] = field(default_factory=dict)
+    eligible: dict[str, int] = field(default_factory=dict)  # copies of the classes it is on for
+    expected: dict[str, float] = field(default_factory=dict)
+    ranges: dict[str, list[float]] = field(default_factory=dict)  # min, max, sum, count
+
+    def add(self, row: dict[str, Any], config: AugmentConfig) -> None:
+        label = row["label"]
+        self.images[label] = self.images.get(label, 0) + 1
+        params = row["params"]
+        if params is None:
+            return
+        self.copies[label] = self.copies.get(label, 0) + 1
+        for name, p in probabilities(config).items():
+            self.eligible[name] = self.eligible.get(name, 0) + 1
+            self.expected[name] = self.expected.get(name, 0.0) + p
+            fired = _keras_fired(name, params) if name in KERAS_FIRING \
+                else params.get(name) is not None
+            self.fired[name] = self.fired.get(name, 0) + int(fired)
+        for key, value in numbers(params):
+            low, high, total, count = self.ranges.get(key, [math.inf, -math.inf, 0.0, 0])
+            self.ranges[key] = [min(low, value), max(high, value), total + value, count + 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "images_per_class": self.images,
+            "copies_per_class": self.copies,
+            "transforms": {name: {"fired": self.fired[name], "copies": self.eligible[name],
+                                  "rate": round(self.fired[name] / self.eligible[name], 4),
+                                  "configured": round(self.expected[name] / self.eligible[name],
+                                                      4)}
+                           for name in self.fired},
+            "params": {key: {"min": low, "max": high, "mean": total / count, "count": count}
+                       for key, (low, high, total, count) in self.ranges.items()},
+        }
+
+
+def _picks(count: int, wanted: int) -> set[int]:
+    return {i * count // wanted for i in range(min(wanted, count))}
+
+
+def inspect_output(run: Run, per_class: int, cell: int,
+                   ) -> tuple[Image.Image, list[Cell], dict[str, Any], list[str]]:
+    """Draw an output folder: pictures per class, then its statistics.
+
+    Two streaming passes over the manifest: the first counts and measures, the second picks
+    `per_class` rows spread over each class and bins the parameters.
+
+    Returns:
+        The picture, its cells, the statistics (as printed by --json) and files that could not
+        be read.
+    """
+    augment = run.config.augment
+    stats = Stats()
+    for row in read_manifest(run.out):
+        stats.add(row, augment.for_class(row["label"]))
+    picks = {label: _picks(n, per_class) for label, n in stats.images.items()}
+    counts = {key: [0] * BINS for key in stats.ranges}
+    seen: dict[str, int] = {}
+    rows: dict[str, list[Cell]] = {label: [] for label in stats.images}
+    unreadable: list[str] = []
+    for row in read_manifest(run.out):
+        label = row["label"]
+        index = seen.get(label, 0)
+        seen[label] = index + 1
+        if row["params"] is not None:
+            for key, value in numbers(row["params"]):
+                low, high = stats.ranges[key][:2]
+                slot = 0 if high == low else min(BINS - 1, int((value - low) / (high - low) * BINS))
+                counts[key][slot] += 1
+        if index in picks[label]:
+            try:
+                decoded = codec.decode(storage.read_bytes(run.out / row["file_name"]),
+                                       row["file_name"])
+            except (OSError, ImageReadError) as exc:
+                unreadable.append(f"{row['file_name']}: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            name = row["source"].split("/")[-1]
+            name += " orig" if row["copy"] is None else f" #{row['copy']}"
+            rows[label].append(Cell(fit(display(decoded.pixels, decoded.has_alpha), cell),
+                                    [name, *describe(row["params"])[row["copy"] is None:]],
+                                    {"class": label, "file_name": row["file_name"]}))
+    columns = max(1, min(per_class, 8))
+    sections = [Section(f"{label}: {stats.images[label]} images ({stats.copies.get(label, 0)} "
+                        f"copies)", [cells[i:i + columns] for i in range(0, len(cells), columns)])
+                for label, cells in rows.items()]
+    config = run.config
+    title = [f"expand inspect of {run.out}",
+             (f"{sum(stats.images.values())} images from {config.src}; seed {config.seed}; "
+              f"preset {config.preset or '(none)'}")]
+    sheet, cells = contact_sheet(title, sections, cell)
+    summary = stats.to_dict()
+    picture = stack([sheet, _statistics(summary, counts, sheet.width)])
+    return picture, cells, summary, unreadable
+
+
+def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: int) -> Image.Image:
+    width = max(width, 720)
+    images = summary["images_per_class"]
+    most = max(images.values(), default=1)
+    class_bars = bars("Images per class", [
+        (label, n / most, None, f"{n} ({summary['copies_per_class'].get(label, 0)} copies)")
+        for label, n in images.items()], width)
+    firing = summary["transforms"]
+    fire_bars = bars("How often each transform fired (bar) against its configured probability "
+                     "(red mark), over the copies of the classes it is on for", [
+                         (name, t["rate"], t["configured"],
+                          (f"{100 * t['rate']:.1f}% ({t['fired']} of {t['copies']}); "
+                           f"p {t['configured']:.2f}"))
+                         for name, t in firing.items()], width)
+    panels = [histogram(f"{key}  (n {summary['params'][key]['count']})", counts[key],
+                      summary["params"][key]["min"], summary["params"][key]["max"])
+              for key in counts if summary["params"][key]["max"] > summary["params"][key]["min"]]
+    parts = [class_bars, fire_bars]
+    if panels:
+        parts.append(heading("Parameter histograms (values that did something)", width))
+        parts.append(tile(panels, width))
+    return stack(parts)

@@ -1,0 +1,134 @@
+"""`expand config init`: a commented version-2 config file that loads back to the same settings."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields
+from typing import Any
+
+from expand.config import KERAS_KEYS, AugmentConfig, ExpandConfig
+from expand.transforms import CATALOGUE
+
+_KERAS_NOTES: dict[str, str] = {
+    "rotation_range": "degrees: theta ~ U(-r, r); positive turns counter-clockwise",
+    "width_shift_range": "< 1: fraction of the width; >= 1: pixels; whole n: ±(0..n-1) px",
+    "height_shift_range": "the same rules, vertically",
+    "shear_range": "degrees (Keras 1 used radians)",
+    "zoom_range": "[low, high] for width and height apart; < 1 zooms in",
+    "horizontal_flip": "mirror left-right (with horizontal_flip_p, 0.5 as in Keras)",
+    "vertical_flip": "upside down: changes the label of a 6, a 9 or an arrow",
+    "fill_mode": "nearest, reflect, wrap or constant (with cval)",
+    "cval": "fill value for fill_mode constant",
+    "brightness_range": "[low, high]: pixel values multiplied by b",
+    "channel_shift_range": "one value ~ U(-c, c) added to every channel",
+}
+_PROBABILITY_OF = {"rotation_range": "rotation_p", "width_shift_range": "width_shift_p",
+                   "height_shift_range": "height_shift_p", "shear_range": "shear_p",
+                   "zoom_range": "zoom_p", "horizontal_flip": "horizontal_flip_p",
+                   "vertical_flip": "vertical_flip_p", "brightness_range": "brightness_p",
+                   "channel_shift_range": "channel_shift_p"}
+_COLUMN = 34
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def _line(key: str, value: Any, note: str = "") -> str:
+    text = f"{key} = {_toml(value)}"
+    return f"{text.ljust(_COLUMN)}# {note}" if note else text
+
+
+def _transform_table(entry: dict[str, Any], commented: bool) -> list[str]:
+    prefix = "# " if commented else ""
+    lines = [f"{prefix}[[transforms]]"]
+    lines += [f"{prefix}{_line(k, v)}" for k, v in entry.items()]
+    return lines
+
+
+def starter_text(config: ExpandConfig, origin: str) -> str:
+    """The config file for `config`'s run keys and augmentation, every key explained.
+
+    Args:
+        config: resolved settings (a preset, say) to start from.
+        origin: one phrase for the header (where these settings came from).
+    """
+    augment = config.augment
+    lines = [
+        "# expand config, version 2: data only, never code.",
+        f"# Made by `expand config init` from {origin}.",
+        "# Use: expand SRC --out DIR --config THIS_FILE   (command-line options override it)",
+        "# Preview first: expand preview SRC --out sheet.png --config THIS_FILE",
+        "version = 2",
+        "",
+        "# ---- the run ----",
+        _line("copies", config.copies, "augmented copies per source image"),
+        _line("seed", config.seed, "same seed, same files"),
+        _line("format", config.image_format, "same, png, jpeg or webp"),
+        _line("quality", config.quality, "JPEG and WebP quality"),
+        _line("png_level", config.png_level, "PNG compression, 0-9"),
+        _line("include_originals", config.include_originals, "also write each source"),
+    ]
+    lines.append(_line("resize", list(config.resize), "WIDTH, HEIGHT before augmenting")
+                 if config.resize else "# resize = [224, 224]             # before augmenting")
+    lines.append(_line("per_class_target", config.per_class_target, "images per class")
+                 if config.per_class_target else
+                 "# per_class_target = 500          # balance the classes (instead of copies)")
+    lines += ["", "# ---- ImageDataGenerator's transforms, under its names and meanings ----",
+              "# Each *_p is the probability that the transform fires (Keras: 1; flips 0.5).",
+              "# All geometry (these, crops, perspective) is composed into one resample."]
+    for key in KERAS_KEYS:
+        value = getattr(augment, key)
+        if value is None:
+            lines.append(f"# {_line(key, [0.8, 1.2], 'off; ' + _KERAS_NOTES[key])}")
+        else:
+            lines.append(_line(key, value, _KERAS_NOTES[key]))
+        if key in _PROBABILITY_OF:
+            p_key = _PROBABILITY_OF[key]
+            lines.append(_line(p_key, getattr(augment, p_key)))
+    lines += ["", "# ---- further transforms, in order ----",
+              "# Pixel-level ones run after the geometry in the order listed here; each has a",
+              "# probability p and records what it drew in the manifest under its name."]
+    for transform in augment.transforms:
+        lines += ["", *_transform_table(transform.to_dict(), commented=False)]
+    listed = {t.name for t in augment.transforms}
+    others = [name for name in CATALOGUE if name not in listed]
+    if others:
+        lines += ["", "# More transforms to list (remove the # of the lines of one):"]
+        for name in others:
+            cls = CATALOGUE[name]
+            doc = " ".join((cls.__doc__ or "").split())
+            lines += ["#", f"# {name}: {doc}", *_transform_table(cls(p=0.5).to_dict(),
+                                                                  commented=True)]
+    lines += ["", "# ---- per-class overrides: keys here replace the settings above ----"]
+    for label, override in augment.classes:
+        lines += _class_table(label, override, augment)
+    if not augment.classes:
+        lines += ["# [classes.six]                    # a flip would turn a 6 into a 9",
+                  "# vertical_flip = false"]
+    return "\n".join(lines) + "\n"
+
+
+def _class_table(label: str, override: AugmentConfig, base: AugmentConfig) -> list[str]:
+    """Only the keys that differ from the base; a changed list is written in full."""
+    bare = re.fullmatch(r"[A-Za-z0-9_-]+", label)
+    lines = [f"[classes.{label if bare else json.dumps(label)}]"]
+    for f in fields(AugmentConfig):
+        if f.name in ("transforms", "classes"):
+            continue
+        value = getattr(override, f.name)
+        if value != getattr(base, f.name) and value is not None:
+            lines.append(_line(f.name, value))
+    if override.transforms != base.transforms:
+        lines.append(_line("transforms", []) if not override.transforms else
+                     "transforms = [" + ", ".join(
+                         "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in t.to_dict().items()) + "}"
+                         for t in override.transforms) + "]")
+    return lines
