@@ -52,12 +52,18 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def _kill_trials(reference: tuple[Path, dict[str, str]], tmp_path: Path, trials: int) -> None:
     src, expected = reference
     chooser = random.Random(20261122)
+    # Kill times spread over how long a whole run takes here (start-up included), so that most
+    # land before its end however fast the machine and the tool are.
+    started = time.monotonic()
+    subprocess.run(_command(src, tmp_path / "timing"), check=True, timeout=300,
+                   stdin=subprocess.DEVNULL)
+    duration = time.monotonic() - started
     hits = 0
     for trial in range(trials):
         out = tmp_path / f"trial{trial}"
         process = subprocess.Popen(_command(src, out), start_new_session=True,
                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        time.sleep(chooser.uniform(0.3, 2.5))
+        time.sleep(chooser.uniform(0.2, max(0.4, 0.9 * duration)))
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         before = _finished(out) if out.exists() else {}
