@@ -7,7 +7,12 @@ one with K paired seeds, and tests every model on the dataset's own test split a
 set drawn by bench/hard_shapes.py. Prints the table and writes RESULTS/train_compare.json.
 
     python bench/train_compare.py [--seeds 5] [--epochs 10] [--batch-size 3]
-        [--schedule equal-steps] [--out bench/results] [-- EXPAND OPTIONS ...]
+        [--schedule equal-steps] [--out bench/results] [--presets A,B,...]
+        [-- EXPAND OPTIONS ...]
+
+`--presets shapes-tutorial,default,line-art` runs the whole comparison once per preset (the
+original arm is the same model each time, trained again with the same seeds) and ends with one
+Markdown table of all of them (also written to RESULTS/train_compare_<schedule>_presets.md).
 
 Options after `--` go to `expand` (for example `-- --preset default --copies 10`). Needs the
 `train` extra; skips with a message when ../shared is absent (a fresh clone has no such folder).
@@ -43,6 +48,8 @@ def _arguments() -> tuple[argparse.Namespace, list[str]]:
                         default="equal-steps")
     parser.add_argument("--hard-per-class", type=int, default=300)
     parser.add_argument("--hard-seed", type=int, default=0)
+    parser.add_argument("--presets", default=None,
+                        help="comma-separated presets, one comparison each, one table at the end")
     argv = sys.argv[1:]
     expand_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -51,10 +58,47 @@ def _arguments() -> tuple[argparse.Namespace, list[str]]:
 
 def main() -> int:
     args, expand_args = _arguments()
+    if args.presets is None:
+        return _one(args, expand_args, None)[0]
+    rows = []
+    for name in args.presets.split(","):
+        code, results = _one(args, ["--preset", name, *expand_args], name)
+        if code != 0 or results is None:
+            return code
+        rows.append((name, results))
+    table = _table(rows)
+    print("\n" + table)
+    path = args.out / f"train_compare_{args.schedule}_presets.md"
+    path.write_text(table + "\n", encoding="utf-8")
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _table(rows: list[tuple[str, dict]]) -> str:
+    """One Markdown row per preset and test set: accuracy % mean ± std, paired difference, CI."""
+    lines = ["| preset | test set | original | expanded (×20) | difference [95% CI] |",
+             "|---|---|---|---|---|"]
+    for name, results in rows:
+        for test in results["tests"]:
+            arms = {arm: f"{100 * v['mean']:.2f} ± {100 * (v['std'] or 0):.2f}"
+                    for arm, v in test["arms"].items()}
+            diff = test["difference"]
+            interval = diff["interval"]
+            span = "" if interval is None else \
+                f" [{100 * interval[0]:+.2f}, {100 * interval[1]:+.2f}]"
+            label = "tutorial test split" if "hard_shapes" not in test["test_dir"] else "hard set"
+            lines.append(f"| {name} | {label}, {test['images']} images | {arms['original']} | "
+                         f"{arms['expanded']} | {100 * diff['mean']:+.2f}{span} |")
+    return "\n".join(lines)
+
+
+def _one(args: argparse.Namespace, expand_args: list[str],
+         name: str | None) -> tuple[int, dict | None]:
+    """One comparison; returns the exit code and the results written."""
     if not (args.data / "train").is_dir() or not (args.data / "test").is_dir():
         print(f"skipped: {args.data} not found (the shared handwriting_shape dataset lives "
               f"beside the project as ../shared; a fresh clone does not have it)")
-        return 0
+        return 0, None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes, one per model
     sys.path.insert(0, str(ROOT))
@@ -79,7 +123,7 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         if subprocess.run(command, cwd=ROOT, env=env, check=False).returncode != 0:
             print("error: expand failed", file=sys.stderr)
-            return 3
+            return 3, None
         config = CompareConfig(args.data / "train", expanded, (args.data / "test", hard),
                                ModelConfig("shapes"), args.batch_size, args.epochs, args.lr,
                                args.seeds, 0, args.schedule)
@@ -93,7 +137,7 @@ def main() -> int:
             comparison = compare_datasets(config, progress)
         except TrainError as error:
             print(f"error: {error}", file=sys.stderr)
-            return error.exit_code
+            return error.exit_code, None
     print()
     print(format_comparison(comparison))
     import keras
@@ -109,10 +153,11 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "tensorflow": tf.__version__, "keras": keras.__version__},
     }
-    path = args.out / f"train_compare_{args.schedule}.json"
+    suffix = "" if name is None else f"_{name}"
+    path = args.out / f"train_compare_{args.schedule}{suffix}.json"
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {path}")
-    return 0
+    return 0, results
 
 
 if __name__ == "__main__":

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from tqdm import tqdm
@@ -27,10 +29,12 @@ from expand.errors import (
     OutputWriteError,
 )
 from expand.executors import available_cpus
-from expand.runner import DryRun, RunSummary, expand_dataset
-from expand.runner import dry_run as dry_run_dataset
+
+if TYPE_CHECKING:
+    from expand.runner import DryRun, RunSummary
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
+ROOT_OPTIONS = ("--version", "--install-completion", "--show-completion")
 
 EPILOG = (
     "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
@@ -38,10 +42,11 @@ EPILOG = (
     "Called the way coreutils' expand is (-t/--tabs, -i, only text files, or a pipe and no "
     "argument), the call is handed to the system's expand unchanged. "
     "Exit codes: 0 done; 1 done but some inputs skipped; 2 usage or config error; "
-    "3 fatal runtime error (I/O, disk full, lock held); 130 interrupted."
+    "3 fatal runtime error (I/O, disk full, lock held, bucket or scheduler unusable); "
+    "130 interrupted."
 )
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Offline, reproducible image-dataset expansion.", epilog=EPILOG)
 
 
@@ -71,19 +76,35 @@ def _range(text: str | None, name: str) -> Any:
 
 
 class _Bar:
-    """tqdm on stderr, counting images written; silent when asked or when stderr is not a tty."""
+    """A tqdm bar on a terminal; elsewhere (a log, CI) a plain line every 10 % and every 30 s."""
+
+    LINE_EVERY_S = 30.0
 
     def __init__(self, quiet: bool) -> None:
         self._quiet = quiet
         self._bar: tqdm[Any] | None = None
+        self._total = self._done = self._last_tenth = 0
+        self._last_time = time.monotonic()
 
     def start(self, total: int) -> None:
-        self._bar = tqdm(total=total, unit="img", desc="expand", dynamic_ncols=True,
-                         disable=True if self._quiet else None, file=sys.stderr)
+        self._total = total
+        if not self._quiet and sys.stderr.isatty():
+            self._bar = tqdm(total=total, unit="img", desc="expand", dynamic_ncols=True,
+                             file=sys.stderr)
 
     def advance(self, images: int) -> None:
+        self._done += images
         if self._bar is not None:
             self._bar.update(images)
+            return
+        if self._quiet or not self._total:
+            return
+        tenth = 10 * self._done // self._total
+        now = time.monotonic()
+        if tenth > self._last_tenth or now - self._last_time >= self.LINE_EVERY_S:
+            self._last_tenth, self._last_time = tenth, now
+            typer.echo(f"expand: {self._done}/{self._total} images "
+                       f"({100 * self._done // self._total}%)", err=True)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -144,6 +165,33 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
                    f"{summary.unchanged[0]}; all in --json)")
 
 
+def _workers(workers: int | None, scheduler: str | None) -> int:
+    """The pool's size, or the LocalCluster's; an existing cluster has its own."""
+    if scheduler is None:
+        return workers if workers is not None else available_cpus()
+    if scheduler == "local":
+        return workers if workers is not None else 2
+    if workers is not None:
+        _fail("--workers: an existing Dask cluster decides how many workers run; leave "
+              "--workers out with --scheduler ADDRESS", EXIT_USAGE)
+    return 1
+
+
+def _storage_options(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; VALUE is JSON when it parses (true, 3, {"a": 1}), else the text."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--storage-option: expected KEY=VALUE, got {pair!r}", EXIT_USAGE)
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        options[key.strip()] = value
+    return options
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
@@ -159,10 +207,12 @@ def _root(
 
 @app.command("run", epilog=EPILOG)
 def run(
-    src: Annotated[Path, typer.Argument(help="Dataset folder: SRC/<class>/<images>.",
-                                        show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (new, empty, or an "
-                                      "earlier run of the same settings).", show_default=False)],
+    src: Annotated[str, typer.Argument(help="Dataset folder: SRC/<class>/<images>; a path or a "
+                                       "URL (s3://bucket/train, any fsspec filesystem).",
+                                       show_default=False)],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder (new, empty, or an "
+                                     "earlier run of the same settings); a path or a URL.",
+                                     show_default=False)],
     copies: Annotated[Optional[int], typer.Option("--copies", "-n", min=0, show_default=False,
                       help="Augmented copies per source image [default: 10].")] = None,
     per_class_target: Annotated[Optional[int], typer.Option(
@@ -173,7 +223,15 @@ def run(
     seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
                     help="Run seed [default: 0].")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, show_default=False,
-                       help="Worker processes [default: the CPUs this process may use].")] = None,
+                       help="Worker processes [default: the CPUs this process may use; 2 with "
+                       "--scheduler local].")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(show_default=False,
+                         help="Run on Dask: tcp://HOST:PORT of a running scheduler, or 'local' "
+                         "for a LocalCluster on 127.0.0.1 (needs the dask extra).")] = None,
+    storage_option: Annotated[Optional[list[str]], typer.Option(
+        "--storage-option", show_default=False,
+        help="KEY=VALUE passed to the fsspec filesystem of URLs (repeatable; VALUE read as JSON "
+        "when it is, e.g. endpoint_url=http://127.0.0.1:9000, anon=true).")] = None,
     image_format: Annotated[Optional[str], typer.Option("--format", show_default=False,
                             help="same, png, jpeg or webp [default: same as the source; "
                             "other formats become png].")] = None,
@@ -243,6 +301,8 @@ def run(
         "[default: no].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved "
+                                          "settings before the run.")] = False,
 ) -> None:
     """Write N augmented copies of every image of SRC/<class>/ into OUT/<class>/, with a manifest
     (metadata.jsonl) that records each file's source, copy index and sampled parameters."""
@@ -270,13 +330,21 @@ def run(
             cli_run={k: v for k, v in run_options.items() if v is not None},
             cli_augment={k: v for k, v in augment.items() if v is not None},
             preset_name=preset, config_file=config,
-            workers=workers if workers is not None else available_cpus(),
+            workers=_workers(workers, scheduler),
+            scheduler=scheduler,
+            storage_options=_storage_options(storage_option or []),
         )
         for note in settings.augment.notes():
             typer.echo(f"expand: warning: {note}", err=True)
         if settings.preset == "default" and preset is None and not quiet:
             typer.echo("expand: no augmentation option given: using preset 'default' (small "
                        "rotation, shift and zoom, horizontal flip; see --preset)", err=True)
+        if verbose:
+            typer.echo("expand: settings: " + json.dumps(settings.determining(), sort_keys=True)
+                       + f"; workers: {settings.workers}", err=True)
+        from expand.runner import dry_run as dry_run_dataset
+        from expand.runner import expand_dataset
+
         if dry_run:
             report = dry_run_dataset(settings)
             _print_dry_run(report, as_json)
@@ -386,7 +454,7 @@ def inspect_command(
     raise typer.Exit(EXIT_SKIPPED if unreadable else 0)
 
 
-config_app = typer.Typer(add_completion=False, rich_markup_mode=None,
+config_app = typer.Typer(add_completion=True, rich_markup_mode=None,
                          help="Config files: `expand config init [PATH]` writes a starter.")
 app.add_typer(config_app, name="config")
 
@@ -475,6 +543,9 @@ def _refuse_keras_only(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: coreutils hand-over, reserved subcommands, else the main job."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("_EXPAND_COMPLETE"):  # the shell asks Typer for completions
+        app(args, prog_name="expand")
+        return
     if is_coreutils_call(args, sys.stdin.isatty()):
         hand_over(args)
         typer.echo("expand: this call looks like coreutils' expand (tabs to spaces), "
@@ -483,6 +554,6 @@ def main(argv: list[str] | None = None) -> None:
     _refuse_keras_only(args)
     if args in (["--help"], ["-h"]):
         args = ["run", "--help"]
-    elif not args or (args[0] not in SUBCOMMANDS and args[0] != "--version"):
+    elif not args or (args[0] not in SUBCOMMANDS and args[0] not in ROOT_OPTIONS):
         args = ["run", *args]
     app(args, prog_name="expand")

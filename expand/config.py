@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from expand.errors import ConfigError
-from expand.transforms import Transform, check_pipeline, probability, transform_from_dict
+from expand.storage import Location, as_location
+from expand.transforms import (LINE_ART, Transform, check_pipeline, probability,
+                               transform_from_dict)
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
 OutputFormat = Literal["same", "png", "jpeg", "webp"]
@@ -96,7 +98,9 @@ KERAS_KEYS: tuple[str, ...] = (
     "channel_shift_range",
 )
 #: Keys that exist from config version 2 on.
-V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes"})
+V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity"})
+#: Which colour is ink for the line-art transforms: detected per source, or given.
+POLARITIES: tuple[str, ...] = ("auto", "dark-on-light", "light-on-dark")
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class AugmentConfig:
     channel_shift_p: float = 1.0
     brightness_p: float = 1.0
     transforms: tuple[Transform, ...] = ()
+    polarity: str = "auto"
     classes: tuple[tuple[str, AugmentConfig], ...] = ()
 
     def __post_init__(self) -> None:
@@ -163,6 +168,9 @@ class AugmentConfig:
         for name in KERAS_PROBABILITIES:
             set_(self, name, probability(name, getattr(self, name)))
         set_(self, "transforms", _transforms(self.transforms, "transforms"))
+        if self.polarity not in POLARITIES:
+            raise ConfigError(f"polarity: expected one of {', '.join(POLARITIES)}, "
+                              f"got {self.polarity!r}")
         set_(self, "classes", self._resolve_classes(self.classes))
 
     def _resolve_classes(self, classes: Any) -> tuple[tuple[str, AugmentConfig], ...]:
@@ -222,7 +230,13 @@ class AugmentConfig:
                      if full or getattr(self, key) != default})
         if full or self.transforms:
             data["transforms"] = [t.to_dict() for t in self.transforms]
+        if full or self.polarity != "auto":
+            data["polarity"] = self.polarity
         return data
+
+    def line_art(self) -> bool:
+        """Whether a line-art transform is listed: the sources are then traced as line art."""
+        return any(t.name in LINE_ART for t in self.transforms)
 
     @classmethod
     def from_keras(cls, **kwargs: Any) -> AugmentConfig:
@@ -261,6 +275,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "horizontal_flip": True,
         "vertical_flip": True,
         "fill_mode": "nearest",
+    },
+    # Line art (sketches, doodles, shapes, diagrams): any orientation, skew and aspect, any size
+    # and position in the frame, strokes redrawn at the source's width (then varied), a hand
+    # wobble, fainter ink and tinted paper. No flips beyond the mirror image: with full
+    # rotation a vertical flip is a mirror image turned upside down.
+    "line-art": {
+        "rotation_range": 180.0,
+        "shear_range": 15.0,
+        "zoom_range": [0.8, 1.25],
+        "horizontal_flip": True,
+        "fill_mode": "constant",
+        "transforms": [
+            {"name": "stroke_preserve"},
+            {"name": "placement", "size": [0.35, 1.0]},
+            {"name": "stroke_width", "p": 0.8, "factor": [0.6, 1.8]},
+            {"name": "wobble", "p": 0.5, "amplitude": [0.0, 0.03], "wavelength": [0.4, 1.0]},
+            {"name": "ink_paper", "p": 0.5, "ink": [0.0, 0.4], "paper": [0.0, 0.15]},
+        ],
     },
     # No augmentation: copies equal to the (re-encoded, optionally resized) source.
     "none": {},
@@ -354,8 +386,8 @@ def parse_size(text: str) -> tuple[int, int]:
 class ExpandConfig:
     """One run: where from, where to, how many copies, how to encode, and the augmentation."""
 
-    src: Path
-    out: Path
+    src: Location  # a Path, or a URL (s3://bucket/train) kept as given
+    out: Location
     copies: int = 10
     seed: int = 0
     workers: int = 1
@@ -370,9 +402,14 @@ class ExpandConfig:
     follow_symlinks: bool = False
     rebuild: bool = False
     prune: bool = False
+    # How and where the run works, not what it writes: never in run.json (options may hold keys).
+    scheduler: str | None = None  # a Dask scheduler address, or "local" for a LocalCluster
+    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     per_class_target: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "src", as_location(self.src))
+        object.__setattr__(self, "out", as_location(self.out))
         _check_int("copies", self.copies, 0, None)
         if self.per_class_target is not None:
             _check_int("per_class_target", self.per_class_target, 1, None)
@@ -387,6 +424,9 @@ class ExpandConfig:
             raise ConfigError("copies: 0 copies without --include-originals writes nothing")
         if self.max_image_pixels is not None:
             _check_int("max_image_pixels", self.max_image_pixels, 1, None)
+        if self.scheduler is not None and self.scheduler != "local" and ":" not in self.scheduler:
+            raise ConfigError(f"scheduler: expected 'local' or a scheduler address such as "
+                              f"tcp://HOST:8786, got {self.scheduler!r}")
         if self.resize is not None:
             width, height = self.resize
             _check_int("resize width", width, 1, None)
@@ -469,14 +509,16 @@ def _tables(classes: Any) -> list[Mapping[str, Any]]:
 
 
 def resolve_config(
-    src: Path,
-    out: Path,
+    src: Location,
+    out: Location,
     *,
     cli_run: Mapping[str, Any],
     cli_augment: Mapping[str, Any],
     preset_name: str | None = None,
     config_file: Path | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ExpandConfig:
     """Layer the settings: base (preset or Keras defaults) < config file < CLI options.
 
@@ -512,7 +554,8 @@ def resolve_config(
         run[RUN_KEYS.get(key, key)] = value
     try:
         return ExpandConfig(src=src, out=out, workers=workers, augment=AugmentConfig(**augment),
-                            preset=name, **run)
+                            preset=name, scheduler=scheduler,
+                            storage_options=dict(storage_options or {}), **run)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

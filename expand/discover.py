@@ -1,4 +1,5 @@
-"""Walk SRC/<class>/...: sorted classes and sources; junk ignored, non-images reported."""
+"""Walk SRC/<class>/...: sorted classes and sources; junk ignored, non-images reported. A local SRC
+is walked with os.walk (symlink policy, non-UTF-8 names); a URL is listed once through its store."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from expand.errors import DatasetLayoutError
+from expand.storage import RemoteStore, Store
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 # Lower case: Windows and macOS write these in any case (THUMBS.DB, thumbs.db).
@@ -17,7 +19,7 @@ JUNK_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini", ".ds_store", ".i
 class SourceImage:
     """One source file; `rel_path` (POSIX, relative to SRC) is its identity everywhere."""
 
-    path: Path
+    path: Path | str  # a local Path, or the object's URL
     rel_path: str
     label: str
 
@@ -122,3 +124,52 @@ def _is_utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def discover_store(store: Store, follow_symlinks: bool = False) -> Dataset:
+    """`discover` for any store: a local folder is walked, a remote one listed in one call.
+
+    Raises:
+        DatasetLayoutError: SRC is missing, not a folder, or holds no class folder.
+        StorageError: the bucket is missing or denies access.
+    """
+    if not isinstance(store, RemoteStore):
+        return discover(store.root, follow_symlinks)
+    store.check()
+    if not store.is_dir():
+        if store.exists():
+            raise DatasetLayoutError(f"{store.location}: is a file; expected a folder of class "
+                                     "folders")
+        raise DatasetLayoutError(f"{store.location}: no such folder")
+    try:
+        entries = store.tree()
+    except OSError as exc:
+        raise DatasetLayoutError(f"{store.location}: cannot list ({exc.strerror or exc})") \
+            from None
+    return _from_listing(store, entries)
+
+
+def _from_listing(store: RemoteStore, entries: list[tuple[str, bool]]) -> Dataset:
+    """The same rules as the local walk, applied to (relative path, is a folder) pairs."""
+    tops = {rel.split("/", 1)[0] for rel, _ in entries}
+    folders = {rel.split("/", 1)[0] for rel, is_dir in entries if is_dir or "/" in rel}
+    classes = sorted(name for name in folders if not _ignored(name))
+    top_files = sorted(name for name in tops - folders if not _ignored(name))
+    if not classes:
+        raise DatasetLayoutError(f"{store.location}: no class folders (expected "
+                                 "SRC/<class>/<images>)")
+    sources: list[SourceImage] = []
+    not_images: list[str] = []
+    found = dict.fromkeys(classes, 0)
+    for rel, is_dir in entries:
+        parts = rel.split("/")
+        if is_dir or len(parts) < 2 or any(_ignored(part) for part in parts):
+            continue
+        if Path(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS:
+            sources.append(SourceImage(store.display(rel), rel, parts[0]))
+            found[parts[0]] += 1
+        else:
+            not_images.append(rel)
+    sources.sort(key=lambda s: s.rel_path)
+    return Dataset(tuple(classes), tuple(sources), tuple(sorted(not_images)), tuple(top_files),
+                   tuple(label for label in classes if not found[label]))

@@ -49,3 +49,23 @@ class InsufficientSpaceError(ExpandError):
     """The estimated output does not fit in the free space of DIR's file system."""
 
     exit_code = EXIT_FATAL
+
+
+class StorageError(ExpandError):
+    """A bucket or remote folder cannot be used: it does not exist, access is denied, or the
+    storage service cannot be reached."""
+
+    exit_code = EXIT_FATAL
+
+
+class EngineError(ExpandError):
+    """The distributed engine cannot be used: the scheduler is unreachable or has no workers."""
+
+    exit_code = EXIT_FATAL
+
+
+class NotLineArtError(ExpandError):
+    """A stroke transform was asked of an image that is not line art (a photo, a texture, a
+    blank page): that source is skipped, as an unreadable one is."""
+
+    exit_code = EXIT_SKIPPED

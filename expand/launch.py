@@ -3,11 +3,12 @@
 A run with several workers needs a process pool, whose workers import NumPy and OpenCV (about
 0.2 s). Started here, before the CLI's own imports, the forkserver does that on another core
 while this process imports; the pool is then ready when the run reaches it. Nothing is started
-for a coreutils hand-over, help, version, a dry run, another subcommand or one worker.
+for a coreutils hand-over, shell completion, help, version, a dry run, another subcommand or one worker.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -15,7 +16,7 @@ def _runs_a_pool(args: list[str]) -> bool:
     from expand.coreutils import is_coreutils_call
     from expand.executors import available_cpus
 
-    if is_coreutils_call(args, sys.stdin.isatty()):
+    if os.environ.get("_EXPAND_COMPLETE") or is_coreutils_call(args, sys.stdin.isatty()):
         return False
     if any(a in ("-h", "--help", "--version", "--dry-run") for a in args):
         return False

@@ -5,11 +5,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
+import threading
+import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from expand.errors import DatasetLayoutError, LockHeldError
+from expand.errors import DatasetLayoutError, LockHeldError, StorageError
+from expand.storage import LocalStore, RemoteStore, Store, reason
 
 MANIFEST = "metadata.jsonl"
 RUN_FILE = "run.json"
@@ -28,34 +33,42 @@ def original_name(source_name: str, extension: str) -> str:
     return f"{source_name}__orig{extension}"
 
 
-def read_run_file(out: Path) -> dict[str, Any] | None:
+def read_run_file(out: Path | Store) -> dict[str, Any] | None:
+    store = LocalStore(out) if isinstance(out, Path) else out
     try:
-        data = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+        data = json.loads(store.read_bytes(RUN_FILE).decode("utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("tool") == TOOL_NAME else None
 
 
-def check_output_location(src: Path, out: Path) -> None:
+def check_output_location(src: Store, out: Store) -> None:
     """Refuse DIR inside SRC (SRC is never written to) or DIR that is a file.
 
     Raises:
         DatasetLayoutError: with the reason and what to do instead.
     """
-    src_real, out_real = src.resolve(), out.resolve()
-    if out_real == src_real or src_real in out_real.parents:
-        raise DatasetLayoutError(f"{out}: the output folder is inside the source folder {src}; "
-                                 "choose a folder outside it")
+    if isinstance(src, LocalStore) and isinstance(out, LocalStore):
+        src_real, out_real = src.root.resolve(), out.root.resolve()
+        inside = out_real == src_real or src_real in out_real.parents
+    elif isinstance(src, RemoteStore) and isinstance(out, RemoteStore):
+        inside = src.protocol == out.protocol and \
+            (out.root == src.root or out.root.startswith(src.root + "/"))
+    else:
+        inside = False
+    if inside:
+        raise DatasetLayoutError(f"{out.location}: the output folder is inside the source folder "
+                                 f"{src.location}; choose a folder outside it")
     if out.exists() and not out.is_dir():
-        raise DatasetLayoutError(f"{out}: exists and is not a folder")
+        raise DatasetLayoutError(f"{out.location}: exists and is not a folder")
 
 
-def check_not_foreign(out: Path, has_earlier_run: bool) -> None:
+def check_not_foreign(out: Store, has_earlier_run: bool) -> None:
     """A non-empty DIR must hold an earlier (finished or interrupted) run of this tool."""
     if has_earlier_run or not out.exists():
         return
-    if any(not e.name.startswith(STATE_PREFIX) for e in os.scandir(out)):
-        raise DatasetLayoutError(f"{out}: not empty and holds no earlier expand run; "
+    if any(not name.startswith(STATE_PREFIX) for name in out.top_names()):
+        raise DatasetLayoutError(f"{out.location}: not empty and holds no earlier expand run; "
                                  "choose an empty or new folder")
 
 
@@ -65,6 +78,9 @@ class OutputLock:
     def __init__(self, out: Path) -> None:
         self.path = out / LOCK_FILE
         self._fd: int | None = None
+
+    def verify(self) -> None:
+        return None  # the kernel holds a flock for as long as this process lives
 
     def __enter__(self) -> OutputLock:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -82,3 +98,144 @@ class OutputLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+#: A remote lock whose heartbeat is older than this is stale (its client died or lost the store).
+LOCK_STALE_S = 120.0
+LOCK_HEARTBEAT_S = 20.0
+
+
+def _host_id() -> str:
+    """This machine: its name and boot id (a pid is only meaningful on the machine and boot)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RemoteLock:
+    """DIR/.expand.lock on an object store: an object naming its owner, refreshed by a heartbeat.
+
+    Object stores have no flock, and no lock dies with its process. So the lock is an object
+    holding the owner's machine, pid, a random token and a heartbeat time, rewritten every
+    LOCK_HEARTBEAT_S by a thread of the client. Another run refuses while the heartbeat is fresh;
+    a lock whose heartbeat is older than LOCK_STALE_S, or whose owner is a process of this machine
+    that no longer exists, is stale and taken over (so a killed run never blocks its resume).
+
+    It protects against a second `expand` started into the same DIR while one runs. It cannot
+    protect against two runs started within the same instant on a store without conditional
+    writes (S3 has them: the lock is created with If-None-Match), against a client paused for
+    longer than LOCK_STALE_S (another run may then take over; the paused one notices at its next
+    heartbeat and stops before writing the manifest), against clocks more than a few seconds
+    apart, or against writers that are not `expand`.
+    """
+
+    def __init__(self, store: RemoteStore, stale_after: float = LOCK_STALE_S,
+                 heartbeat: float = LOCK_HEARTBEAT_S) -> None:
+        self.store = store
+        self.stale_after = stale_after
+        self.heartbeat = heartbeat
+        self.token = uuid.uuid4().hex
+        self.started = time.time()
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _record(self) -> bytes:
+        return json.dumps({"tool": TOOL_NAME, "token": self.token, "host": _host_id(),
+                           "pid": os.getpid(), "started": self.started,
+                           "heartbeat": time.time()}).encode("utf-8")
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.store.read_bytes(LOCK_FILE))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return {}  # a damaged lock object: nobody can own it
+        return data if isinstance(data, dict) else {}
+
+    def _holder(self, record: dict[str, Any]) -> str | None:
+        """Who holds a live lock, or None when the lock is stale."""
+        try:
+            pid, beat = int(record["pid"]), float(record["heartbeat"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if record.get("host") == _host_id():
+            return f"pid {pid} on this machine" if _pid_alive(pid) else None
+        age = time.time() - beat
+        if age > self.stale_after:
+            return None
+        host = str(record.get("host", "?")).split("/", 1)[0]
+        return f"pid {pid} on {host}, heartbeat {max(0, age):.0f} s ago"
+
+    def __enter__(self) -> RemoteLock:
+        where = self.store.display(LOCK_FILE)
+        try:
+            existing = self._read()
+            if existing is not None:
+                holder = self._holder(existing)
+                if holder is not None:
+                    raise LockHeldError(
+                        f"{self.store.location}: another expand run is writing here ({holder}); "
+                        f"a lock not refreshed for {self.stale_after:.0f} s is taken over")
+                self.store.remove(LOCK_FILE)
+            self.store.create(LOCK_FILE, self._record())
+            confirmed = (self._read() or {}).get("token") == self.token
+        except FileExistsError:
+            confirmed = False
+        except OSError as exc:
+            raise StorageError(f"{where}: cannot write the lock ({reason(exc)})") from None
+        if not confirmed:
+            raise LockHeldError(f"{self.store.location}: another expand run is writing here "
+                                "(it started at the same moment)")
+        self._thread = threading.Thread(target=self._beat, name="expand-lock-heartbeat",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                if (self._read() or {}).get("token") != self.token:
+                    self.lost = "another run took the lock over (this one was silent too long)"
+                    return
+                self.store.write(LOCK_FILE, self._record())
+            except OSError:
+                # One failed refresh is not fatal: the next may succeed before the lock goes
+                # stale, and if another run takes it over meanwhile, that is noticed above.
+                continue
+
+    def verify(self) -> None:
+        """Raise LockHeldError if another run took the lock over while this one worked."""
+        if self.lost is not None:
+            raise LockHeldError(f"{self.store.location}: {self.lost}")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            if (self._read() or {}).get("token") == self.token:
+                self.store.remove(LOCK_FILE)
+        except OSError:
+            pass  # left behind: the next run finds it stale
+
+
+def lock_for(out: Store) -> OutputLock | RemoteLock:
+    """The lock the client holds while it writes into DIR."""
+    if isinstance(out, RemoteStore):
+        return RemoteLock(out)
+    return OutputLock(out.root)

@@ -18,6 +18,7 @@ import numpy as np
 from expand import storage
 from expand.errors import OutputWriteError
 from expand.layout import MANIFEST, RUN_FILE, STATE_PREFIX
+from expand.storage import LocalStore, Store, open_store
 
 MANIFEST_SCHEMA_VERSION = 1
 _RUN_ROWS = 100_000  # rows sorted in memory at a time; larger spools merge sorted runs from disk
@@ -37,9 +38,12 @@ def _key(line: str) -> str:
 
 
 class ManifestSpool:
-    """Rows as they arrive, in any order; `write` sorts them into DIR/metadata.jsonl."""
+    """Rows as they arrive, in any order; `write` sorts them into DIR/metadata.jsonl.
 
-    def __init__(self, workdir: Path) -> None:
+    The spool lives in `workdir`: DIR itself when it is local, else a local temporary folder.
+    """
+
+    def __init__(self, workdir: Path | None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=f"{STATE_PREFIX}-spool-", dir=workdir))
         self._runs: list[Path] = []
         self._buffer: list[str] = []
@@ -67,11 +71,16 @@ class ManifestSpool:
         streams = [(line.rstrip("\n") for line in handle) for handle in handles]
         return heapq.merge(*streams, sorted(self._buffer, key=_key), key=_key)
 
-    def write(self, out: Path) -> ManifestTotals:
-        """Write the sorted manifest atomically (temp name, then rename) and count it."""
-        target = out / MANIFEST
-        temp = target.with_name(target.name + storage.TEMP_SUFFIX)
-        handles = [open(run, encoding="utf-8") for run in self._runs]
+    def write(self, out: Store) -> ManifestTotals:
+        """Write the sorted manifest atomically and count it: locally to a temporary name, then
+        renamed; on a remote store built in the spool folder, then uploaded in one PUT."""
+        if isinstance(out, LocalStore):
+            target = out.root / MANIFEST
+            temp = target.with_name(target.name + storage.TEMP_SUFFIX)
+        else:
+            target = self._dir / MANIFEST
+            temp = target
+        handles: list[IO[str]] = [open(run, encoding="utf-8") for run in self._runs]
         totals = ManifestTotals()
         seen: set[str] = set()
         try:
@@ -83,9 +92,13 @@ class ManifestSpool:
                         seen.add(row["source"])
                         totals.sources[row["label"]] += 1
                     sink.write(line + "\n")
-            os.replace(temp, target)
+            if isinstance(out, LocalStore):
+                os.replace(temp, target)
+            else:
+                out.put_file(MANIFEST, temp)
         except OSError as exc:
-            raise OutputWriteError(f"{target}: cannot write ({exc.strerror})") from None
+            raise OutputWriteError(f"{out.display(MANIFEST)}: cannot write "
+                                   f"({storage.reason(exc)})") from None
         finally:
             for handle in handles:
                 handle.close()
@@ -98,19 +111,24 @@ class ManifestSpool:
         self._dir.rmdir()
 
 
-def write_run_file(out: Path, data: dict[str, Any]) -> None:
+def write_run_file(out: Store, data: dict[str, Any]) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    storage.write_atomic(out / RUN_FILE, text.encode("utf-8"))
+    try:
+        out.write(RUN_FILE, text.encode("utf-8"))
+    except OSError as exc:
+        raise OutputWriteError(f"{out.display(RUN_FILE)}: cannot write ({storage.reason(exc)})") \
+            from None
 
 
-def read_manifest(out: Path) -> Iterator[dict[str, Any]]:
-    with open(out / MANIFEST, encoding="utf-8") as handle:
-        for line in handle:
-            row: dict[str, Any] = json.loads(line)
-            yield row
+def read_manifest(out: Path | Store) -> Iterator[dict[str, Any]]:
+    """The rows of DIR's manifest, streamed (DIR a local folder, or any store)."""
+    lines = open_store(out).lines(MANIFEST) if isinstance(out, Path) else out.lines(MANIFEST)
+    for line in lines:
+        row: dict[str, Any] = json.loads(line)
+        yield row
 
 
-def find_duplicates(out: Path) -> tuple[tuple[str, ...], ...]:
+def find_duplicates(out: Path | Store) -> tuple[tuple[str, ...], ...]:
     """Groups of files in DIR's manifest with the same SHA-256, sorted.
 
     Two streaming passes: the first keeps 8 bytes of every hash, the second reads back only the

@@ -90,14 +90,50 @@ class Erase:
     value: int
 
 
+@dataclass(frozen=True)
+class Factor:
+    """stroke_width: the multiplier of the stroke width (1: unchanged)."""
+
+    factor: float
+
+
+@dataclass(frozen=True)
+class WobbleField:
+    """wobble: amplitude and wavelength as fractions of the frame's shorter side, and the four
+    phases (radians) of lineart.Wobble's sine field."""
+
+    amplitude: float
+    wavelength: float
+    phases: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Place:
+    """placement: the drawing's box spans `size` of the frame; u, v in [0, 1] are where it
+    sits in the room left (0: against the left/top edge, 1: against the right/bottom)."""
+
+    size: float
+    u: float
+    v: float
+
+
+@dataclass(frozen=True)
+class Levels:
+    """ink_paper: fractions of the contrast by which ink and paper move toward each other."""
+
+    ink: float
+    paper: float
+
+
 TransformParams = Union[CropBox, Corners, Jitter, Applied, GammaValue, Cutoff, Noise, Sigma,
-                        Amount, Quality, Erase]
+                        Amount, Quality, Erase, Factor, WobbleField, Place, Levels]
 
 PARAMS_TYPES: dict[str, type[TransformParams]] = {
     "random_crop": CropBox, "random_resized_crop": CropBox, "perspective": Corners,
     "color_jitter": Jitter, "grayscale": Applied, "gamma": GammaValue, "equalize": Applied,
     "autocontrast": Cutoff, "gaussian_noise": Noise, "gaussian_blur": Sigma, "sharpen": Amount,
-    "jpeg": Quality, "random_erasing": Erase,
+    "jpeg": Quality, "random_erasing": Erase, "stroke_preserve": Applied,
+    "stroke_width": Factor, "wobble": WobbleField, "placement": Place, "ink_paper": Levels,
 }
 
 
@@ -108,6 +144,8 @@ def _params_from_dict(name: str, data: dict[str, Any] | None) -> TransformParams
     values = {f.name: data[f.name] for f in fields(cls)}
     if cls is Corners:
         values["corners"] = tuple((float(x), float(y)) for x, y in values["corners"])
+    if cls is WobbleField:
+        values["phases"] = tuple(float(v) for v in values["phases"])
     return cls(**values)
 
 
@@ -314,6 +352,14 @@ _SAMPLERS: dict[str, Callable[[Any, np.random.Generator, int, int], TransformPar
     T.JpegQuality.name: lambda t, rng, w, h: Quality(int(rng.integers(t.quality[0],
                                                                       t.quality[1] + 1))),
     T.RandomErasing.name: _erase,
+    T.StrokePreserve.name: lambda t, rng, w, h: Applied(),
+    T.StrokeWidth.name: lambda t, rng, w, h: Factor(_uniform(rng, t.factor)),
+    T.StrokeWobble.name: lambda t, rng, w, h: WobbleField(
+        _uniform(rng, t.amplitude), _uniform(rng, t.wavelength),
+        tuple(float(v) for v in rng.uniform(0.0, 2.0 * math.pi, size=4))),  # type: ignore[arg-type]
+    T.Placement.name: lambda t, rng, w, h: Place(_uniform(rng, t.size), float(rng.uniform()),
+                                                 float(rng.uniform())),
+    T.InkPaper.name: lambda t, rng, w, h: Levels(_uniform(rng, t.ink), _uniform(rng, t.paper)),
 }
 
 

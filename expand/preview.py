@@ -8,11 +8,11 @@ from PIL import Image
 
 from expand import codec, storage
 from expand.config import ExpandConfig
-from expand.discover import SourceImage, discover
-from expand.errors import ImageReadError
+from expand.discover import SourceImage, discover_store
+from expand.errors import ImageReadError, NotLineArtError
 from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
-from expand.worker import draw_copy, encode_output
+from expand.worker import draw_copy, encode_output, trace_or_skip
 
 
 def _f(value: float, digits: int = 2) -> str:
@@ -67,6 +67,16 @@ def _describe_extra(name: str, p: dict[str, Any]) -> str:
         return f"blur {_f(p['sigma'])}"
     if name == "jpeg":
         return f"jpeg q{p['quality']}"
+    if name == "stroke_preserve":
+        return "strokes kept"
+    if name == "stroke_width":
+        return f"width x{_f(p['factor'])}"
+    if name == "wobble":
+        return f"wobble {_f(p['amplitude'], 3)}"
+    if name == "placement":
+        return f"place {_f(p['size'])} at {_f(p['u'])},{_f(p['v'])}"
+    if name == "ink_paper":
+        return f"ink {_f(p['ink'])} paper {_f(p['paper'])}"
     if name == "autocontrast":
         return f"autocontrast {_f(p['cutoff_pct'], 1)}%"
     values = " ".join(_f(v) for v in p.values())
@@ -91,7 +101,8 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
     Raises:
         DatasetLayoutError, ConfigError: SRC or the per-class overrides do not fit.
     """
-    dataset = discover(config.src, follow_symlinks=config.follow_symlinks)
+    src = storage.open_store(config.src, config.storage_options)
+    dataset = discover_store(src, follow_symlinks=config.follow_symlinks)
     check_class_overrides(config, dataset.classes)
     names = config.augment.transform_names()
     sections: list[Section] = []
@@ -102,17 +113,23 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
         rows: list[list[Cell]] = []
         for source in _picks(members, per_class):
             try:
-                decoded = codec.decode(storage.read_bytes(source.path), source.rel_path,
+                decoded = codec.decode(src.read_bytes(source.rel_path), source.rel_path,
                                        config.resize, config.max_image_pixels)
             except (OSError, ImageReadError) as exc:
                 unreadable.append(f"{source.rel_path}: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            try:
+                traced = trace_or_skip(decoded, augment, source.rel_path)
+            except NotLineArtError as exc:
+                unreadable.append(str(exc))
                 continue
             height, width = decoded.pixels.shape[:2]
             row = [Cell(fit(display(decoded.pixels, decoded.has_alpha), cell),
                         [source.rel_path.split("/")[-1], f"{width}x{height} {decoded.mode}"],
                         {"class": label, "source": source.rel_path, "copy": None})]
             for copy in range(variants):
-                pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy)
+                pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy,
+                                           traced)
                 written = codec.decode(encode_output(pixels, decoded, config).data, "copy")
                 row.append(Cell(fit(display(written.pixels, written.has_alpha), cell),
                                 [f"copy {copy}", *describe(params.to_dict(names))],

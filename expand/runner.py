@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,26 +17,18 @@ from PIL import features
 
 from expand import __version__, codec, storage
 from expand.config import ExpandConfig
-from expand.discover import Dataset, discover
-from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ImageReadError,
-                           InsufficientSpaceError)
+from expand.discover import Dataset, discover_store
+from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
+                           InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor
-from expand.layout import OutputLock, check_not_foreign, check_output_location
+from expand.layout import check_not_foreign, check_output_location, lock_for
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              find_duplicates, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
-from expand.state import (
-    Earlier,
-    Journal,
-    Plan,
-    Work,
-    check_compatible,
-    estimate_bytes,
-    has_earlier_run,
-    make_plan,
-    read_earlier,
-    remove_outputs,
-)
+from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
+                          estimate_bytes, has_earlier_run, make_plan, open_journal, read_earlier,
+                          remove_outputs)
+from expand.storage import LocalStore, Location, Store, open_store
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
 
@@ -61,7 +52,7 @@ class Skipped:
 class RunSummary:
     """How the run went. Timing and executor live here, never in DIR (they do not decide bytes)."""
 
-    out: Path
+    out: Location
     sources: int
     images_written: int
     images_per_class: dict[str, int]
@@ -136,7 +127,7 @@ SPACE_RESERVE = 16 * 2**20
 class DryRun:
     """What a run would do, computed without writing anything."""
 
-    out: Path
+    out: Location
     sources: int
     to_write: int
     to_write_per_class: dict[str, int]
@@ -154,16 +145,6 @@ class DryRun:
     def to_dict(self) -> dict[str, Any]:
         return {**{k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()},
                 "fits": self.fits}
-
-
-def _free_bytes(out: Path) -> int | None:
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        return shutil.disk_usage(probe).free
-    except OSError:
-        return None
 
 
 def _sampled(plan: Plan, count: int) -> tuple[Work, ...]:
@@ -188,44 +169,51 @@ def check_class_overrides(config: ExpandConfig, classes: tuple[str, ...]) -> Non
                           f"(classes: {', '.join(classes)})")
 
 
-def _check_place(config: ExpandConfig) -> Dataset:
+def _stores(config: ExpandConfig) -> tuple[Store, Store]:
+    return (open_store(config.src, config.storage_options),
+            open_store(config.out, config.storage_options))
+
+
+def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     """Everything that can refuse the run without writing: SRC's layout, DIR's place and owner."""
-    dataset = discover(config.src, follow_symlinks=config.follow_symlinks)
+    dataset = discover_store(src, follow_symlinks=config.follow_symlinks)
     check_class_overrides(config, dataset.classes)
-    check_output_location(config.src, config.out)
-    check_not_foreign(config.out, has_earlier_run(config.out))
+    out.check()
+    check_output_location(src, out)
+    check_not_foreign(out, has_earlier_run(out))
     return dataset
 
 
-def _prepare(config: ExpandConfig, dataset: Dataset) -> tuple[Dataset, Earlier, Plan]:
-    earlier = read_earlier(config.out)
+def _prepare(config: ExpandConfig, dataset: Dataset, out: Store) -> tuple[Dataset, Earlier, Plan]:
+    earlier = read_earlier(out)
     if earlier.config is not None and not config.rebuild:
-        check_compatible(earlier.config, config.determining(), config.out)
+        check_compatible(earlier.config, config.determining(), out.location)
     if config.rebuild:
         earlier = Earlier(None, {})
-    return dataset, earlier, make_plan(dataset, config, earlier, config.out)
+    return dataset, earlier, make_plan(dataset, config, earlier, out)
 
 
 def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
     """Uncompressed sizes (4 bytes a pixel) of a few sources, read from their headers only."""
+    src = open_store(config.src, config.storage_options)
     sizes = []
     for work in _sampled(plan, count):
         try:
-            width, height = config.resize or codec.probe_size(storage.read_bytes(work.source.path))
+            width, height = config.resize or codec.probe_size(src.read_bytes(work.source.rel_path))
         except (ImageReadError, OSError):
             continue
         sizes += [width * height * 4 + 4096] * (len(work.copies[:1]) + work.original)
     return sizes
 
 
-def _dry_run(config: ExpandConfig, dataset: Dataset, earlier: Earlier, plan: Plan,
-             quick: bool = False) -> DryRun:
+def _dry_run(config: ExpandConfig, out: Store, dataset: Dataset, earlier: Earlier,
+             plan: Plan, quick: bool = False) -> DryRun:
     """With `quick` (a real run, which only needs to know the outputs fit), an upper estimate
     from uncompressed sizes is tried first; samples are encoded only when that one is tight."""
     per_class = Counter({label: 0 for label in dataset.classes})
     for work in plan.work:
         per_class[work.source.label] += len(work.copies) + work.original
-    free = _free_bytes(config.out)
+    free = out.free_bytes()
 
     def report(sizes: Callable[[ExpandConfig, Plan], list[int]]) -> DryRun:
         estimate = estimate_bytes(plan, earlier.rows.values(), lambda: sizes(config, plan))
@@ -244,8 +232,33 @@ def dry_run(config: ExpandConfig) -> DryRun:
 
     Raises:
         DatasetLayoutError, ConfigError: as a real run would, before any work.
+        StorageError: a bucket is missing or denies access.
     """
-    return _dry_run(config, *_prepare(config, _check_place(config)))
+    src, out = _stores(config)
+    return _dry_run(config, out, *_prepare(config, _check_place(config, src, out), out))
+
+
+def _for_workers(config: ExpandConfig) -> ExpandConfig:
+    """The config the tasks carry: on a cluster, local paths made absolute (a worker's working
+    folder is not the client's; a shared filesystem must be mounted at the same place). run.json
+    keeps SRC as given."""
+    if config.scheduler is None:
+        return config
+    src, out = config.src, config.out
+    return replace(config, src=src.absolute() if isinstance(src, Path) else src,
+                   out=out.absolute() if isinstance(out, Path) else out)
+
+
+def _executor(config: ExpandConfig, factory: ExecutorFactory | None, tasks: int) -> Executor:
+    """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
+    chunk = _chunksize(tasks, config.workers, config.copies + config.include_originals)
+    if factory is not None:
+        return factory(config.workers, chunk)
+    if config.scheduler is not None:
+        from expand.dask_executor import DaskExecutor  # dask is an extra: imported only here
+
+        return DaskExecutor(config.scheduler, config.workers, tasks)
+    return make_executor(config.workers, worker_init, chunk)
 
 
 def expand_dataset(
@@ -261,42 +274,46 @@ def expand_dataset(
     Args:
         config: the resolved run settings.
         progress: told the total, then each source's image count as it lands.
-        executor_factory: (workers, chunksize) → Executor; default: serial for 1 worker, else a
-            local process pool.
+        executor_factory: (workers, chunksize) → Executor; default: a Dask cluster when
+            `config.scheduler` names one, else serial for 1 worker, else a local process pool.
 
     Raises:
         DatasetLayoutError, ConfigError: before any work starts.
         OutputWriteError, LockHeldError, InsufficientSpaceError: the run stopped; nothing
             half-written is left in DIR, and running the same command again resumes it.
+        StorageError, EngineError: a bucket or the Dask scheduler cannot be used.
     """
     started = time.perf_counter()
-    dataset = _check_place(config)
-    config.out.mkdir(parents=True, exist_ok=True)
-    factory = executor_factory or (lambda w, c: make_executor(w, worker_init, c))
-    with OutputLock(config.out):
-        storage.remove_temporaries(config.out)
-        # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each) overlap
-        # the planning, and the pool is ready when the first task is.
-        chunk = _chunksize(len(dataset.sources), config.workers,
-                           config.copies + config.include_originals)
-        journal: Journal | None = None
+    if config.scheduler is not None:
+        import expand.dask_executor  # noqa: F401  (without the extra: a ConfigError, before work)
+    src, out = _stores(config)
+    dataset = _check_place(config, src, out)
+    try:
+        out.make()
+    except OSError as exc:
+        raise OutputWriteError(f"{out.location}: cannot create ({storage.reason(exc)})") from None
+    with lock_for(out) as lock:
+        out.remove_temporaries()
+        journal: Journal | ObjectJournal | None = None
         spool: ManifestSpool | None = None
         try:
-            with factory(config.workers, chunk) as pool:
-                dataset, earlier, plan = _prepare(config, dataset)
-                report = _dry_run(config, dataset, earlier, plan, quick=True)
+            # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
+            # overlap the planning, and the pool is ready when the first task is.
+            with _executor(config, executor_factory, len(dataset.sources)) as pool:
+                dataset, earlier, plan = _prepare(config, dataset, out)
+                report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:
                     raise InsufficientSpaceError(
-                        f"{config.out}: about {report.estimated_bytes / 2**20:.0f} MiB to write, "
-                        f"only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space "
-                        "and run again")
+                        f"{out.location}: about {report.estimated_bytes / 2**20:.0f} MiB to "
+                        f"write, only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some "
+                        "space and run again")
                 if config.rebuild:
-                    stale = read_earlier(config.out)
-                    remove_outputs(config.out, stale.rows.values())
-                pruned = remove_outputs(config.out, plan.orphans) if config.prune else 0
+                    stale = read_earlier(out)
+                    remove_outputs(out, stale.rows.values())
+                pruned = remove_outputs(out, plan.orphans) if config.prune else 0
                 kept_orphans = () if config.prune else plan.orphans
-                journal = Journal(config.out, config.determining(), [*plan.kept, *kept_orphans])
-                spool = ManifestSpool(config.out)
+                journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
+                spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
                 for row in [*plan.kept, *kept_orphans]:
                     spool.add(json.dumps(row, ensure_ascii=False))
                 skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
@@ -306,29 +323,35 @@ def expand_dataset(
                 unchanged: list[str] = []
                 if progress is not None:
                     progress.start(plan.outputs_to_write)
-                tasks = (Task(w.source, config, w.copies, w.original) for w in plan.work)
+                task_config = _for_workers(config)
+                tasks = (Task(w.source, task_config, w.copies, w.original) for w in plan.work)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
                     unchanged += result.unchanged
             # Leaving the pool stopped every worker (joined, or terminated on an error): no file
-            # is being written any more, so temporaries can go and the manifest can be written.
-            rows = spool.write(config.out)
-            write_run_file(config.out, _run_record(config, dataset.classes, rows, skipped))
+            # is being written any more.
+            out.remove_temporaries()  # left by a worker process that died mid-write, if any
+            lock.verify()
+            rows = spool.write(out)
+            write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
             journal.remove()
         except BaseException:
             if journal is not None:
-                journal.close()
-            storage.remove_temporaries(config.out)
+                try:
+                    journal.close()
+                except ExpandError:
+                    pass  # the store is failing: the error being raised already says so
+            out.remove_temporaries()
             raise
         finally:
             if spool is not None:
                 spool.discard()
                 if progress is not None:
                     progress.close()
-    warnings = [f"{config.src / name}: file at the top level of SRC ignored (not in a class folder)"
-                for name in dataset.top_level_files]
-    warnings += [f"{config.src / label}: class folder holds no image"
+    warnings = [f"{src.display(name)}: file at the top level of SRC ignored (not in a class "
+                "folder)" for name in dataset.top_level_files]
+    warnings += [f"{src.display(label)}: class folder holds no image"
                  for label in dataset.empty_classes]
     warnings += sorted(notes)
     if kept_orphans:
@@ -343,12 +366,12 @@ def expand_dataset(
         warnings += [f"class {label}: {count} images, above --per-class-target "
                      f"{config.per_class_target} (it has more sources than that)"
                      for label, count in images.items() if count > config.per_class_target]
-    return RunSummary(config.out, len(dataset.sources), plan.outputs_to_write - _lost(skipped, plan),
-                      images, tuple(skipped), tuple(warnings), time.perf_counter() - started,
-                      executor_name, workers,
+    return RunSummary(config.out, len(dataset.sources),
+                      plan.outputs_to_write - _lost(skipped, plan), images, tuple(skipped),
+                      tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
                        "orphans_kept": len(kept_orphans)},
-                      duplicates=find_duplicates(config.out), unchanged=tuple(sorted(unchanged)),
+                      duplicates=find_duplicates(out), unchanged=tuple(sorted(unchanged)),
                       per_class_target=config.per_class_target)
 
 
@@ -357,7 +380,7 @@ def _lost(skipped: list[Skipped], plan: Plan) -> int:
     return sum(len(w.copies) + w.original for w in plan.work if w.source.rel_path in failed)
 
 
-def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal,
+def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,
              skipped: list[Skipped], notes: list[str], progress: Progress | None,
              plan: Plan) -> None:
     notes.extend(result.notes)

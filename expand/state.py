@@ -6,18 +6,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from expand.config import ExpandConfig
 from expand.discover import Dataset, SourceImage
 from expand.errors import DatasetLayoutError, OutputWriteError
 from expand.layout import MANIFEST, STATE_PREFIX, read_run_file
+from expand.storage import LocalStore, RemoteStore, Store, reason
 
 JOURNAL = f"{STATE_PREFIX}-journal.jsonl"
 JOURNAL_VERSION = 1
+# On an object store (no append) the journal is a series of objects
+# `.expand-journal-<generation>-<segment>.jsonl`: segment 0 holds the header and the rows carried
+# over; each later one a batch of rows. A new run writes a new generation, then deletes the old.
+SEGMENT_PREFIX = f"{STATE_PREFIX}-journal-"
+SEGMENT_ROWS = 2000  # rows buffered before a segment is written...
+SEGMENT_SECONDS = 5.0  # ...or seconds, whichever comes first: what a kill can make us redo
 # Settings whose change only adds or removes whole outputs; any other change alters existing ones.
 ADDITIVE = ("copies", "include_originals", "per_class_target")
 
@@ -32,37 +39,60 @@ class Earlier:
     rows: dict[str, Row]
 
 
-def _journal_lines(path: Path) -> Iterable[dict[str, Any]]:
+def _lines(out: Store, rel: str) -> Iterator[dict[str, Any]]:
     try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        return
-    with handle:
-        for line in handle:
+        for line in out.lines(rel):
             try:
                 yield json.loads(line)
             except ValueError:
                 return  # a line cut short by a kill: everything after it is unknown
+    except FileNotFoundError:
+        return
 
 
-def has_earlier_run(out: Path) -> bool:
-    return (out / JOURNAL).is_file() or read_run_file(out) is not None
+def _segments(out: RemoteStore) -> dict[str, list[str]]:
+    """Journal segment names by generation, each list in order."""
+    found: dict[str, list[str]] = {}
+    for name in sorted(out.top_names()):
+        if name.startswith(SEGMENT_PREFIX) and name.endswith(".jsonl"):
+            generation = name[len(SEGMENT_PREFIX):].split("-", 1)[0]
+            found.setdefault(generation, []).append(name)
+    return found
 
 
-def read_earlier(out: Path) -> Earlier:
+def _journal_entries(out: Store) -> Iterator[dict[str, Any]]:
+    if isinstance(out, LocalStore):
+        yield from _lines(out, JOURNAL)
+        return
+    # The newest generation that has its header segment; older ones were superseded by it.
+    for generation, names in sorted(_segments(out).items(), reverse=True):
+        if names[0].endswith("-000000.jsonl"):
+            for name in names:
+                yield from _lines(out, name)
+            return
+
+
+def has_earlier_run(out: Store) -> bool:
+    if isinstance(out, LocalStore):
+        journal = (out.root / JOURNAL).is_file()
+    else:
+        journal = bool(_segments(out))
+    return journal or read_run_file(out) is not None
+
+
+def read_earlier(out: Store) -> Earlier:
     rows: dict[str, Row] = {}
     config: dict[str, Any] | None = None
     run = read_run_file(out) if out.is_dir() else None
     if run is not None:
         config = run.get("config")
         try:
-            with open(out / MANIFEST, encoding="utf-8") as handle:
-                for line in handle:
-                    row = json.loads(line)
-                    rows[row["file_name"]] = row
+            for line in out.lines(MANIFEST):
+                row = json.loads(line)
+                rows[row["file_name"]] = row
         except (OSError, ValueError, KeyError):
             rows = {}
-    for entry in _journal_lines(out / JOURNAL):
+    for entry in _journal_entries(out):
         if "journal" in entry:
             config = entry.get("config")
         else:
@@ -71,7 +101,7 @@ def read_earlier(out: Path) -> Earlier:
     return Earlier(config, rows)
 
 
-def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: Path) -> None:
+def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: str) -> None:
     """Refuse a change that would alter outputs already in DIR.
 
     Raises:
@@ -106,12 +136,9 @@ class Plan:
         return sum(len(w.copies) + w.original for w in self.work)
 
 
-def _is_intact(out: Path, row: Row) -> bool:
-    try:
-        data = (out / row["file_name"]).read_bytes()
-    except OSError:
-        return False
-    return len(data) == row.get("bytes") and hashlib.sha256(data).hexdigest() == row.get("sha256")
+def _wanted(row: Row, copies: int, include_originals: bool) -> bool:
+    return (row["copy"] is None and include_originals) or \
+        (row["copy"] is not None and row["copy"] < copies)
 
 
 def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
@@ -143,12 +170,22 @@ def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
     return plan
 
 
-def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Path) -> Plan:
-    """Compare what should exist with what DIR verifiably holds (each file checked by its hash)."""
+def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Store) -> Plan:
+    """Compare what should exist with what DIR verifiably holds (each file checked by its hash).
+
+    Raises:
+        OutputWriteError: DIR cannot be listed or read.
+    """
     copies = copies_per_source(dataset, config)
     by_source: dict[str, list[Row]] = {}
     for row in earlier.rows.values():
         by_source.setdefault(row["source"], []).append(row)
+    try:
+        intact = out.intact(row for rel, rows in by_source.items() if rel in copies
+                            for row in rows
+                            if _wanted(row, copies[rel], config.include_originals))
+    except OSError as exc:
+        raise OutputWriteError(f"{out.location}: cannot read ({reason(exc)})") from None
     work: list[Work] = []
     kept: list[Row] = []
     orphans: list[Row] = []
@@ -156,11 +193,9 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Pat
     for source in dataset.sources:
         have: dict[int | None, Row] = {}
         for row in by_source.pop(source.rel_path, []):
-            wanted = (row["copy"] is None and config.include_originals) or \
-                (row["copy"] is not None and row["copy"] < copies[source.rel_path])
-            if not wanted:
+            if not _wanted(row, copies[source.rel_path], config.include_originals):
                 orphans.append(row)
-            elif _is_intact(out, row):
+            elif row["file_name"] in intact:
                 have[row["copy"]] = row
             else:
                 redone += 1
@@ -188,8 +223,8 @@ class Journal:
     No fsync per line: after a power loss the hash check on resume finds what was lost.
     """
 
-    def __init__(self, out: Path, config: dict[str, Any], carried: Iterable[Row]) -> None:
-        self.path = out / JOURNAL
+    def __init__(self, out: LocalStore, config: dict[str, Any], carried: Iterable[Row]) -> None:
+        self.path = out.root / JOURNAL
         temp = self.path.with_name(self.path.name + ".part")
         try:
             with open(temp, "w", encoding="utf-8") as handle:
@@ -216,16 +251,80 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
 
-def remove_outputs(out: Path, rows: Iterable[Row]) -> int:
+class ObjectJournal:
+    """The journal on an object store, which cannot append: rows are buffered and written as
+    numbered segment objects every SEGMENT_ROWS rows or SEGMENT_SECONDS, by the client only.
+
+    A kill loses at most the unwritten buffer; a resume then re-renders those sources and finds
+    their objects already holding the right bytes (compared, not rewritten).
+    """
+
+    def __init__(self, out: RemoteStore, config: dict[str, Any], carried: Iterable[Row]) -> None:
+        self.out = out
+        self.generation = f"{time.time_ns():020d}"
+        self._segment = 0
+        self._buffer: list[str] = []
+        self._flushed = time.monotonic()
+        superseded = [name for names in _segments(out).values() for name in names]
+        self._put([json.dumps({"journal": JOURNAL_VERSION, "config": config}),
+                   json.dumps({"rows": list(carried)}, ensure_ascii=False)])
+        for name in superseded:
+            self._remove(name)
+
+    def _name(self, segment: int) -> str:
+        return f"{SEGMENT_PREFIX}{self.generation}-{segment:06d}.jsonl"
+
+    def _put(self, lines: list[str]) -> None:
+        name = self._name(self._segment)
+        try:
+            self.out.write(name, "".join(line + "\n" for line in lines).encode("utf-8"))
+        except OSError as exc:
+            raise OutputWriteError(f"{self.out.display(name)}: cannot write ({reason(exc)})") \
+                from None
+        self._segment += 1
+        self._flushed = time.monotonic()
+
+    def _remove(self, name: str) -> None:
+        try:
+            self.out.remove(name)
+        except OSError as exc:
+            raise OutputWriteError(f"{self.out.display(name)}: cannot remove ({reason(exc)})") \
+                from None
+
+    def add(self, rows: list[Row]) -> None:
+        self._buffer.append(json.dumps({"rows": rows}, ensure_ascii=False))
+        if len(self._buffer) >= SEGMENT_ROWS or \
+                time.monotonic() - self._flushed >= SEGMENT_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._put(self._buffer)
+            self._buffer = []
+
+    def close(self) -> None:
+        self.flush()
+
+    def remove(self) -> None:
+        for segment in range(self._segment):
+            self._remove(self._name(segment))
+
+
+def open_journal(out: Store, config: dict[str, Any],
+                 carried: Iterable[Row]) -> Journal | ObjectJournal:
+    """The journal of a run into `out`: an appended file locally, segment objects remotely."""
+    if isinstance(out, LocalStore):
+        return Journal(out, config, carried)
+    return ObjectJournal(out, config, carried)
+
+
+def remove_outputs(out: Store, rows: Iterable[Row]) -> int:
     removed = 0
     for row in rows:
         try:
-            (out / row["file_name"]).unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
+            removed += out.remove(row["file_name"])
         except OSError as exc:
-            raise OutputWriteError(f"{out / row['file_name']}: cannot remove ({exc.strerror})") \
-                from None
+            raise OutputWriteError(f"{out.display(row['file_name'])}: cannot remove "
+                                   f"({reason(exc)})") from None
     return removed
 

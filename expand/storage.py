@@ -1,11 +1,53 @@
-"""All file access: reading sources, atomic writes into DIR, listing. The one seam for object storage."""
+"""All file access: reading sources, atomic writes into DIR, listing. Local paths stay on pathlib;
+URLs (`s3://`, `gs://`, `memory://`, any fsspec filesystem) go through fsspec, imported only then.
+
+A folder is a *store*, addressed by POSIX paths relative to it (`circle/a.png__aug0000.png`):
+`open_store(location, options)` gives a `LocalStore` for a path or a `file://` URL and a
+`RemoteStore` for any other URL. The difference that matters: a local file is written as
+`NAME.part` and renamed into place; an object store has no rename, so a finished object is written
+in one PUT, which it publishes whole or not at all.
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from expand.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 TEMP_SUFFIX = ".part"
+
+#: A folder as the user gave it: a local path, or a URL of an fsspec filesystem.
+Location = Path | str
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# Object stores: the first path component is a bucket (container), which a run never creates.
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss", "r2"})
+_VERIFY_BATCH = 64  # objects fetched concurrently when checking hashes on an object store
+
+T = TypeVar("T")
+
+
+def is_url(text: str) -> bool:
+    return bool(_URL.match(text))
+
+
+def as_location(value: Location) -> Location:
+    """A URL stays a string (as given: run.json records it so); anything else becomes a Path."""
+    if isinstance(value, str) and not is_url(value):
+        return Path(value)
+    return value
 
 
 def read_bytes(path: Path) -> bytes:
@@ -37,3 +79,335 @@ def holds(path: Path, data: bytes) -> bool:
 def remove_temporaries(root: Path) -> None:
     for temp in root.rglob(f"*{TEMP_SUFFIX}"):
         temp.unlink(missing_ok=True)
+
+
+def reason(exc: OSError) -> str:
+    """The human part of an OSError (some filesystems set only the message, not strerror)."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _sha256_matches(data: bytes, row: Mapping[str, Any]) -> bool:
+    return len(data) == row.get("bytes") and hashlib.sha256(data).hexdigest() == row.get("sha256")
+
+
+class LocalStore:
+    """A folder on this machine (pathlib; temporary `.part` files renamed into place)."""
+
+    is_local = True
+
+    def __init__(self, root: Path, location: str | None = None) -> None:
+        self.root = root
+        self.location = location if location is not None else str(root)
+
+    def display(self, rel: str = "") -> str:
+        return str(self.root / rel) if rel else self.location
+
+    def member(self, rel: str) -> Path:
+        return self.root / rel
+
+    def check(self) -> None:
+        return None  # a local folder's problems surface as clear OSErrors where it is used
+
+    def exists(self) -> bool:
+        return self.root.exists()
+
+    def is_dir(self) -> bool:
+        return self.root.is_dir()
+
+    def make(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def top_names(self) -> list[str]:
+        return [entry.name for entry in os.scandir(self.root)] if self.root.is_dir() else []
+
+    def read_bytes(self, rel: str) -> bytes:
+        return read_bytes(self.root / rel)
+
+    def lines(self, rel: str) -> Iterator[str]:
+        """The lines of a UTF-8 text file, streamed; FileNotFoundError if it is absent."""
+        with open(self.root / rel, encoding="utf-8") as handle:
+            yield from handle
+
+    def write(self, rel: str, data: bytes) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+
+    def holds(self, rel: str, data: bytes) -> bool:
+        return holds(self.root / rel, data)
+
+    def ensure(self, rel: str, data: bytes) -> None:
+        """Make `rel` hold `data`; a file that already does (left by a killed run) is not
+        rewritten, so its inode and mtime stay."""
+        if not self.holds(rel, data):
+            self.write(rel, data)
+
+    def remove(self, rel: str) -> bool:
+        try:
+            (self.root / rel).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def intact(self, rows: Iterable[Mapping[str, Any]]) -> set[str]:
+        """The file names among `rows` whose file holds the recorded size and SHA-256."""
+        found = set()
+        for row in rows:
+            try:
+                data = (self.root / row["file_name"]).read_bytes()
+            except OSError:
+                continue
+            if _sha256_matches(data, row):
+                found.add(row["file_name"])
+        return found
+
+    def remove_temporaries(self) -> None:
+        if self.root.is_dir():
+            remove_temporaries(self.root)
+
+    def free_bytes(self) -> int | None:
+        probe = self.root
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            return shutil.disk_usage(probe).free
+        except OSError:
+            return None
+
+
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    """Errors of the loaded storage clients that are not OSErrors (narrow, not Exception)."""
+    errors: list[type[BaseException]] = [OSError]
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None:
+        errors += [botocore.BotoCoreError, botocore.ClientError]
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
+        errors.append(aiohttp.ClientError)
+    return tuple(errors)
+
+
+def _as_os_error(exc: BaseException) -> OSError:
+    if isinstance(exc, OSError):
+        if exc.strerror:
+            return exc
+        return type(exc)(exc.errno or errno.EIO, str(exc) or type(exc).__name__)
+    return OSError(errno.EIO, f"{type(exc).__name__}: {exc}")
+
+
+class RemoteStore:
+    """A folder (a prefix) on an fsspec filesystem; on object stores there is no rename, so every
+    object is written whole in one PUT. Errors of the storage client come out as OSErrors."""
+
+    is_local = False
+
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        try:
+            import fsspec
+        except ImportError:
+            raise ConfigError(f"{url}: URLs need fsspec: pip install 'expand-images[s3]' (or "
+                              "fsspec and the package of your filesystem)") from None
+        self.location = url.rstrip("/")
+        self.options = dict(options or {})
+        try:
+            fs, root = fsspec.core.url_to_fs(self.location, **self.options)
+        except (ImportError, ValueError) as exc:  # no such protocol, or its package is missing
+            raise ConfigError(f"{url}: {exc}") from None
+        except TypeError as exc:
+            raise ConfigError(f"{url}: storage options not accepted: {exc}") from None
+        self.fs: AbstractFileSystem = fs
+        self.protocol = self.location.split("://", 1)[0].lower()
+        self.root = root.rstrip("/")
+        self._made: set[str] = set()  # folders made by this store (filesystems that have them)
+
+    def display(self, rel: str = "") -> str:
+        return f"{self.location}/{rel}" if rel else self.location
+
+    def member(self, rel: str) -> str:
+        return f"{self.root}/{rel}" if self.root else rel
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except _backend_errors() as exc:
+            raise _as_os_error(exc) from None
+
+    def check(self) -> None:
+        """Raise StorageError when the bucket is missing, access is denied, or the service
+        cannot be reached; a missing prefix inside an existing bucket is fine (a new DIR)."""
+        try:
+            self.fs.invalidate_cache()
+            self._call(self.fs.info, self.root)
+            return
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"{self.location}: {self._explain(exc)}") from None
+        bucket = self.root.split("/", 1)[0]
+        if self.protocol in OBJECT_STORES and bucket and bucket != self.root:
+            try:
+                self._call(self.fs.info, bucket)
+            except FileNotFoundError:
+                raise StorageError(f"{self.protocol}://{bucket}: no such bucket") from None
+            except OSError as exc:
+                raise StorageError(f"{self.protocol}://{bucket}: {self._explain(exc)}") from None
+        elif self.protocol in OBJECT_STORES:
+            raise StorageError(f"{self.location}: no such bucket")
+
+    @staticmethod
+    def _explain(exc: OSError) -> str:
+        if isinstance(exc, PermissionError):
+            return f"access denied ({reason(exc)}); check the credentials (see README)"
+        return reason(exc)
+
+    def exists(self) -> bool:
+        try:
+            self._call(self.fs.info, self.root)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def is_dir(self) -> bool:
+        try:
+            info = self._call(self.fs.info, self.root)
+        except FileNotFoundError:
+            return False
+        return bool(info.get("type") == "directory")
+
+    def make(self) -> None:
+        if self.protocol not in OBJECT_STORES:  # object stores have no folders to make
+            self._call(self.fs.makedirs, self.root, exist_ok=True)
+
+    def top_names(self) -> list[str]:
+        try:
+            self.fs.invalidate_cache(self.root)
+            paths = self._call(self.fs.ls, self.root, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted({str(p).rstrip("/").rsplit("/", 1)[-1] for p in paths} - {""})
+
+    def tree(self) -> list[tuple[str, bool]]:
+        """Everything under the root as (relative POSIX path, is a folder), in one listing."""
+        self.fs.invalidate_cache()
+        found = self._call(self.fs.find, self.root, withdirs=True, detail=True)
+        prefix = self.root + "/"
+        return sorted((str(path)[len(prefix):], info.get("type") == "directory")
+                      for path, info in found.items() if str(path).startswith(prefix))
+
+    def sizes(self) -> dict[str, int]:
+        """Every object under the root with its size, from one (paginated) listing."""
+        return {rel: size for rel, size in self._sizes()}
+
+    def _sizes(self) -> Iterable[tuple[str, int]]:
+        self.fs.invalidate_cache()
+        try:
+            found = self._call(self.fs.find, self.root, detail=True)
+        except FileNotFoundError:
+            return
+        prefix = self.root + "/"
+        for path, info in found.items():
+            if str(path).startswith(prefix) and info.get("type") != "directory":
+                yield str(path)[len(prefix):], int(info.get("size") or 0)
+
+    def read_bytes(self, rel: str) -> bytes:
+        data: bytes = self._call(self.fs.cat_file, self.member(rel))
+        return data
+
+    def lines(self, rel: str) -> Iterator[str]:
+        """The lines of a UTF-8 text object, streamed; FileNotFoundError if it is absent."""
+        try:
+            with self.fs.open(self.member(rel), "rb") as handle, \
+                    io.TextIOWrapper(handle, encoding="utf-8") as text:
+                yield from text
+        except _backend_errors() as exc:
+            raise _as_os_error(exc) from None
+
+    def write(self, rel: str, data: bytes) -> None:
+        """One PUT of the finished object: no temporary name (there is no rename to move it)."""
+        if self.protocol not in OBJECT_STORES and "/" in rel:  # a filesystem with real folders
+            parent = self.member(rel).rsplit("/", 1)[0]
+            if parent not in self._made:
+                self._call(self.fs.makedirs, parent, exist_ok=True)
+                self._made.add(parent)
+        self._call(self.fs.pipe_file, self.member(rel), data)
+
+    def create(self, rel: str, data: bytes) -> None:
+        """Write only if no object has this name; FileExistsError otherwise. Exclusive where the
+        store supports conditional writes (S3 If-None-Match); elsewhere checked, then written."""
+        try:
+            self._call(self.fs.pipe_file, self.member(rel), data, mode="create")
+        except TypeError:  # an fsspec filesystem without `mode`: check, then write
+            if self.exists_member(rel):
+                raise FileExistsError(errno.EEXIST, "exists") from None
+            self.write(rel, data)
+
+    def exists_member(self, rel: str) -> bool:
+        self.fs.invalidate_cache(self.member(rel))
+        try:
+            self._call(self.fs.info, self.member(rel))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def put_file(self, rel: str, local: Path) -> None:
+        self._call(self.fs.put_file, str(local), self.member(rel))
+
+    def ensure(self, rel: str, data: bytes) -> None:
+        """Make `rel` hold `data`: one PUT. Checking first would cost a HEAD (and on s3fs a
+        LIST when the object is missing) to save at best that PUT of the same bytes."""
+        self.write(rel, data)
+
+    def holds(self, rel: str, data: bytes) -> bool:
+        try:
+            if self._call(self.fs.size, self.member(rel)) != len(data):
+                return False
+            return self.read_bytes(rel) == data
+        except OSError:
+            return False
+
+    def remove(self, rel: str) -> bool:
+        if not self.exists_member(rel):
+            return False
+        self._call(self.fs.rm_file, self.member(rel))
+        return True
+
+    def intact(self, rows: Iterable[Mapping[str, Any]]) -> set[str]:
+        """The file names among `rows` whose object holds the recorded size and SHA-256: sizes
+        from one listing, then the objects of the right size fetched concurrently and hashed."""
+        sizes = self.sizes()
+        candidates = [row for row in rows if sizes.get(row["file_name"]) == row.get("bytes")]
+        found = set()
+        for start in range(0, len(candidates), _VERIFY_BATCH):
+            batch = {self.member(row["file_name"]): row
+                     for row in candidates[start:start + _VERIFY_BATCH]}
+            fetched = self._call(self.fs.cat, list(batch), on_error="return")
+            for path, row in batch.items():
+                data = fetched.get(path)
+                if isinstance(data, bytes) and _sha256_matches(data, row):
+                    found.add(row["file_name"])
+        return found
+
+    def remove_temporaries(self) -> None:
+        return None  # nothing is written under a temporary name here
+
+    def free_bytes(self) -> int | None:
+        return None  # unknown (and unlimited for object stores)
+
+
+Store = LocalStore | RemoteStore
+
+
+def open_store(location: Location, options: Mapping[str, Any] | None = None) -> Store:
+    """The store for a folder: a path or `file://` URL is local, any other URL goes to fsspec.
+
+    Raises:
+        ConfigError: the URL's filesystem is unknown, its package is not installed, or it does not
+            take the storage options given.
+    """
+    if isinstance(location, Path):
+        return LocalStore(location)
+    if not is_url(location):
+        return LocalStore(Path(location))
+    if location.lower().startswith("file://"):
+        return LocalStore(Path(location[len("file://"):]), location)
+    return RemoteStore(location, options)

@@ -235,9 +235,89 @@ class RandomErasing(Transform):
                               f"got {value!r}")
 
 
+# ---- line art (expand/lineart.py): strokes handled as strokes ----
+# Any of these makes the class's sources line art: each is traced once (polarity, centre lines,
+# stroke width) and one that is not line art is skipped with the reason. Geometry then fills
+# with the paper colour, never by replicating the edge.
+
+
+@dataclass(frozen=True)
+class StrokePreserve(Transform):
+    """The copy's whole geometric map (Keras's affine, crops, perspective, placement) moves the
+    strokes' centre lines, which are drawn again at the source's own stroke width."""
+
+    name: ClassVar[str] = "stroke_preserve"
+    geometric: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class StrokeWidth(Transform):
+    """Strokes redrawn `factor` times as wide as they would otherwise be (the source's width
+    with stroke_preserve, the zoomed width without)."""
+
+    name: ClassVar[str] = "stroke_width"
+    geometric: ClassVar[bool] = True
+    factor: Pair = (0.6, 1.8)
+
+    def _check(self) -> None:
+        self._set("factor", pair_in(f"{self.name}.factor", self.factor, 0.0, 10.0,
+                                    open_low=True))
+
+
+@dataclass(frozen=True)
+class StrokeWobble(Transform):
+    """A smooth 'hand wobble' of the strokes: a sine displacement field of amplitude
+    `amplitude` and wavelength `wavelength`, both fractions of the frame's shorter side."""
+
+    name: ClassVar[str] = "wobble"
+    geometric: ClassVar[bool] = True
+    amplitude: Pair = (0.0, 0.03)
+    wavelength: Pair = (0.3, 1.0)
+
+    def _check(self) -> None:
+        self._set("amplitude", pair_in(f"{self.name}.amplitude", self.amplitude, 0.0, 0.5))
+        self._set("wavelength", pair_in(f"{self.name}.wavelength", self.wavelength, 0.0, 10.0,
+                                        open_low=True))
+
+
+@dataclass(frozen=True)
+class Placement(Transform):
+    """After the rest of the geometry, the drawing is scaled so that its box spans `size` of
+    the frame (its longer side relative to the frame's), and put anywhere in the frame."""
+
+    name: ClassVar[str] = "placement"
+    geometric: ClassVar[bool] = True
+    size: Pair = (0.4, 0.95)
+
+    def _check(self) -> None:
+        self._set("size", pair_in(f"{self.name}.size", self.size, 0.0, 2.0, open_low=True))
+
+
+@dataclass(frozen=True)
+class InkPaper(Transform):
+    """Ink and paper levels moved toward each other by fractions of their contrast (0: kept;
+    negative: apart, clipped to 0-255), anti-aliasing kept."""
+
+    name: ClassVar[str] = "ink_paper"
+    ink: Pair = (0.0, 0.4)
+    paper: Pair = (0.0, 0.15)
+
+    def _check(self) -> None:
+        self._set("ink", pair_in(f"{self.name}.ink", self.ink, -1.0, 1.0))
+        self._set("paper", pair_in(f"{self.name}.paper", self.paper, -1.0, 1.0))
+        if self.ink[1] + self.paper[1] >= 0.95:
+            raise ConfigError(f"{self.name}: ink and paper may meet (highest ink + highest paper "
+                              f"must stay below 0.95), got {list(self.ink)!r} and "
+                              f"{list(self.paper)!r}")
+
+
+LINE_ART: tuple[str, ...] = ("stroke_preserve", "stroke_width", "wobble", "placement",
+                             "ink_paper")
+
 CATALOGUE: dict[str, type[Transform]] = {cls.name: cls for cls in (
     RandomCrop, RandomResizedCrop, Perspective, ColorJitter, Grayscale, Gamma, Equalize,
-    Autocontrast, GaussianNoise, GaussianBlur, Sharpen, JpegQuality, RandomErasing)}
+    Autocontrast, GaussianNoise, GaussianBlur, Sharpen, JpegQuality, RandomErasing,
+    StrokePreserve, StrokeWidth, StrokeWobble, Placement, InkPaper)}
 
 
 def transform_from_dict(entry: Any, where: str) -> Transform:

@@ -13,10 +13,11 @@ import numpy as np
 from expand import codec, storage
 from expand.config import AugmentConfig, ExpandConfig
 from expand.discover import SourceImage
-from expand.errors import ImageReadError, OutputWriteError
+from expand.errors import ImageReadError, NotLineArtError, OutputWriteError
+from expand.lineart import Traced
 from expand.layout import copy_name, original_name
 from expand.params import AugmentParams, sample_params
-from expand.pipeline import apply_params
+from expand.pipeline import apply_params, trace_source
 from expand.seeding import SourceStreams, source_key
 
 
@@ -61,16 +62,33 @@ class SourceResult:
 
 
 def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
-              copy: int, streams: SourceStreams | None = None
+              copy: int, traced: Traced | None = None, streams: SourceStreams | None = None
               ) -> tuple[np.ndarray, AugmentParams]:
     """One copy's parameters, from its own streams, and its pixels: what the run, preview and
-    replay all compute. `streams`: the source's (SourceStreams(seed, source_key(rel_path))),
-    when the caller makes several copies of it."""
+    replay all compute. `traced`: the source's line-art trace, when already made. `streams`:
+    the source's (SourceStreams(seed, source_key(rel_path))), when making several copies of it.
+
+    Raises:
+        NotLineArtError: line-art transforms on a source that is not line art.
+    """
     if streams is None:
         streams = SourceStreams(seed, source_key(rel_path))
     height, width = decoded.pixels.shape[:2]
     params = sample_params(augment, streams.for_copy(copy), (width, height))
-    return apply_params(decoded.pixels, params, augment, decoded.has_alpha), params
+    return apply_params(decoded.pixels, params, augment, decoded.has_alpha, traced), params
+
+
+def trace_or_skip(decoded: codec.Decoded, augment: AugmentConfig, rel_path: str) -> Traced | None:
+    """The source's line-art trace when the class's config lists line-art transforms.
+
+    Raises:
+        NotLineArtError: with a one-line reason that names the file.
+    """
+    try:
+        return trace_source(decoded.pixels, augment)
+    except NotLineArtError as exc:
+        raise NotLineArtError(f"{rel_path}: {exc}; skipped (the config's line-art transforms "
+                              "need line art)") from None
 
 
 def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
@@ -80,19 +98,15 @@ def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
                         decoded.icc_profile)
 
 
-def _write(config: ExpandConfig, rel_file: str, data: bytes, made: set[str]) -> None:
-    """A file that already holds exactly these bytes (left by a killed run) is not rewritten.
-    `made`: folders already created by this task (one mkdir per folder, not per file)."""
-    path = config.out / rel_file
+def _write(out: storage.Store, rel_file: str, data: bytes) -> None:
+    """Names are deterministic, so a task run twice (a resume, or Dask retrying a task whose worker
+    was lost) can only write the same bytes under the same name, never a duplicate; a local file
+    already holding them is not even rewritten."""
     try:
-        if storage.holds(path, data):
-            return
-        if str(path.parent) not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(str(path.parent))
-        storage.write_atomic(path, data)
+        out.ensure(rel_file, data)
     except OSError as exc:
-        raise OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise OutputWriteError(f"{out.display(rel_file)}: cannot write ({storage.reason(exc)})") \
+            from None
 
 
 @dataclass(frozen=True)
@@ -108,9 +122,9 @@ class _Output:
 
 def _decode(task: Task) -> tuple[bytes, codec.Decoded]:
     """The source's bytes and pixels. Raises ImageReadError or OSError: it cannot be read."""
-    data = storage.read_bytes(task.source.path)
-    return data, codec.decode(data, task.source.rel_path, task.config.resize,
-                              task.config.max_image_pixels)
+    source, config = task.source, task.config
+    data = storage.open_store(config.src, config.storage_options).read_bytes(source.rel_path)
+    return data, codec.decode(data, source.rel_path, config.resize, config.max_image_pixels)
 
 
 def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
@@ -119,8 +133,9 @@ def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a[0], b[0])) and bool(np.array_equal(a, b))
 
 
-def _render(task: Task, data: bytes, decoded: codec.Decoded) -> Iterator[_Output]:
-    """Each asked-for output, encoded in memory; the source was decoded once."""
+def _render(task: Task, data: bytes, decoded: codec.Decoded,
+            traced: Traced | None) -> Iterator[_Output]:
+    """Each asked-for output, encoded in memory; the source was decoded (and traced) once."""
     source, config = task.source, task.config
     fmt = codec.output_format(config.image_format, decoded.source_format)
     extension = codec.FORMAT_EXTENSIONS[fmt]
@@ -134,7 +149,8 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded) -> Iterator[_Output
     names = config.augment.transform_names()
     streams = SourceStreams(config.seed, source_key(source.rel_path))
     for copy in task.copies:
-        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, streams)
+        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, traced,
+                                   streams)
         encoded = encode_output(pixels, decoded, config)
         yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encoded,
                       pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
@@ -145,9 +161,15 @@ def render_source(task: Task) -> list[bytes]:
     """The encoded outputs of a task, not written (size estimates); [] if the source is bad."""
     try:
         data, decoded = _decode(task)
-    except (ImageReadError, OSError):
+        traced = _trace(task, decoded)
+    except (ImageReadError, NotLineArtError, OSError):
         return []
-    return [output.encoded.data for output in _render(task, data, decoded)]
+    return [output.encoded.data for output in _render(task, data, decoded, traced)]
+
+
+def _trace(task: Task, decoded: codec.Decoded) -> Traced | None:
+    return trace_or_skip(decoded, task.config.augment.for_class(task.source.label),
+                         task.source.rel_path)
 
 
 def process_source(task: Task) -> SourceResult:
@@ -158,12 +180,17 @@ def process_source(task: Task) -> SourceResult:
     except ImageReadError as exc:
         return SourceResult(source.rel_path, (), str(exc))
     except OSError as exc:
-        return SourceResult(source.rel_path, (), f"{source.rel_path}: cannot read ({exc.strerror})")
+        return SourceResult(source.rel_path, (),
+                            f"{source.rel_path}: cannot read ({storage.reason(exc)})")
+    try:
+        traced = _trace(task, decoded)
+    except NotLineArtError as exc:
+        return SourceResult(source.rel_path, (), str(exc))
     records = []
     unchanged = []
-    made: set[str] = set()
-    for out in _render(task, data, decoded):
-        _write(task.config, out.rel_file, out.encoded.data, made)
+    store = storage.open_store(task.config.out, task.config.storage_options)
+    for out in _render(task, data, decoded, traced):
+        _write(store, out.rel_file, out.encoded.data)
         records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
                                       hashlib.sha256(out.encoded.data).hexdigest(),
                                       len(out.encoded.data), out.width, out.height,

@@ -36,6 +36,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "sharpen": {"amount": (0.1, 2.0)},
     "jpeg": {"quality": (10, 60)},
     "random_erasing": {"scale": (0.05, 0.3), "ratio": (0.5, 2.0), "value": 128},
+    # line art (identity and behaviour on drawn strokes: tests/test_lineart_transforms.py)
+    "stroke_preserve": {},
+    "stroke_width": {"factor": (0.5, 2.0)},
+    "wobble": {"amplitude": (0.01, 0.05), "wavelength": (0.3, 0.9)},
+    "placement": {"size": (0.3, 0.9)},
+    "ink_paper": {"ink": (-0.2, 0.5), "paper": (0.0, 0.3)},
 }
 IDENTITY: dict[str, Any] = {
     "random_crop": P.CropBox(0.0, 0.0, W, H),
@@ -120,12 +126,18 @@ def test_sampled_parameters_stay_within_the_configured_bounds(name: str) -> None
             assert 1.0 <= d.sigma <= 20.0 and 0 <= d.seed < 2**32
         elif isinstance(d, P.Applied):
             pass
+        elif isinstance(d, P.WobbleField):
+            assert 0.01 <= d.amplitude <= 0.05 and 0.3 <= d.wavelength <= 0.9
+            assert all(0 <= phase <= 2 * np.pi for phase in d.phases)
+        elif isinstance(d, P.Place):
+            assert 0.3 <= d.size <= 0.9 and 0 <= d.u <= 1 and 0 <= d.v <= 1
         else:
             for field, value in vars(d).items():
                 low, high = settings[field]
                 assert low <= value <= high, (field, value)
     # the ranges are used, not just respected
-    assert len({repr(d) for d in draws}) >= (1 if name in ("grayscale", "equalize") else 40)
+    fixed = ("grayscale", "equalize", "stroke_preserve")
+    assert len({repr(d) for d in draws}) >= (1 if name in fixed else 40)
 
 
 def test_sampled_extremes_are_approached() -> None:
