@@ -1,5 +1,5 @@
 """`python -m expand`."""
 
-from expand.cli import main
+from expand.launch import main
 
 main()

@@ -238,7 +238,9 @@ def run(
     quality: Annotated[Optional[int], typer.Option(min=1, max=100, show_default=False,
                        help="JPEG/WebP quality [default: 90].")] = None,
     png_level: Annotated[Optional[int], typer.Option(min=0, max=9, show_default=False,
-                         help="PNG compression level [default: 6].")] = None,
+                         help="PNG zlib level: 1 is the fast encoder (OpenCV); 0 and 2-9 are "
+                         "Pillow's, smaller on line art but 5-10x slower; 6 is what Keras "
+                         "writes [default: 1].")] = None,
     resize: Annotated[Optional[str], typer.Option(help="Resize every source to WIDTHxHEIGHT "
                       "before augmenting; parameters in pixels refer to that size.",
                       show_default=False)] = None,

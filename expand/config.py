@@ -393,7 +393,7 @@ class ExpandConfig:
     workers: int = 1
     image_format: OutputFormat = "same"
     quality: int = 90
-    png_level: int = 6
+    png_level: int = 1  # codec.FAST_PNG_LEVEL: OpenCV's fast settings
     resize: tuple[int, int] | None = None
     include_originals: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)

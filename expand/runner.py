@@ -15,18 +15,19 @@ import numpy as np
 import PIL
 from PIL import features
 
-from expand import __version__, storage
+from expand import __version__, codec, storage
 from expand.config import ExpandConfig
 from expand.discover import Dataset, discover_store
-from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError,
+from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor
 from expand.layout import check_not_foreign, check_output_location, lock_for
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              find_duplicates, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
-from expand.state import (Earlier, Journal, ObjectJournal, Plan, check_compatible, estimate_bytes,
-                          has_earlier_run, make_plan, open_journal, read_earlier, remove_outputs)
+from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
+                          estimate_bytes, has_earlier_run, make_plan, open_journal, read_earlier,
+                          remove_outputs)
 from expand.storage import LocalStore, Location, Store, open_store
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
@@ -107,9 +108,12 @@ def library_versions() -> dict[str, str | None]:
     }
 
 
-def _chunksize(tasks: int, workers: int) -> int:
-    """Big enough to amortise inter-process traffic, small enough to balance the tail."""
-    return max(1, min(16, tasks // (workers * 8)))
+def _chunksize(tasks: int, workers: int, outputs_per_task: int) -> int:
+    """Sources per message to a worker: enough outputs (16) to amortise the ~0.15 ms a message
+    costs, at least 8 chunks per worker to balance the tail. A source with 10 copies already
+    costs 5 ms or more, so most runs send one source at a time (fewest idle workers at the end)."""
+    wanted = -(-16 // max(1, outputs_per_task))
+    return max(1, min(16, wanted, tasks // (workers * 8)))
 
 
 ExecutorFactory = Callable[[int, int], Executor]
@@ -143,13 +147,15 @@ class DryRun:
                 "fits": self.fits}
 
 
+def _sampled(plan: Plan, count: int) -> tuple[Work, ...]:
+    """A few sources still to do, evenly spread."""
+    return plan.work[::max(1, len(plan.work) // count)][:count]
+
+
 def _sample_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
     """Encode a few outputs in memory (evenly spread over the sources) to estimate sizes."""
-    if not plan.work:
-        return []
-    step = max(1, len(plan.work) // count)
     sizes = []
-    for work in plan.work[::step][:count]:
+    for work in _sampled(plan, count):
         result = render_source(Task(work.source, config, work.copies[:1], not work.copies))
         sizes += [len(data) for data in result]
     return sizes
@@ -187,14 +193,38 @@ def _prepare(config: ExpandConfig, dataset: Dataset, out: Store) -> tuple[Datase
     return dataset, earlier, make_plan(dataset, config, earlier, out)
 
 
+def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
+    """Uncompressed sizes (4 bytes a pixel) of a few sources, read from their headers only."""
+    src = open_store(config.src, config.storage_options)
+    sizes = []
+    for work in _sampled(plan, count):
+        try:
+            width, height = config.resize or codec.probe_size(src.read_bytes(work.source.rel_path))
+        except (ImageReadError, OSError):
+            continue
+        sizes += [width * height * 4 + 4096] * (len(work.copies[:1]) + work.original)
+    return sizes
+
+
 def _dry_run(config: ExpandConfig, out: Store, dataset: Dataset, earlier: Earlier,
-             plan: Plan) -> DryRun:
+             plan: Plan, quick: bool = False) -> DryRun:
+    """With `quick` (a real run, which only needs to know the outputs fit), an upper estimate
+    from uncompressed sizes is tried first; samples are encoded only when that one is tight."""
     per_class = Counter({label: 0 for label in dataset.classes})
     for work in plan.work:
         per_class[work.source.label] += len(work.copies) + work.original
-    estimate = estimate_bytes(plan, earlier.rows.values(), _sample_sizes(config, plan))
-    return DryRun(config.out, len(dataset.sources), plan.outputs_to_write, dict(per_class),
-                  len(plan.kept), plan.redone, len(plan.orphans), estimate, out.free_bytes())
+    free = out.free_bytes()
+
+    def report(sizes: Callable[[ExpandConfig, Plan], list[int]]) -> DryRun:
+        estimate = estimate_bytes(plan, earlier.rows.values(), lambda: sizes(config, plan))
+        return DryRun(config.out, len(dataset.sources), plan.outputs_to_write, dict(per_class),
+                      len(plan.kept), plan.redone, len(plan.orphans), estimate, free)
+
+    if quick:
+        bound = report(_raw_sizes)
+        if bound.fits:
+            return bound
+    return report(_sample_sizes)
 
 
 def dry_run(config: ExpandConfig) -> DryRun:
@@ -221,13 +251,14 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
 
 def _executor(config: ExpandConfig, factory: ExecutorFactory | None, tasks: int) -> Executor:
     """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
+    chunk = _chunksize(tasks, config.workers, config.copies + config.include_originals)
     if factory is not None:
-        return factory(config.workers, _chunksize(tasks, config.workers))
+        return factory(config.workers, chunk)
     if config.scheduler is not None:
         from expand.dask_executor import DaskExecutor  # dask is an extra: imported only here
 
         return DaskExecutor(config.scheduler, config.workers, tasks)
-    return make_executor(config.workers, worker_init, _chunksize(tasks, config.workers))
+    return make_executor(config.workers, worker_init, chunk)
 
 
 def expand_dataset(
@@ -263,52 +294,61 @@ def expand_dataset(
         raise OutputWriteError(f"{out.location}: cannot create ({storage.reason(exc)})") from None
     with lock_for(out) as lock:
         out.remove_temporaries()
-        dataset, earlier, plan = _prepare(config, dataset, out)
-        report = _dry_run(config, out, dataset, earlier, plan)
-        if not report.fits:
-            raise InsufficientSpaceError(
-                f"{out.location}: about {report.estimated_bytes / 2**20:.0f} MiB to write, only "
-                f"{(report.free_bytes or 0) / 2**20:.0f} MiB free; free some space and run again")
-        if config.rebuild:
-            stale = read_earlier(out)
-            remove_outputs(out, stale.rows.values())
-        pruned = remove_outputs(out, plan.orphans) if config.prune else 0
-        kept_orphans = () if config.prune else plan.orphans
-        journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
-        spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
-        for row in [*plan.kept, *kept_orphans]:
-            spool.add(json.dumps(row, ensure_ascii=False))
-        skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
-                   for rel in dataset.not_images]
-        skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
-        notes: list[str] = []
-        unchanged: list[str] = []
-        if progress is not None:
-            progress.start(plan.outputs_to_write)
+        journal: Journal | ObjectJournal | None = None
+        spool: ManifestSpool | None = None
         try:
-            task_config = _for_workers(config)
-            tasks = (Task(w.source, task_config, w.copies, w.original) for w in plan.work)
-            with _executor(config, executor_factory, len(plan.work)) as pool:
+            # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
+            # overlap the planning, and the pool is ready when the first task is.
+            with _executor(config, executor_factory, len(dataset.sources)) as pool:
+                dataset, earlier, plan = _prepare(config, dataset, out)
+                report = _dry_run(config, out, dataset, earlier, plan, quick=True)
+                if not report.fits:
+                    raise InsufficientSpaceError(
+                        f"{out.location}: about {report.estimated_bytes / 2**20:.0f} MiB to "
+                        f"write, only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some "
+                        "space and run again")
+                if config.rebuild:
+                    stale = read_earlier(out)
+                    remove_outputs(out, stale.rows.values())
+                pruned = remove_outputs(out, plan.orphans) if config.prune else 0
+                kept_orphans = () if config.prune else plan.orphans
+                journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
+                spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
+                for row in [*plan.kept, *kept_orphans]:
+                    spool.add(json.dumps(row, ensure_ascii=False))
+                skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
+                           for rel in dataset.not_images]
+                skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
+                notes: list[str] = []
+                unchanged: list[str] = []
+                if progress is not None:
+                    progress.start(plan.outputs_to_write)
+                task_config = _for_workers(config)
+                tasks = (Task(w.source, task_config, w.copies, w.original) for w in plan.work)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
                     unchanged += result.unchanged
+            # Leaving the pool stopped every worker (joined, or terminated on an error): no file
+            # is being written any more.
             out.remove_temporaries()  # left by a worker process that died mid-write, if any
             lock.verify()
             rows = spool.write(out)
             write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
             journal.remove()
         except BaseException:
-            try:
-                journal.close()
-            except ExpandError:
-                pass  # the store is failing: the error being raised already says so
+            if journal is not None:
+                try:
+                    journal.close()
+                except ExpandError:
+                    pass  # the store is failing: the error being raised already says so
             out.remove_temporaries()
             raise
         finally:
-            spool.discard()
-            if progress is not None:
-                progress.close()
+            if spool is not None:
+                spool.discard()
+                if progress is not None:
+                    progress.close()
     warnings = [f"{src.display(name)}: file at the top level of SRC ignored (not in a class "
                 "folder)" for name in dataset.top_level_files]
     warnings += [f"{src.display(label)}: class folder holds no image"

@@ -73,7 +73,7 @@ def starter_text(config: ExpandConfig, origin: str) -> str:
         _line("seed", config.seed, "same seed, same files"),
         _line("format", config.image_format, "same, png, jpeg or webp"),
         _line("quality", config.quality, "JPEG and WebP quality"),
-        _line("png_level", config.png_level, "PNG compression, 0-9"),
+        _line("png_level", config.png_level, "PNG level: 1 fast (OpenCV), 0 and 2-9 Pillow's"),
         _line("include_originals", config.include_originals, "also write each source"),
     ]
     lines.append(_line("resize", list(config.resize), "WIDTH, HEIGHT before augmenting")

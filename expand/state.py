@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -209,9 +209,9 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
     return Plan(tuple(work), tuple(kept), tuple(orphans), redone)
 
 
-def estimate_bytes(plan: Plan, earlier_rows: Iterable[Row], sample: list[int]) -> int:
-    """Bytes still to write: the mean size of outputs already made (or of a sample just encoded)."""
-    sizes = [int(r["bytes"]) for r in earlier_rows] or sample
+def estimate_bytes(plan: Plan, earlier_rows: Iterable[Row], sample: Callable[[], list[int]]) -> int:
+    """Bytes still to write: the mean size of outputs already made (or else of `sample()`)."""
+    sizes = [int(r["bytes"]) for r in earlier_rows] or sample()
     if not sizes:
         return 0
     return int(sum(sizes) / len(sizes) * plan.outputs_to_write)

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>serial-XMP-1234</rdf:RDF></x:xmpmeta>'
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 PILLOW_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+PNG_LEVELS = (1, 6)  # OpenCV's fast encoder, Pillow's
 
 
 def _save(path: Path, image: Image.Image, **params: Any) -> Path:
@@ -194,16 +196,18 @@ def _source_with_metadata(tmp_path: Path, fmt: str) -> Path:
     return _save(path, image, exif=exif, xmp=XMP, icc_profile=SRGB_ICC)
 
 
+@pytest.mark.parametrize("png_level", PNG_LEVELS)
 @pytest.mark.parametrize("source_fmt", OUTPUT_FORMATS)
 @pytest.mark.parametrize("out_fmt", OUTPUT_FORMATS)
 def test_output_has_no_exif_or_xmp_but_keeps_icc(tmp_path: Path, source_fmt: str,
-                                                 out_fmt: str) -> None:
+                                                 out_fmt: str, png_level: int) -> None:
     path = _source_with_metadata(tmp_path, source_fmt)
     source = Image.open(path)
     assert source.getexif() and "xmp" in source.info  # the source really carries both
     decoded = _decode(path)
     assert decoded.icc_profile == SRGB_ICC
-    data = encode(decoded.pixels, decoded.has_alpha, out_fmt, 90, 6, decoded.icc_profile).data
+    data = encode(decoded.pixels, decoded.has_alpha, out_fmt, 90, png_level,
+                  decoded.icc_profile).data
     out = _reopen(data)
     assert out.format == PILLOW_FORMAT[out_fmt]
     assert not out.getexif()
@@ -242,13 +246,16 @@ def test_a_lab_image_converted_to_rgb_drops_its_lab_profile(tmp_path: Path) -> N
     assert "icc_profile" not in out.info
 
 
-def test_a_grey_profile_stays_on_grey_png_and_jpeg_but_not_on_rgb_webp(tmp_path: Path) -> None:
+@pytest.mark.parametrize("png_level", PNG_LEVELS)
+def test_a_grey_profile_stays_on_grey_png_and_jpeg_but_not_on_rgb_webp(tmp_path: Path,
+                                                                       png_level: int) -> None:
     grey_profile = _with_colour_space(SRGB_ICC, b"GRAY")
     path = _save(tmp_path / "grey.png", Image.fromarray(_noise(6, 6, 1)), icc_profile=grey_profile)
     decoded = _decode(path)
     assert decoded.mode == "L" and decoded.icc_profile == grey_profile
     for fmt in ("png", "jpeg"):
-        out = _reopen(encode(decoded.pixels, False, fmt, 90, 6, decoded.icc_profile).data)
+        out = _reopen(encode(decoded.pixels, False, fmt, 90, png_level,
+                             decoded.icc_profile).data)
         assert out.mode == "L" and out.info.get("icc_profile") == grey_profile
     webp = encode(decoded.pixels, False, "webp", 90, 6, decoded.icc_profile)
     out = _reopen(webp.data)
@@ -259,11 +266,12 @@ def test_a_grey_profile_stays_on_grey_png_and_jpeg_but_not_on_rgb_webp(tmp_path:
 # --- encode -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("png_level", PNG_LEVELS)
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 @pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
-def test_encoded_mode_is_what_a_reader_gets(fmt: str, channels: int) -> None:
+def test_encoded_mode_is_what_a_reader_gets(fmt: str, channels: int, png_level: int) -> None:
     encoded = encode(_noise(9, 11, channels).reshape(9, 11, channels), channels in (2, 4), fmt,
-                     90, 6, None)
+                     90, png_level, SRGB_ICC)
     out = _reopen(encoded.data)
     assert out.mode == encoded.mode
     assert out.size == (11, 9)
@@ -281,26 +289,50 @@ def test_jpeg_drops_alpha(channels: int, expected: str) -> None:
                                pixels[..., :-1], atol=3)
 
 
+@pytest.mark.parametrize("png_level", [0, *PNG_LEVELS, 9])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_png_round_trip_is_lossless(tmp_path: Path, channels: int) -> None:
+def test_png_round_trip_is_lossless(tmp_path: Path, channels: int, png_level: int) -> None:
     pixels = _noise(13, 7, channels).reshape(13, 7, channels)
     path = tmp_path / "out.png"
-    path.write_bytes(encode(pixels, channels in (2, 4), "png", 90, 9, None).data)
+    path.write_bytes(encode(pixels, channels in (2, 4), "png", 90, png_level, None).data)
     decoded = _decode(path)
     np.testing.assert_array_equal(decoded.pixels, pixels)
     assert decoded.has_alpha is (channels in (2, 4))
 
 
+@pytest.mark.parametrize("png_level", PNG_LEVELS)
 @pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
 @pytest.mark.parametrize("channels", [1, 3, 4])
-def test_encoding_is_deterministic(fmt: str, channels: int) -> None:
+def test_encoding_is_deterministic(fmt: str, channels: int, png_level: int) -> None:
     pixels = _noise(20, 30, channels, seed=channels).reshape(20, 30, channels)
-    first = encode(pixels, channels == 4, fmt, 85, 6, SRGB_ICC).data
-    second = encode(pixels.copy(), channels == 4, fmt, 85, 6, SRGB_ICC).data
+    first = encode(pixels, channels == 4, fmt, 85, png_level, SRGB_ICC).data
+    second = encode(pixels.copy(), channels == 4, fmt, 85, png_level, SRGB_ICC).data
     assert first == second
     other = pixels.copy()
     other[0, 0, 0] ^= 0xFF
-    assert encode(other, channels == 4, fmt, 85, 6, SRGB_ICC).data != first
+    assert encode(other, channels == 4, fmt, 85, png_level, SRGB_ICC).data != first
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_jpeg_bytes_are_pillows_at_the_same_quality(channels: int) -> None:
+    # OpenCV writes JPEG (faster); both are libjpeg-turbo with the same settings, ICC included.
+    pixels = _noise(24, 40, channels, seed=5).reshape(24, 40, channels)
+    grey = channels == 1
+    profile = _with_colour_space(SRGB_ICC, b"GRAY") if grey else SRGB_ICC
+    for icc in (None, profile, profile + bytes(70_000)):  # the last one needs two APP2 segments
+        buffer = io.BytesIO()
+        image = Image.fromarray(pixels[..., 0] if grey else pixels[..., :3])
+        image.save(buffer, "JPEG", quality=75, **({"icc_profile": icc} if icc else {}))
+        assert encode(pixels, channels == 4, "jpeg", 75, 1, icc).data == buffer.getvalue()
+
+
+def test_the_fast_png_is_opencvs_default_and_other_levels_are_pillows() -> None:
+    pixels = _noise(16, 16, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=6)
+    assert encode(pixels, False, "png", 90, 6, None).data == buffer.getvalue()
+    ok, fast = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1]))
+    assert ok and encode(pixels, False, "png", 90, 1, None).data == fast.tobytes()
 
 
 def test_quality_and_png_level_are_used() -> None:

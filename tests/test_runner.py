@@ -11,9 +11,11 @@ from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import DatasetLayoutError, LockHeldError
+from expand.executors import ProcessPoolExecutor
 from expand.layout import OutputLock
 from expand.manifest import read_manifest
 from expand.runner import expand_dataset
+from expand.worker import worker_init
 from tests.conftest import snapshot
 
 AUGMENT = AugmentConfig(rotation_range=20, width_shift_range=0.1, height_shift_range=0.1,
@@ -74,6 +76,16 @@ def test_same_inputs_give_byte_identical_output_for_any_worker_count(
     assert snapshot(tmp_path / "w1-again") == reference
     assert snapshot(tmp_path / "w2") == reference
     assert "metadata.jsonl" in reference and "run.json" in reference
+
+
+def test_the_start_method_changes_nothing(samples_train: Path, tmp_path: Path) -> None:
+    for method in ("spawn", "forkserver"):
+        def factory(workers: int, chunk: int, method: str = method) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(workers, worker_init, chunk, start_method=method)
+
+        expand_dataset(ExpandConfig(src=samples_train, out=tmp_path / method, copies=2,
+                                    augment=AUGMENT, workers=2), executor_factory=factory)
+    assert snapshot(tmp_path / "spawn") == snapshot(tmp_path / "forkserver")
 
 
 def test_adding_a_source_changes_no_other_output(samples_train: Path, tmp_path: Path) -> None:

@@ -1,0 +1,46 @@
+"""The fast streams (SourceStreams) are rng_for's streams, draw for draw."""
+
+from __future__ import annotations
+
+import hashlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from expand.seeding import SourceStreams, rng_for, source_key, transform_id
+
+NAMES = ("rotation", "width_shift", "height_shift", "shear", "zoom", "horizontal_flip",
+         "vertical_flip", "channel_shift", "brightness")
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.one_of(st.integers(0, 3), st.integers(0, 2**63 - 1)),
+       path=st.text(min_size=1, max_size=40),
+       copies=st.lists(st.one_of(st.integers(0, 50), st.integers(0, 2**40)), min_size=1,
+                       max_size=4),
+       names=st.lists(st.one_of(st.sampled_from(NAMES), st.text(max_size=12)), min_size=1,
+                      max_size=5))
+def test_source_streams_equal_rng_for(seed: int, path: str, copies: list[int],
+                                      names: list[str]) -> None:
+    key = source_key(path)
+    streams = SourceStreams(seed, key)
+    for copy in copies:
+        stream = streams.for_copy(copy)
+        for name in names:
+            reference = rng_for(seed, key, copy, name)
+            fast = stream(name)
+            assert fast.bit_generator.state == reference.bit_generator.state
+            assert fast.uniform(-1, 1, 3).tolist() == reference.uniform(-1, 1, 3).tolist()
+            assert fast.integers(2**40) == reference.integers(2**40)
+
+
+def test_asking_again_restarts_the_stream() -> None:
+    stream = SourceStreams(0, source_key("a/b.png")).for_copy(3)
+    first = stream("zoom").random(4).tolist()
+    assert stream("zoom").random(4).tolist() == first
+    assert rng_for(0, source_key("a/b.png"), 3, "zoom").random(4).tolist() == first
+
+
+def test_transform_ids_are_the_first_four_bytes_of_sha256() -> None:
+    assert transform_id("rotation") == int.from_bytes(hashlib.sha256(b"rotation").digest()[:4],
+                                                      "big")
