@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import math
 
+from typing import Any
+
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
@@ -54,18 +56,20 @@ def warp_affine(
     image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float, has_alpha: bool
 ) -> np.ndarray:
     """One bilinear resample; with constant fill the colour takes cval and alpha takes 0."""
+    return _warp(cv2.warpAffine, image, matrix[:2], fill_mode, cval, has_alpha)
+
+
+def _warp(warp: Any, image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float,
+          has_alpha: bool) -> np.ndarray:
+    """OpenCV's affine or perspective warp as an inverse map, with this project's fill rules."""
     height, width = image.shape[:2]
     channels = image.shape[2]
     fill = [float(min(max(round(cval), 0), 255))] * channels
     if has_alpha:
         fill[-1] = 0.0
-    warped = cv2.warpAffine(
-        image, matrix[:2], (width, height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=_BORDERS[fill_mode],
-        borderValue=tuple(fill),
-    )
-    return warped.reshape(height, width, channels)
+    warped = warp(image, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                  borderMode=_BORDERS[fill_mode], borderValue=tuple(fill))
+    return np.asarray(warped).reshape(height, width, channels)
 
 
 def channel_shift(image: np.ndarray, intensity: float, has_alpha: bool) -> np.ndarray:
@@ -131,18 +135,7 @@ def warp_perspective(
     image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float, has_alpha: bool
 ) -> np.ndarray:
     """warp_affine's twin for a homography: one bilinear resample, the same fill rules."""
-    height, width = image.shape[:2]
-    channels = image.shape[2]
-    fill = [float(min(max(round(cval), 0), 255))] * channels
-    if has_alpha:
-        fill[-1] = 0.0
-    warped = cv2.warpPerspective(
-        image, matrix, (width, height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=_BORDERS[fill_mode],
-        borderValue=tuple(fill),
-    )
-    return warped.reshape(height, width, channels)
+    return _warp(cv2.warpPerspective, image, matrix, fill_mode, cval, has_alpha)
 
 
 # ---- pixel-level kernels: colour channels only; alpha passes through unchanged ----
