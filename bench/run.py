@@ -65,9 +65,7 @@ def command(method: str, case: Case, src: Path, out: Path) -> list[str]:
         return [sys.executable, "-m", "expand", str(src), "--out", str(out),
                 "--workers", method.split("-")[1], "--copies", str(case.copies),
                 "--format", case.fmt, *quality,
-                "--rotation-range", "15", "--width-shift-range", "0.1",
-                "--height-shift-range", "0.1", "--shear-range", "0.5", "--zoom-range", "0.8,2.0",
-                "--horizontal-flip", "--vertical-flip", "--fill-mode", "nearest", "--json"]
+                "--preset", "shapes-tutorial", "--json"]  # bench.methods.PIPELINE
     return [sys.executable, "-m", "bench.methods", method, str(src), str(out),
             "--copies", str(case.copies), "--format", case.fmt, "--quality", str(QUALITY)]
 
