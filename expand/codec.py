@@ -105,8 +105,9 @@ def decode(data: bytes, name: str, resize: tuple[int, int] | None = None,
     pixels = np.asarray(image, dtype=np.uint8)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    return Decoded(np.ascontiguousarray(pixels), image.mode in ("LA", "RGBA"), source_format, icc,
-                   notes)
+    pixels = np.ascontiguousarray(pixels)
+    pixels.flags.writeable = False  # every copy starts from these pixels: none may change them
+    return Decoded(pixels, image.mode in ("LA", "RGBA"), source_format, icc, notes)
 
 
 def probe_size(data: bytes) -> tuple[int, int]:
