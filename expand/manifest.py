@@ -32,26 +32,38 @@ class ManifestTotals:
     sources: Counter[str] = field(default_factory=Counter)
 
 
-def _key(line: str) -> str:
-    name: str = json.loads(line)["file_name"]
+def _key(entry: str) -> str:
+    """The file name an entry of a spilled run begins with (JSON-quoted: it holds no tab)."""
+    name: str = json.loads(entry[:entry.index("\t")])
     return name
 
 
 class ManifestSpool:
     """Rows as they arrive, in any order; `write` sorts them into DIR/metadata.jsonl.
 
-    The spool lives in `workdir`: DIR itself when it is local, else a local temporary folder.
+    Each row is encoded once, on arrival, where its counts and hash prefix are taken too: the
+    manifest is then written and checked for duplicates without parsing it back. Every
+    _RUN_ROWS rows are sorted and spilled into the spool folder (DIR itself when it is local,
+    else a local temporary folder) as `"name"<TAB>row` lines, and merged at the end.
     """
 
     def __init__(self, workdir: Path | None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=f"{STATE_PREFIX}-spool-", dir=workdir))
         self._runs: list[Path] = []
-        self._buffer: list[str] = []
+        self._buffer: list[tuple[str, str]] = []
+        self._sources: set[str] = set()
+        self._prefixes = array("Q")
+        self.totals = ManifestTotals()
         self.rows = 0
 
-    def add(self, line: str) -> None:
-        self._buffer.append(line)
+    def add(self, row: dict[str, Any]) -> None:
+        self._buffer.append((row["file_name"], json.dumps(row, ensure_ascii=False)))
         self.rows += 1
+        self.totals.labels[row["label"]] += 1
+        if row["source"] not in self._sources:
+            self._sources.add(row["source"])
+            self.totals.sources[row["label"]] += 1
+        self._prefixes.append(int(row["sha256"][:16], 16))
         if len(self._buffer) >= _RUN_ROWS:
             self._flush()
 
@@ -61,19 +73,25 @@ class ManifestSpool:
         run = self._dir / f"run{len(self._runs):06d}.jsonl"
         try:
             with open(run, "w", encoding="utf-8") as handle:
-                handle.writelines(line + "\n" for line in sorted(self._buffer, key=_key))
+                handle.writelines(f"{json.dumps(name, ensure_ascii=False)}\t{line}\n"
+                                  for name, line in sorted(self._buffer))
         except OSError as exc:
             raise OutputWriteError(f"{run}: cannot write ({exc.strerror})") from None
         self._runs.append(run)
         self._buffer = []
 
     def _merged(self, handles: list[IO[str]]) -> Iterator[str]:
-        streams = [(line.rstrip("\n") for line in handle) for handle in handles]
-        return heapq.merge(*streams, sorted(self._buffer, key=_key), key=_key)
+        if not handles:
+            return (line for _, line in sorted(self._buffer))
+        spilled = [(line.rstrip("\n") for line in handle) for handle in handles]
+        held = (f"{json.dumps(name, ensure_ascii=False)}\t{line}"
+                for name, line in sorted(self._buffer))
+        return (entry[entry.index("\t") + 1:]
+                for entry in heapq.merge(*spilled, held, key=_key))
 
     def write(self, out: Store) -> ManifestTotals:
-        """Write the sorted manifest atomically and count it: locally to a temporary name, then
-        renamed; on a remote store built in the spool folder, then uploaded in one PUT."""
+        """Write the sorted manifest atomically: locally to a temporary name, then renamed; on a
+        remote store built in the spool folder, then uploaded in one PUT."""
         if isinstance(out, LocalStore):
             target = out.root / MANIFEST
             temp = target.with_name(target.name + storage.TEMP_SUFFIX)
@@ -81,17 +99,9 @@ class ManifestSpool:
             target = self._dir / MANIFEST
             temp = target
         handles: list[IO[str]] = [open(run, encoding="utf-8") for run in self._runs]
-        totals = ManifestTotals()
-        seen: set[str] = set()
         try:
             with open(temp, "w", encoding="utf-8") as sink:
-                for line in self._merged(handles):
-                    row = json.loads(line)
-                    totals.labels[row["label"]] += 1
-                    if row["source"] not in seen:
-                        seen.add(row["source"])
-                        totals.sources[row["label"]] += 1
-                    sink.write(line + "\n")
+                sink.writelines(line + "\n" for line in self._merged(handles))
             if isinstance(out, LocalStore):
                 os.replace(temp, target)
             else:
@@ -103,7 +113,11 @@ class ManifestSpool:
             for handle in handles:
                 handle.close()
             temp.unlink(missing_ok=True)
-        return totals
+        return self.totals
+
+    def duplicates(self, out: Store) -> tuple[tuple[str, ...], ...]:
+        """find_duplicates of the manifest just written, from the prefixes taken on arrival."""
+        return find_duplicates(out, self._prefixes)
 
     def discard(self) -> None:
         for run in self._runs:
@@ -128,13 +142,16 @@ def read_manifest(out: Path | Store) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def find_duplicates(out: Path | Store) -> tuple[tuple[str, ...], ...]:
+def find_duplicates(out: Path | Store,
+                    prefixes: array[int] | None = None) -> tuple[tuple[str, ...], ...]:
     """Groups of files in DIR's manifest with the same SHA-256, sorted.
 
-    Two streaming passes: the first keeps 8 bytes of every hash, the second reads back only the
-    rows whose prefix repeats, so millions of outputs need 8 bytes each, not their names.
+    Two streaming passes: the first keeps 8 bytes of every hash (or takes `prefixes`, those of
+    every row, already kept), the second reads back only the rows whose prefix repeats, so
+    millions of outputs need 8 bytes each, not their names.
     """
-    prefixes = array("Q", (int(row["sha256"][:16], 16) for row in read_manifest(out)))
+    if prefixes is None:
+        prefixes = array("Q", (int(row["sha256"][:16], 16) for row in read_manifest(out)))
     ordered = np.sort(np.frombuffer(prefixes, dtype=np.uint64)) if len(prefixes) else \
         np.empty(0, np.uint64)
     repeated = {int(v) for v in ordered[1:][ordered[1:] == ordered[:-1]]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, Imag
 from expand.executors import Executor, make_executor
 from expand.layout import check_not_foreign, check_output_location, lock_for
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
-                             find_duplicates, write_run_file)
+                             write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
                           estimate_bytes, has_earlier_run, make_plan, open_journal, read_earlier,
@@ -315,7 +314,7 @@ def expand_dataset(
                 journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
                 spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
                 for row in [*plan.kept, *kept_orphans]:
-                    spool.add(json.dumps(row, ensure_ascii=False))
+                    spool.add(row)
                 skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
                            for rel in dataset.not_images]
                 skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
@@ -334,6 +333,7 @@ def expand_dataset(
             out.remove_temporaries()  # left by a worker process that died mid-write, if any
             lock.verify()
             rows = spool.write(out)
+            duplicates = spool.duplicates(out)
             write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
             journal.remove()
         except BaseException:
@@ -371,7 +371,7 @@ def expand_dataset(
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
                        "orphans_kept": len(kept_orphans)},
-                      duplicates=find_duplicates(out), unchanged=tuple(sorted(unchanged)),
+                      duplicates=duplicates, unchanged=tuple(sorted(unchanged)),
                       per_class_target=config.per_class_target)
 
 
@@ -390,7 +390,7 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | Obje
         rows = [record.to_dict() for record in result.records]
         journal.add(rows)
         for row in rows:
-            spool.add(json.dumps(row, ensure_ascii=False))
+            spool.add(row)
     if progress is not None:
         progress.advance(len(result.records))
 

@@ -1,0 +1,51 @@
+"""The manifest spool: rows in any order come out sorted, counted and checked for duplicates,
+whether they stayed in memory or were spilled to sorted runs on disk and merged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from expand import manifest
+from expand.manifest import ManifestSpool, find_duplicates, read_manifest
+from expand.storage import LocalStore
+
+
+def _rows(count: int) -> list[dict[str, object]]:
+    rows = []
+    for i in range(count):
+        label = ("circle", "square", "tab\there")[i % 3]
+        source = f"{label}/s{i // 4:03d}.png"
+        digest = hashlib.sha256(str(i % 50).encode()).hexdigest()  # every 50th row repeats
+        rows.append({"file_name": f"{source}__aug{i % 4:04d}.png", "label": label,
+                     "source": source, "copy": i % 4, "sha256": digest, "bytes": i})
+    return rows
+
+
+@pytest.mark.parametrize("run_rows", [7, 100_000])
+def test_rows_in_any_order_are_written_sorted_counted_and_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_rows: int) -> None:
+    monkeypatch.setattr(manifest, "_RUN_ROWS", run_rows)
+    rows = _rows(120)
+    shuffled = rows[:]
+    random.Random(3).shuffle(shuffled)
+    out = LocalStore(tmp_path)
+    spool = ManifestSpool(tmp_path)
+    for row in shuffled:
+        spool.add(row)
+    totals = spool.write(out)
+    duplicates = spool.duplicates(out)
+    spool.discard()
+
+    written = (tmp_path / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in written] == sorted(rows, key=lambda r: r["file_name"])
+    assert dict(totals.labels) == {"circle": 40, "square": 40, "tab\there": 40}
+    assert sum(totals.sources.values()) == len({r["source"] for r in rows})
+    assert duplicates == find_duplicates(tmp_path)
+    assert len(duplicates) == 50 and all(len(group) in (2, 3) for group in duplicates)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "metadata.jsonl"]
+    assert len(list(read_manifest(tmp_path))) == 120
