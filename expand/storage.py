@@ -90,6 +90,9 @@ def _sha256_matches(data: bytes, row: Mapping[str, Any]) -> bool:
     return len(data) == row.get("bytes") and hashlib.sha256(data).hexdigest() == row.get("sha256")
 
 
+_MADE_FOLDERS: set[Path] = set()
+
+
 class LocalStore:
     """A folder on this machine (pathlib; temporary `.part` files renamed into place)."""
 
@@ -129,9 +132,17 @@ class LocalStore:
             yield from handle
 
     def write(self, rel: str, data: bytes) -> None:
+        """Folders are made once per process (a class folder holds thousands of outputs); one
+        removed meanwhile is made again."""
         path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
+        if path.parent not in _MADE_FOLDERS:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _MADE_FOLDERS.add(path.parent)
+        try:
+            write_atomic(path, data)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data)
 
     def holds(self, rel: str, data: bytes) -> bool:
         return holds(self.root / rel, data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -254,3 +255,13 @@ def test_tasks_on_a_cluster_carry_absolute_local_paths(tmp_path: Path) -> None:
     assert moved.src == Path.cwd() / "data" / "train" and moved.out == "s3://b/aug"
     assert relative.determining()["src"] == "data/train"  # run.json keeps SRC as given
     assert _for_workers(_config(Path("data/train"), tmp_path)).src == Path("data/train")
+
+
+def test_a_class_folder_removed_during_a_run_is_made_again(tmp_path: Path) -> None:
+    from expand.storage import LocalStore
+
+    store = LocalStore(tmp_path / "out")
+    store.write("circle/a.png", b"first")
+    shutil.rmtree(tmp_path / "out" / "circle")
+    store.write("circle/b.png", b"second")
+    assert (tmp_path / "out" / "circle" / "b.png").read_bytes() == b"second"
