@@ -21,13 +21,13 @@ from expand.discover import Dataset, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor
-from expand.layout import check_not_foreign, check_output_location, lock_for
+from expand.layout import check_not_foreign, check_output_location, lock_for, relative_inside
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              find_duplicates, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
                           estimate_bytes, has_earlier_run, make_plan, open_journal, read_earlier,
-                          remove_outputs)
+                          remove_files, remove_outputs, split_unrecorded, unrecorded_outputs)
 from expand.storage import LocalStore, Location, Store, open_store
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
@@ -307,10 +307,18 @@ def expand_dataset(
                         f"{out.location}: about {report.estimated_bytes / 2**20:.0f} MiB to "
                         f"write, only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some "
                         "space and run again")
+                found = read_earlier(out) if config.rebuild else earlier  # before --rebuild
                 if config.rebuild:
-                    stale = read_earlier(out)
-                    remove_outputs(out, stale.rows.values())
+                    remove_outputs(out, found.rows.values())
                 pruned = remove_outputs(out, plan.orphans) if config.prune else 0
+                # Debris of a stopped run, in a DIR of ours; not when an unreadable manifest
+                # hides what DIR records, unless all of it is being replaced anyway.
+                unplanned: list[str] = []
+                again: set[str] = set()
+                if found.config is not None and (found.complete or config.rebuild):
+                    unplanned, again = split_unrecorded(unrecorded_outputs(
+                        out, earlier.rows, relative_inside(src, out)), plan)
+                unrecorded = remove_files(out, unplanned)
                 kept_orphans = () if config.prune else plan.orphans
                 journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
                 spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
@@ -329,9 +337,13 @@ def expand_dataset(
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
                     unchanged += result.unchanged
+                    again.difference_update(record.file_name for record in result.records)
             # Leaving the pool stopped every worker (joined, or terminated on an error): no file
             # is being written any more.
             out.remove_temporaries()  # left by a worker process that died mid-write, if any
+            # Written again but not recorded after all: their source failed this time, or its
+            # outputs now have another extension.
+            unrecorded += remove_files(out, sorted(again))
             lock.verify()
             rows = spool.write(out)
             write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
@@ -358,6 +370,9 @@ def expand_dataset(
         warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
+    if unrecorded:
+        warnings.append(f"{unrecorded} files named like outputs that no manifest or journal row "
+                        "records (written while an earlier run was stopped) were removed")
     skipped.sort(key=lambda s: s.source)
     images = {label: 0 for label in dataset.classes}
     for label, count in rows.labels.items():
@@ -370,7 +385,7 @@ def expand_dataset(
                       plan.outputs_to_write - _lost(skipped, plan), images, tuple(skipped),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
-                       "orphans_kept": len(kept_orphans)},
+                       "orphans_kept": len(kept_orphans), "unrecorded_removed": unrecorded},
                       duplicates=find_duplicates(out), unchanged=tuple(sorted(unchanged)),
                       per_class_target=config.per_class_target)
 

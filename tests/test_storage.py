@@ -20,7 +20,7 @@ from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, LockHeldError, StorageError
 from expand.layout import LOCK_FILE, RemoteLock, _host_id
 from expand.runner import expand_dataset
-from expand.state import SEGMENT_PREFIX
+from expand.state import SEGMENT_PREFIX, ObjectJournal
 from tests.conftest import snapshot
 
 fsspec = pytest.importorskip("fsspec")
@@ -129,6 +129,20 @@ def test_an_interrupted_url_run_resumes_from_its_journal_objects(
     summary = expand_dataset(_config(src, out))
     assert summary.extra["kept"] == 20 * 3 and summary.images_written == 25 * 3
     expand_dataset(_config(samples_train, tmp_path / "local"))
+    assert _objects(out) == _same_but_src(tmp_path / "local", samples_train, src)
+
+
+def test_objects_a_killed_url_run_never_journaled_are_removed_with_fewer_copies(
+        samples_train: Path, tmp_path: Path, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    src, out = f"memory://{bucket}/train", f"memory://{bucket}/aug"
+    monkeypatch.setattr(ObjectJournal, "close", lambda self: None)  # a kill flushes nothing
+    with pytest.raises(KeyboardInterrupt):
+        expand_dataset(_config(src, out), progress=_StopAfter(20))
+    monkeypatch.undo()
+    assert len([name for name in _objects(out) if "__aug" in name]) == 20 * 3
+    summary = expand_dataset(_config(src, out, copies=2))
+    assert summary.extra["unrecorded_removed"] == 20 and summary.extra["kept"] == 0
+    expand_dataset(_config(samples_train, tmp_path / "local", copies=2))
     assert _objects(out) == _same_but_src(tmp_path / "local", samples_train, src)
 
 
