@@ -6,7 +6,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,7 +61,16 @@ class RunSummary:
     elapsed_s: float
     executor: str
     workers: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: outputs already in DIR, checked by hash and left as they were
+    kept: int = 0
+    #: outputs recorded earlier but missing or damaged, written again
+    redone: int = 0
+    #: recorded outputs no longer asked for, removed by --prune
+    pruned: int = 0
+    #: recorded outputs no longer asked for, kept in DIR and the manifest (no --prune)
+    orphans_kept: int = 0
+    #: files named like outputs that no row recorded (left by a stopped run), removed
+    unrecorded_removed: int = 0
     #: groups of outputs with the same bytes (found by SHA-256), and copies written by this run
     #: that are identical to their source; derived from the output, so reported here and never
     #: written into DIR
@@ -384,8 +393,8 @@ def expand_dataset(
     return RunSummary(config.out, len(dataset.sources),
                       plan.outputs_to_write - _lost(skipped, plan), images, tuple(skipped),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
-                      {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
-                       "orphans_kept": len(kept_orphans), "unrecorded_removed": unrecorded},
+                      kept=len(plan.kept), redone=plan.redone, pruned=pruned,
+                      orphans_kept=len(kept_orphans), unrecorded_removed=unrecorded,
                       duplicates=find_duplicates(out), unchanged=tuple(sorted(unchanged)),
                       per_class_target=config.per_class_target)
 

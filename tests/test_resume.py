@@ -140,7 +140,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_it_resumes(samples_train: Path, t
     assert not (out / "metadata.jsonl").exists()
     monkeypatch.setattr(storage, "write_atomic", real_write)
     summary = expand_dataset(_config(samples_train, out))
-    assert summary.extra["kept"] == 39  # 13 whole sources were journaled before the failure
+    assert summary.kept == 39  # 13 whole sources were journaled before the failure
     assert _outputs(out) == _outputs(tmp_path / "reference")
 
 
@@ -212,12 +212,12 @@ def test_fewer_copies_and_removed_sources_are_kept_unless_pruned(samples_train: 
     expand_dataset(_config(src, out, copies=4))
     (src / "circle" / "circle001.png").unlink()
     summary = expand_dataset(_config(src, out, copies=2))
-    assert summary.extra["orphans_kept"] == 44 * 2 + 4
+    assert summary.orphans_kept == 44 * 2 + 4
     assert any("--prune" in w for w in summary.warnings)
     rows = [json.loads(line) for line in (out / "metadata.jsonl").open()]
     assert len(rows) == len(list(out.glob("*/*.png"))) == 45 * 4
     summary = expand_dataset(_config(src, out, copies=2, prune=True))
-    assert summary.extra["pruned"] == 44 * 2 + 4
+    assert summary.pruned == 44 * 2 + 4
     expand_dataset(_config(src, tmp_path / "fresh", copies=2))
     assert _outputs(out) == _outputs(tmp_path / "fresh")
 
@@ -255,9 +255,9 @@ def test_outputs_a_stopped_run_never_recorded_are_removed_with_or_without_prune(
     before = _finished(out)
     summary = expand_dataset(_config(samples_train, out, copies=2, prune=prune))
     # Recorded copies no longer asked for follow --prune; unrecorded ones are removed either way.
-    assert summary.extra["unrecorded_removed"] == 2
-    assert summary.extra["pruned"] == (5 * 2 if prune else 0)
-    assert summary.extra["orphans_kept"] == (0 if prune else 5 * 2)
+    assert summary.unrecorded_removed == 2
+    assert summary.pruned == (5 * 2 if prune else 0)
+    assert summary.orphans_kept == (0 if prune else 5 * 2)
     assert any("no manifest or journal row records" in w for w in summary.warnings)
     rows = {json.loads(line)["file_name"] for line in (out / "metadata.jsonl").open()}
     assert rows == {p.relative_to(out).as_posix() for p in out.glob("*/*.png")}
@@ -296,7 +296,7 @@ def test_only_unrecorded_files_named_like_outputs_are_removed(
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(b"left by a stopped run")
     summary = expand_dataset(_config(samples_train, out, copies=3))
-    assert summary.extra["unrecorded_removed"] == len(ours)  # circle003's are written again
+    assert summary.unrecorded_removed == len(ours)  # circle003's are written again
     assert not any((out / name).exists() for name in ours)
     assert all((out / name).read_bytes() == b"someone else's" for name in foreign)
     assert link.is_symlink()
@@ -315,7 +315,7 @@ def test_a_source_folder_inside_dir_is_never_swept(samples_train: Path, tmp_path
     before = snapshot(src)
     summary = expand_dataset(_config(src, out, copies=1, rebuild=True))
     assert snapshot(src) == before
-    assert summary.extra["unrecorded_removed"] == 0 and summary.images_written == 30
+    assert summary.unrecorded_removed == 0 and summary.images_written == 30
     assert {p.relative_to(out).as_posix() for p in out.glob("circle/*.png")} == \
         {f"circle/{name}__aug0000.png" for name in os.listdir(src / "circle")}
 
@@ -326,7 +326,7 @@ def test_an_unreadable_manifest_leaves_every_output_in_place(samples_train: Path
     expand_dataset(_config(samples_train, out, copies=4))
     (out / "metadata.jsonl").write_text("{not json\n")
     summary = expand_dataset(_config(samples_train, out, copies=2))
-    assert summary.extra["unrecorded_removed"] == 0
+    assert summary.unrecorded_removed == 0
     assert len(list(out.glob("*/*.png"))) == 45 * 4  # what it recorded is unknown: kept
 def test_a_change_that_alters_outputs_is_refused_unless_rebuilt(samples_train: Path,
                                                                 tmp_path: Path) -> None:
