@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from expand.codec import FORMAT_EXTENSIONS
 from expand.errors import DatasetLayoutError, LockHeldError, StorageError
 from expand.storage import LocalStore, RemoteStore, Store, reason
 
@@ -33,6 +35,26 @@ def original_name(source_name: str, extension: str) -> str:
     return f"{source_name}__orig{extension}"
 
 
+# The last `__aug<digits>` or `__orig` wins: a source may itself be named like an output.
+_EXTENSIONS = "|".join(re.escape(e) for e in FORMAT_EXTENSIONS.values())
+_OUTPUT_NAME = re.compile(
+    rf"(?P<source>.*[^/])__(?:aug(?P<copy>\d{{4,}})|orig)(?P<extension>{_EXTENSIONS})")
+
+
+def parse_output_name(rel_file: str) -> tuple[str, int | None] | None:
+    """(the source's relative path, its copy index or None for an original) when `rel_file` is
+    named the way copy_name and original_name name outputs, else None: how a file that no
+    manifest row records is still recognised as one of ours."""
+    match = _OUTPUT_NAME.fullmatch(rel_file)
+    if match is None:
+        return None
+    source, digits, extension = match.group("source", "copy", "extension")
+    copy = None if digits is None else int(digits)
+    named = original_name(source, extension) if copy is None else \
+        copy_name(source, copy, extension)
+    return (source, copy) if named == rel_file else None  # `__aug00003` is not a name we write
+
+
 def read_run_file(out: Path | Store) -> dict[str, Any] | None:
     store = LocalStore(out) if isinstance(out, Path) else out
     try:
@@ -42,21 +64,31 @@ def read_run_file(out: Path | Store) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("tool") == TOOL_NAME else None
 
 
+def relative_inside(inner: Store, outer: Store) -> str | None:
+    """`inner`'s POSIX path inside `outer` ("" when both are the same folder), or None when it is
+    not inside it."""
+    if isinstance(inner, LocalStore) and isinstance(outer, LocalStore):
+        inner_real, outer_real = inner.root.resolve(), outer.root.resolve()
+        if inner_real == outer_real:
+            return ""
+        return inner_real.relative_to(outer_real).as_posix() \
+            if outer_real in inner_real.parents else None
+    if isinstance(inner, RemoteStore) and isinstance(outer, RemoteStore) and \
+            inner.protocol == outer.protocol:
+        if inner.root == outer.root:
+            return ""
+        if inner.root.startswith(outer.root + "/"):
+            return inner.root[len(outer.root) + 1:]
+    return None
+
+
 def check_output_location(src: Store, out: Store) -> None:
     """Refuse DIR inside SRC (SRC is never written to) or DIR that is a file.
 
     Raises:
         DatasetLayoutError: with the reason and what to do instead.
     """
-    if isinstance(src, LocalStore) and isinstance(out, LocalStore):
-        src_real, out_real = src.root.resolve(), out.root.resolve()
-        inside = out_real == src_real or src_real in out_real.parents
-    elif isinstance(src, RemoteStore) and isinstance(out, RemoteStore):
-        inside = src.protocol == out.protocol and \
-            (out.root == src.root or out.root.startswith(src.root + "/"))
-    else:
-        inside = False
-    if inside:
+    if relative_inside(out, src) is not None:
         raise DatasetLayoutError(f"{out.location}: the output folder is inside the source folder "
                                  f"{src.location}; choose a folder outside it")
     if out.exists() and not out.is_dir():

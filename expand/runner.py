@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,13 +20,13 @@ from expand.discover import Dataset, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor
-from expand.layout import check_not_foreign, check_output_location, lock_for
+from expand.layout import check_not_foreign, check_output_location, lock_for, relative_inside
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
                           estimate_bytes, has_earlier_run, make_plan, open_journal, read_earlier,
-                          remove_outputs)
+                          remove_files, remove_outputs, split_unrecorded, unrecorded_outputs)
 from expand.storage import LocalStore, Location, Store, open_store
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
@@ -60,7 +60,16 @@ class RunSummary:
     elapsed_s: float
     executor: str
     workers: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: outputs already in DIR, checked by hash and left as they were
+    kept: int = 0
+    #: outputs recorded earlier but missing or damaged, written again
+    redone: int = 0
+    #: recorded outputs no longer asked for, removed by --prune
+    pruned: int = 0
+    #: recorded outputs no longer asked for, kept in DIR and the manifest (no --prune)
+    orphans_kept: int = 0
+    #: files named like outputs that no row recorded (left by a stopped run), removed
+    unrecorded_removed: int = 0
     #: groups of outputs with the same bytes (found by SHA-256), and copies written by this run
     #: that are identical to their source; derived from the output, so reported here and never
     #: written into DIR
@@ -306,10 +315,18 @@ def expand_dataset(
                         f"{out.location}: about {report.estimated_bytes / 2**20:.0f} MiB to "
                         f"write, only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some "
                         "space and run again")
+                found = read_earlier(out) if config.rebuild else earlier  # before --rebuild
                 if config.rebuild:
-                    stale = read_earlier(out)
-                    remove_outputs(out, stale.rows.values())
+                    remove_outputs(out, found.rows.values())
                 pruned = remove_outputs(out, plan.orphans) if config.prune else 0
+                # Debris of a stopped run, in a DIR of ours; not when an unreadable manifest
+                # hides what DIR records, unless all of it is being replaced anyway.
+                unplanned: list[str] = []
+                again: set[str] = set()
+                if found.config is not None and (found.complete or config.rebuild):
+                    unplanned, again = split_unrecorded(unrecorded_outputs(
+                        out, earlier.rows, relative_inside(src, out)), plan)
+                unrecorded = remove_files(out, unplanned)
                 kept_orphans = () if config.prune else plan.orphans
                 journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
                 spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
@@ -328,9 +345,13 @@ def expand_dataset(
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
                     unchanged += result.unchanged
+                    again.difference_update(record.file_name for record in result.records)
             # Leaving the pool stopped every worker (joined, or terminated on an error): no file
             # is being written any more.
             out.remove_temporaries()  # left by a worker process that died mid-write, if any
+            # Written again but not recorded after all: their source failed this time, or its
+            # outputs now have another extension.
+            unrecorded += remove_files(out, sorted(again))
             lock.verify()
             rows = spool.write(out)
             duplicates = spool.duplicates(out)
@@ -358,6 +379,9 @@ def expand_dataset(
         warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
+    if unrecorded:
+        warnings.append(f"{unrecorded} files named like outputs that no manifest or journal row "
+                        "records (written while an earlier run was stopped) were removed")
     skipped.sort(key=lambda s: s.source)
     images = {label: 0 for label in dataset.classes}
     for label, count in rows.labels.items():
@@ -369,8 +393,8 @@ def expand_dataset(
     return RunSummary(config.out, len(dataset.sources),
                       plan.outputs_to_write - _lost(skipped, plan), images, tuple(skipped),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
-                      {"kept": len(plan.kept), "redone": plan.redone, "pruned": pruned,
-                       "orphans_kept": len(kept_orphans)},
+                      kept=len(plan.kept), redone=plan.redone, pruned=pruned,
+                      orphans_kept=len(kept_orphans), unrecorded_removed=unrecorded,
                       duplicates=duplicates, unchanged=tuple(sorted(unchanged)),
                       per_class_target=config.per_class_target)
 

@@ -7,14 +7,14 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from expand.config import ExpandConfig
 from expand.discover import Dataset, SourceImage
 from expand.errors import DatasetLayoutError, OutputWriteError
-from expand.layout import MANIFEST, STATE_PREFIX, read_run_file
+from expand.layout import MANIFEST, STATE_PREFIX, parse_output_name, read_run_file
 from expand.storage import LocalStore, RemoteStore, Store, reason
 
 JOURNAL = f"{STATE_PREFIX}-journal.jsonl"
@@ -33,10 +33,15 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class Earlier:
-    """An earlier run in DIR: its settings and every row it recorded (manifest, then journal)."""
+    """An earlier run in DIR: its settings and every row it recorded (manifest, then journal).
+
+    `complete` is False when run.json names a finished run whose manifest could not be read: DIR
+    may then hold recorded outputs that `rows` does not name, so none may be taken for debris.
+    """
 
     config: dict[str, Any] | None
     rows: dict[str, Row]
+    complete: bool = True
 
 
 def _lines(out: Store, rel: str) -> Iterator[dict[str, Any]]:
@@ -83,6 +88,7 @@ def has_earlier_run(out: Store) -> bool:
 def read_earlier(out: Store) -> Earlier:
     rows: dict[str, Row] = {}
     config: dict[str, Any] | None = None
+    complete = True
     run = read_run_file(out) if out.is_dir() else None
     if run is not None:
         config = run.get("config")
@@ -92,13 +98,14 @@ def read_earlier(out: Store) -> Earlier:
                 rows[row["file_name"]] = row
         except (OSError, ValueError, KeyError):
             rows = {}
+            complete = False
     for entry in _journal_entries(out):
         if "journal" in entry:
             config = entry.get("config")
         else:
             for row in entry.get("rows", []):
                 rows[row["file_name"]] = row
-    return Earlier(config, rows)
+    return Earlier(config, rows, complete)
 
 
 def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: str) -> None:
@@ -319,12 +326,70 @@ def open_journal(out: Store, config: dict[str, Any],
 
 
 def remove_outputs(out: Store, rows: Iterable[Row]) -> int:
+    return remove_files(out, (row["file_name"] for row in rows))
+
+
+def remove_files(out: Store, names: Iterable[str]) -> int:
+    """Remove these files of DIR; the count of those that existed.
+
+    Raises:
+        OutputWriteError: one cannot be removed.
+    """
     removed = 0
-    for row in rows:
+    for name in names:
         try:
-            removed += out.remove(row["file_name"])
+            removed += out.remove(name)
         except OSError as exc:
-            raise OutputWriteError(f"{out.display(row['file_name'])}: cannot remove "
-                                   f"({reason(exc)})") from None
+            raise OutputWriteError(f"{out.display(name)}: cannot remove ({reason(exc)})") \
+                from None
     return removed
 
+
+@dataclass(frozen=True)
+class Unrecorded:
+    """A file of DIR named like an output that no manifest or journal row records."""
+
+    file_name: str
+    source: str  # the source's relative path, from the name
+    copy: int | None  # None: an original
+
+
+def unrecorded_outputs(out: Store, recorded: Container[str],
+                       src_inside: str | None) -> list[Unrecorded]:
+    """Files inside DIR's class folders, named like outputs, that no row records: written by
+    tasks still in flight when a run was stopped (the journal records whole sources only).
+    Hidden paths, and SRC's files when SRC lies inside DIR (at `src_inside`), are never listed.
+
+    Raises:
+        OutputWriteError: DIR cannot be listed.
+    """
+    found = []
+    try:
+        for rel in out.files():
+            parts = rel.split("/")
+            if len(parts) < 2 or any(part.startswith(".") for part in parts) or rel in recorded:
+                continue
+            if src_inside is not None and (src_inside == "" or rel.startswith(src_inside + "/")):
+                continue
+            parsed = parse_output_name(rel)
+            if parsed is not None:
+                found.append(Unrecorded(rel, *parsed))
+    except OSError as exc:
+        raise OutputWriteError(f"{out.location}: cannot list ({reason(exc)})") from None
+    return sorted(found, key=lambda u: u.file_name)
+
+
+def split_unrecorded(found: Iterable[Unrecorded], plan: Plan) -> tuple[list[str], set[str]]:
+    """The names the plan does not write (removable at once), and those it writes again: removing
+    these now would lose files that may already hold the right bytes (and the inode and mtime a
+    resume keeps); the run removes them at its end only if it did not record them."""
+    work = {w.source.rel_path: w for w in plan.work}
+    unplanned: list[str] = []
+    again: set[str] = set()
+    for item in found:
+        task = work.get(item.source)
+        if task is not None and (task.original if item.copy is None else item.copy in task.copies):
+            again.add(item.file_name)
+        else:
+            unplanned.append(item.file_name)
+    return unplanned, again

@@ -123,6 +123,16 @@ class LocalStore:
     def top_names(self) -> list[str]:
         return [entry.name for entry in os.scandir(self.root)] if self.root.is_dir() else []
 
+    def files(self) -> Iterator[str]:
+        """Every regular file under the root as a relative POSIX path, streamed; symbolic links
+        are neither followed nor listed (what they point to is not DIR's)."""
+        for folder, _, names in os.walk(self.root):
+            base = Path(folder)
+            for name in names:
+                path = base / name
+                if not path.is_symlink():
+                    yield path.relative_to(self.root).as_posix()
+
     def read_bytes(self, rel: str) -> bytes:
         return read_bytes(self.root / rel)
 
@@ -228,7 +238,7 @@ class RemoteStore:
             raise ConfigError(f"{url}: storage options not accepted: {exc}") from None
         self.fs: AbstractFileSystem = fs
         self.protocol = self.location.split("://", 1)[0].lower()
-        self.root = root.rstrip("/")
+        self.root: str = root.rstrip("/")
         self._made: set[str] = set()  # folders made by this store (filesystems that have them)
 
     def display(self, rel: str = "") -> str:
@@ -304,6 +314,10 @@ class RemoteStore:
         prefix = self.root + "/"
         return sorted((str(path)[len(prefix):], info.get("type") == "directory")
                       for path, info in found.items() if str(path).startswith(prefix))
+
+    def files(self) -> Iterator[str]:
+        """Every object under the root as a relative path, from one (paginated) listing."""
+        return (rel for rel, _ in self._sizes())
 
     def sizes(self) -> dict[str, int]:
         """Every object under the root with its size, from one (paginated) listing."""

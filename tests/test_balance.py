@@ -120,4 +120,4 @@ def test_raising_the_target_on_a_finished_run_only_adds_copies(samples_train: Pa
                                           augment=augment))
     after = {r["file_name"]: r["sha256"] for r in read_manifest(out)}
     assert summary.images_per_class == {"circle": 40, "rectangle": 40, "triangle": 40}
-    assert summary.extra["kept"] == 60 and {k: after[k] for k in before} == before
+    assert summary.kept == 60 and {k: after[k] for k in before} == before

@@ -20,6 +20,7 @@ from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import EXIT_FATAL, OutputWriteError
 from expand.runner import dry_run, expand_dataset
+from expand.state import JOURNAL, Journal, Row
 from tests.conftest import snapshot
 
 ARGS = ["--copies", "30", "--rotation-range", "20", "--zoom-range", "0.2", "--horizontal-flip",
@@ -106,13 +107,7 @@ def test_ctrl_c_stops_quickly_says_how_to_resume_and_exits_130(
     assert not list(out.rglob(f"*{storage.TEMP_SUFFIX}"))
     assert not (out / "metadata.jsonl").exists()  # it was stopped, not finished
     subprocess.run(_command(src, out, "--copies", "30", "--prune"), check=True, timeout=300)
-    outputs = _outputs(out)
-    assert {k: v for k, v in outputs.items() if k in expected} == expected
-    # Known gap (not this test's subject): copies that tasks in flight wrote before the signal
-    # were never journaled, so a resume with fewer copies neither lists nor prunes them. A fast
-    # run writes copies 30+ of a source within milliseconds; only those may be left over.
-    leftovers = set(outputs) - set(expected)
-    assert all(int(name.rsplit("__aug", 1)[1].split(".")[0]) >= 30 for name in leftovers), leftovers
+    assert _outputs(out) == expected
 
 
 def _config(src: Path, out: Path, **kw: object) -> ExpandConfig:
@@ -145,7 +140,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_it_resumes(samples_train: Path, t
     assert not (out / "metadata.jsonl").exists()
     monkeypatch.setattr(storage, "write_atomic", real_write)
     summary = expand_dataset(_config(samples_train, out))
-    assert summary.extra["kept"] == 39  # 13 whole sources were journaled before the failure
+    assert summary.kept == 39  # 13 whole sources were journaled before the failure
     assert _outputs(out) == _outputs(tmp_path / "reference")
 
 
@@ -217,16 +212,122 @@ def test_fewer_copies_and_removed_sources_are_kept_unless_pruned(samples_train: 
     expand_dataset(_config(src, out, copies=4))
     (src / "circle" / "circle001.png").unlink()
     summary = expand_dataset(_config(src, out, copies=2))
-    assert summary.extra["orphans_kept"] == 44 * 2 + 4
+    assert summary.orphans_kept == 44 * 2 + 4
     assert any("--prune" in w for w in summary.warnings)
     rows = [json.loads(line) for line in (out / "metadata.jsonl").open()]
     assert len(rows) == len(list(out.glob("*/*.png"))) == 45 * 4
     summary = expand_dataset(_config(src, out, copies=2, prune=True))
-    assert summary.extra["pruned"] == 44 * 2 + 4
+    assert summary.pruned == 44 * 2 + 4
     expand_dataset(_config(src, tmp_path / "fresh", copies=2))
     assert _outputs(out) == _outputs(tmp_path / "fresh")
 
 
+def _stopped_mid_run(src: Path, out: Path, monkeypatch: pytest.MonkeyPatch, copies: int,
+                     journaled: int) -> set[str]:
+    """Stop a run as Ctrl-C stops a task in flight: after `journaled` sources were recorded,
+    the next one's outputs are written but never journaled. Returns those outputs' names."""
+    real_add = Journal.add
+    calls = {"n": 0}
+
+    def add(journal: Journal, rows: list[Row]) -> None:
+        calls["n"] += 1
+        if calls["n"] > journaled:
+            raise KeyboardInterrupt
+        real_add(journal, rows)
+
+    monkeypatch.setattr(Journal, "add", add)
+    with pytest.raises(KeyboardInterrupt):
+        expand_dataset(_config(src, out, copies=copies))
+    monkeypatch.setattr(Journal, "add", real_add)
+    recorded = {row["file_name"] for line in (out / JOURNAL).open()
+                for row in json.loads(line).get("rows", [])}
+    assert len(recorded) == journaled * copies and not (out / "metadata.jsonl").exists()
+    return {p.relative_to(out).as_posix() for p in out.glob("*/*.png")} - recorded
+
+
+@pytest.mark.parametrize("prune", [False, True])
+def test_outputs_a_stopped_run_never_recorded_are_removed_with_or_without_prune(
+        samples_train: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prune: bool) -> None:
+    out = tmp_path / "out"
+    in_flight = _stopped_mid_run(samples_train, out, monkeypatch, copies=4, journaled=5)
+    source = "circle/circle006.png"
+    assert in_flight == {f"{source}__aug000{k}.png" for k in range(4)}
+    before = _finished(out)
+    summary = expand_dataset(_config(samples_train, out, copies=2, prune=prune))
+    # Recorded copies no longer asked for follow --prune; unrecorded ones are removed either way.
+    assert summary.unrecorded_removed == 2
+    assert summary.pruned == (5 * 2 if prune else 0)
+    assert summary.orphans_kept == (0 if prune else 5 * 2)
+    assert any("no manifest or journal row records" in w for w in summary.warnings)
+    rows = {json.loads(line)["file_name"] for line in (out / "metadata.jsonl").open()}
+    assert rows == {p.relative_to(out).as_posix() for p in out.glob("*/*.png")}
+    assert not {f"{source}__aug0002.png", f"{source}__aug0003.png"} & rows
+    kept = [f"{source}__aug0000.png", f"{source}__aug0001.png"]  # rewritten in place: same bytes
+    assert {k: _finished(out)[k] for k in kept} == {k: before[k] for k in kept}
+    expand_dataset(_config(samples_train, tmp_path / "fresh", copies=2))
+    fresh = _outputs(tmp_path / "fresh")
+    if prune:
+        assert _outputs(out) == fresh
+    else:
+        images = {k: v for k, v in _outputs(out).items() if k.endswith(".png")}
+        assert {k: images[k] for k in fresh if k.endswith(".png")} == \
+            {k: v for k, v in fresh.items() if k.endswith(".png")}
+        assert len(images) == 45 * 2 + 5 * 2
+
+
+def test_only_unrecorded_files_named_like_outputs_are_removed(
+        samples_train: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    _stopped_mid_run(samples_train, out, monkeypatch, copies=3, journaled=2)
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"not ours")
+    foreign = ["circle/notes.txt", "circle/circle001.png__aug0009.png.bak",
+               "circle/circle001.png__aug00009.png", "circle/circle001.png__aug0009.gif",
+               "circle/.circle001.png__aug0009.png", ".cache/circle/circle001.png__aug0009.png",
+               "top.png__aug0009.png"]
+    for name in foreign:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"someone else's")
+    link = out / "circle" / "linked.png__aug0009.png"
+    link.symlink_to(outside)
+    ours = ["circle/gone.png__aug0000.png", "circle/sub/gone.jpg__orig.jpg",
+            "triangle/triangle001.png__aug0007.webp"]
+    for name in ours:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"left by a stopped run")
+    summary = expand_dataset(_config(samples_train, out, copies=3))
+    assert summary.unrecorded_removed == len(ours)  # circle003's are written again
+    assert not any((out / name).exists() for name in ours)
+    assert all((out / name).read_bytes() == b"someone else's" for name in foreign)
+    assert link.is_symlink()
+    assert outside.read_bytes() == b"not ours"
+    expand_dataset(_config(samples_train, tmp_path / "fresh", copies=3))
+    untouched = [*foreign, link.relative_to(out).as_posix()]
+    assert {k: v for k, v in _outputs(out).items() if k not in untouched} == \
+        _outputs(tmp_path / "fresh")
+
+
+def test_a_source_folder_inside_dir_is_never_swept(samples_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    expand_dataset(_config(samples_train, out, copies=2))
+    src = out / "again"  # an earlier expansion used as a source, inside DIR
+    shutil.copytree(out / "circle", src / "circle")
+    before = snapshot(src)
+    summary = expand_dataset(_config(src, out, copies=1, rebuild=True))
+    assert snapshot(src) == before
+    assert summary.unrecorded_removed == 0 and summary.images_written == 30
+    assert {p.relative_to(out).as_posix() for p in out.glob("circle/*.png")} == \
+        {f"circle/{name}__aug0000.png" for name in os.listdir(src / "circle")}
+
+
+def test_an_unreadable_manifest_leaves_every_output_in_place(samples_train: Path,
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    expand_dataset(_config(samples_train, out, copies=4))
+    (out / "metadata.jsonl").write_text("{not json\n")
+    summary = expand_dataset(_config(samples_train, out, copies=2))
+    assert summary.unrecorded_removed == 0
+    assert len(list(out.glob("*/*.png"))) == 45 * 4  # what it recorded is unknown: kept
 def test_a_change_that_alters_outputs_is_refused_unless_rebuilt(samples_train: Path,
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -21,7 +21,7 @@ from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, LockHeldError, StorageError
 from expand.layout import LOCK_FILE, RemoteLock, _host_id
 from expand.runner import expand_dataset
-from expand.state import SEGMENT_PREFIX
+from expand.state import SEGMENT_PREFIX, ObjectJournal
 from tests.conftest import snapshot
 
 fsspec = pytest.importorskip("fsspec")
@@ -128,8 +128,22 @@ def test_an_interrupted_url_run_resumes_from_its_journal_objects(
     segments = [name for name in left if name.startswith(SEGMENT_PREFIX)]
     assert len(segments) >= 5 and "metadata.jsonl" not in left and LOCK_FILE not in left
     summary = expand_dataset(_config(src, out))
-    assert summary.extra["kept"] == 20 * 3 and summary.images_written == 25 * 3
+    assert summary.kept == 20 * 3 and summary.images_written == 25 * 3
     expand_dataset(_config(samples_train, tmp_path / "local"))
+    assert _objects(out) == _same_but_src(tmp_path / "local", samples_train, src)
+
+
+def test_objects_a_killed_url_run_never_journaled_are_removed_with_fewer_copies(
+        samples_train: Path, tmp_path: Path, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    src, out = f"memory://{bucket}/train", f"memory://{bucket}/aug"
+    monkeypatch.setattr(ObjectJournal, "close", lambda self: None)  # a kill flushes nothing
+    with pytest.raises(KeyboardInterrupt):
+        expand_dataset(_config(src, out), progress=_StopAfter(20))
+    monkeypatch.undo()
+    assert len([name for name in _objects(out) if "__aug" in name]) == 20 * 3
+    summary = expand_dataset(_config(src, out, copies=2))
+    assert summary.unrecorded_removed == 20 and summary.kept == 0
+    expand_dataset(_config(samples_train, tmp_path / "local", copies=2))
     assert _objects(out) == _same_but_src(tmp_path / "local", samples_train, src)
 
 
@@ -140,7 +154,7 @@ def test_more_copies_on_a_url_adds_only_the_new_ones(samples_train: Path, tmp_pa
     fs = fsspec.filesystem("memory")
     first = fs.info(f"/{bucket}/aug/circle/circle001.png__aug0000.png")["created"]
     summary = expand_dataset(_config(src, out, copies=3))
-    assert summary.images_written == 45 and summary.extra["kept"] == 90
+    assert summary.images_written == 45 and summary.kept == 90
     assert fs.info(f"/{bucket}/aug/circle/circle001.png__aug0000.png")["created"] == first
     expand_dataset(_config(samples_train, tmp_path / "local", copies=3))
     assert _objects(out) == _same_but_src(tmp_path / "local", samples_train, src)
@@ -154,7 +168,7 @@ def test_a_damaged_object_is_found_by_its_hash_and_redone(bucket: str) -> None:
     fs.pipe_file(f"/{bucket}/aug/circle/circle002.png__aug0001.png", b"\x89PNG broken")
     fs.rm_file(f"/{bucket}/aug/triangle/triangle003.png__aug0002.png")
     summary = expand_dataset(_config(src, out))
-    assert summary.extra["redone"] == 2 and summary.images_written == 2
+    assert summary.redone == 2 and summary.images_written == 2
     assert _objects(out) == reference
 
 
