@@ -117,7 +117,8 @@ def _warp(warp: Any, image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
                   borderMode=_BORDERS[fill_mode],
                   borderValue=tuple(fill + [0.0] if widened else fill))
     if widened:
-        return cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)
+        narrowed: np.ndarray = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)
+        return narrowed
     return np.asarray(warped).reshape(height, width, channels)
 
 
