@@ -64,6 +64,9 @@ DEFAULT_MAX_IMAGE_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
 # The limit is checked here, from the header, before any pixel is decoded, so that it can be set
 # per run (above or below Pillow's); Pillow's global check would only get in the way.
 Image.MAX_IMAGE_PIXELS = None
+# Pillow registers its common formats on the first open (15 ms); done at import, the forkserver
+# does it once for every worker it forks.
+Image.preinit()
 
 
 def decode(data: bytes, name: str, resize: tuple[int, int] | None = None,
