@@ -10,6 +10,7 @@ in one PUT, which it publishes whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -54,24 +55,37 @@ def read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to `path.part`, then rename: a reader never sees half a file under the final name."""
-    temp = path.with_name(path.name + TEMP_SUFFIX)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) \
+    | getattr(os, "O_CLOEXEC", 0)
+
+
+def write_atomic(path: Path | str, data: bytes) -> None:
+    """Write to `path.part`, then rename: a reader never sees half a file under the final name.
+    Plain os calls: under half the cost of pathlib and a buffered file for a 4 kB output."""
+    target = os.fspath(path)
+    temp = target + TEMP_SUFFIX
     try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
+        handle = os.open(temp, _CREATE, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view):]
+        finally:
+            os.close(handle)
+        os.replace(temp, target)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
         raise
 
 
-def holds(path: Path, data: bytes) -> bool:
+def holds(path: Path | str, data: bytes) -> bool:
     """True when `path` exists with exactly `data` (cheap: the size is compared first)."""
     try:
-        if path.stat().st_size != len(data):
+        if os.stat(path).st_size != len(data):
             return False
-        return path.read_bytes() == data
+        with open(path, "rb") as handle:
+            return handle.read() == data
     except OSError:
         return False
 
@@ -90,7 +104,7 @@ def _sha256_matches(data: bytes, row: Mapping[str, Any]) -> bool:
     return len(data) == row.get("bytes") and hashlib.sha256(data).hexdigest() == row.get("sha256")
 
 
-_MADE_FOLDERS: set[Path] = set()
+_MADE_FOLDERS: set[str] = set()
 
 
 class LocalStore:
@@ -100,6 +114,7 @@ class LocalStore:
 
     def __init__(self, root: Path, location: str | None = None) -> None:
         self.root = root
+        self._root = os.fspath(root)
         self.location = location if location is not None else str(root)
 
     def display(self, rel: str = "") -> str:
@@ -144,18 +159,19 @@ class LocalStore:
     def write(self, rel: str, data: bytes) -> None:
         """Folders are made once per process (a class folder holds thousands of outputs); one
         removed meanwhile is made again."""
-        path = self.root / rel
-        if path.parent not in _MADE_FOLDERS:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _MADE_FOLDERS.add(path.parent)
+        target = os.path.join(self._root, rel)
+        folder = os.path.dirname(target)
+        if folder not in _MADE_FOLDERS:
+            os.makedirs(folder, exist_ok=True)
+            _MADE_FOLDERS.add(folder)
         try:
-            write_atomic(path, data)
+            write_atomic(target, data)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, data)
+            os.makedirs(folder, exist_ok=True)
+            write_atomic(target, data)
 
     def holds(self, rel: str, data: bytes) -> bool:
-        return holds(self.root / rel, data)
+        return holds(os.path.join(self._root, rel), data)
 
     def ensure(self, rel: str, data: bytes) -> None:
         """Make `rel` hold `data`; a file that already does (left by a killed run) is not

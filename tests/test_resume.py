@@ -123,11 +123,11 @@ def test_a_full_disk_stops_the_run_cleanly_and_it_resumes(samples_train: Path, t
     real_write = storage.write_atomic
     calls = {"n": 0}
 
-    def failing_write(path: Path, data: bytes) -> None:
+    def failing_write(path: Path | str, data: bytes) -> None:
         calls["n"] += 1
         if calls["n"] > 40:
             # what a real full disk does: the temporary file is begun, then the write fails
-            path.with_name(path.name + storage.TEMP_SUFFIX).write_bytes(data[:10])
+            Path(f"{path}{storage.TEMP_SUFFIX}").write_bytes(data[:10])
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(path, data)
 
