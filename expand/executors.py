@@ -107,10 +107,8 @@ class _Failed:
 class ProcessPoolExecutor:
     """A local multiprocessing pool; on an error or Ctrl-C the workers are terminated at once.
 
-    Until the first worker hands back a result, this process runs tasks as well: a worker needs
-    0.1-0.3 s to start (forked by the server, then its imports and initializer), which is most of
-    a small job. Afterwards it only feeds the pool and collects, with a bounded number of chunks
-    in flight, so a run of millions of sources never holds them all.
+    At most two chunks per worker are in flight (Pool.imap_unordered would queue every task at
+    once), so a run of millions of sources never holds them all.
     """
 
     name = "process-pool"
@@ -119,7 +117,6 @@ class ProcessPoolExecutor:
                  chunksize: int = 4, start_method: str = START_METHOD) -> None:
         self.workers = workers
         self.chunksize = chunksize
-        self._initializer = initializer
         context = _forkserver_context() if start_method == "forkserver" else \
             multiprocessing.get_context(start_method)
         with _sigint_ignored():
@@ -131,25 +128,15 @@ class ProcessPoolExecutor:
         iterator = iter(items)
         done: queue.SimpleQueue[list[R] | _Failed] = queue.SimpleQueue()
         in_flight = 0
-        started = False  # a worker has handed back a result
-
-        def next_chunk() -> list[T]:
-            return list(itertools.islice(iterator, self.chunksize))
-
-        if self._initializer is not None:
-            self._initializer()  # this process works too, with the workers' settings
         while True:
-            while in_flight < 2 * self.workers and (chunk := next_chunk()):
+            while in_flight < 2 * self.workers and \
+                    (chunk := list(itertools.islice(iterator, self.chunksize))):
                 self._pool.apply_async(_run_chunk, (fn, chunk), callback=done.put,
                                        error_callback=lambda e: done.put(_Failed(e)))
                 in_flight += 1
             if in_flight == 0:
                 return
-            if not started and done.empty() and (chunk := next_chunk()):
-                yield from _run_chunk(fn, chunk)
-                continue
             outcome = done.get()
-            started = True
             in_flight -= 1
             if isinstance(outcome, _Failed):
                 raise outcome.error

@@ -1,11 +1,9 @@
-"""The local process pool: every item exactly once, errors carried back, and the main process
-working while the workers start."""
+"""The local process pool: every item exactly once, drawn as needed, errors carried back."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,24 +14,33 @@ def _pid_of(item: int) -> tuple[int, int]:
     return item, os.getpid()
 
 
-def _slow_start() -> None:
-    if multiprocessing.parent_process() is not None:
-        time.sleep(1.0)  # a worker that takes a second to be ready
-
-
 def _fail_on_13(item: int) -> int:
     if item == 13:
         raise ValueError(f"item {item} is bad")
     return item
 
 
-def test_every_item_comes_back_once_and_the_main_process_works_while_workers_start() -> None:
-    with ProcessPoolExecutor(2, _slow_start, chunksize=3) as pool:
+def test_every_item_comes_back_once_from_the_workers() -> None:
+    with ProcessPoolExecutor(2, None, chunksize=3) as pool:
         results = list(pool.map_unordered(_pid_of, range(200)))
     assert sorted(item for item, _ in results) == list(range(200))
-    by_main = sum(pid == os.getpid() for _, pid in results)
-    assert by_main > 0  # the workers slept: the main process did not wait for them
-    assert by_main <= 200 - 2 * 2 * 3  # the chunks queued for the workers stay theirs
+    assert os.getpid() not in {pid for _, pid in results}
+
+
+def test_tasks_are_drawn_as_the_workers_need_them_not_all_at_once() -> None:
+    drawn = []
+
+    def items() -> Iterator[int]:
+        for item in range(1000):
+            drawn.append(item)
+            yield item
+
+    with ProcessPoolExecutor(2, None, chunksize=5) as pool:
+        results = pool.map_unordered(_pid_of, items())
+        first = next(results)
+        assert len(drawn) <= 2 * 2 * 5  # two chunks in flight per worker
+        rest = list(results)
+    assert sorted(item for item, _ in [first, *rest]) == list(range(1000))
 
 
 def test_a_workers_error_reaches_the_caller() -> None:
