@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import weakref
 
 from typing import Any
 
@@ -63,9 +64,15 @@ def warp_affine(
 _MARGIN_PIXELS = 16_000_000
 
 
-class _Prepared:
-    """The last read-only source seen, in the form the warp is fastest on, made once for all its
-    copies (codec makes decoded pixels read-only, so the cached form cannot go stale).
+#: Read-only sources in the form the warp is fastest on, by (id of the source, fill mode); an
+#: entry lives exactly as long as its source array (a finalizer removes it), and threads (Dask
+#: runs several in a worker) each find their own source's entry.
+_PREPARED: dict[tuple[int, str], tuple[np.ndarray, tuple[int, int]]] = {}
+
+
+def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image to warp and its margin (x, y), made once for all copies of a read-only source
+    (codec makes decoded pixels read-only, so the prepared form cannot go stale).
 
     - RGB gains a fourth channel: OpenCV's bilinear warp has a vector path for 4 channels and
       not for 3; RGBX is warped about twice as fast, to the same values (tested).
@@ -75,28 +82,22 @@ class _Prepared:
       at its edge is the same fill; only the float rounding of the shifted coordinates differs,
       by at most 1 grey level on a few pixels in ten thousand.
     """
-
-    source: np.ndarray | None = None
-    fill_mode: FillMode | None = None
-    prepared: np.ndarray | None = None
-    margin: tuple[int, int] = (0, 0)
-
-    @classmethod
-    def of(cls, image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple[int, int]]:
-        """The image to warp and its margin (x, y)."""
-        if image is cls.source and fill_mode == cls.fill_mode and cls.prepared is not None:
-            return cls.prepared, cls.margin
-        height, width, channels = image.shape
-        prepared = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA) if channels == 3 else image
-        margin = (width // 2, height // 2)
-        if fill_mode != "nearest" or 4 * width * height > _MARGIN_PIXELS:
-            margin = (0, 0)
-        else:
-            prepared = cv2.copyMakeBorder(prepared, margin[1], margin[1], margin[0], margin[0],
-                                          cv2.BORDER_REPLICATE)
-        if not image.flags.writeable and prepared is not image:
-            cls.source, cls.fill_mode, cls.prepared, cls.margin = image, fill_mode, prepared, margin
-        return prepared, margin
+    key = (id(image), fill_mode)
+    found = _PREPARED.get(key)
+    if found is not None:
+        return found
+    height, width, channels = image.shape
+    prepared = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA) if channels == 3 else image
+    margin = (width // 2, height // 2)
+    if fill_mode != "nearest" or 4 * width * height > _MARGIN_PIXELS:
+        margin = (0, 0)
+    else:
+        prepared = cv2.copyMakeBorder(prepared, margin[1], margin[1], margin[0], margin[0],
+                                      cv2.BORDER_REPLICATE)
+    if not image.flags.writeable and prepared is not image:
+        _PREPARED[key] = (prepared, margin)
+        weakref.finalize(image, _PREPARED.pop, key, None)
+    return prepared, margin
 
 
 def _warp(warp: Any, image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float,
@@ -106,7 +107,7 @@ def _warp(warp: Any, image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
     fill = [float(min(max(round(cval), 0), 255))] * channels
     if has_alpha:
         fill[-1] = 0.0
-    prepared, (mx, my) = _Prepared.of(image, fill_mode)
+    prepared, (mx, my) = _prepared(image, fill_mode)
     if mx or my:  # sample (x + mx, y + my): the map followed by a shift
         last = matrix[2] if len(matrix) == 3 else np.array([0.0, 0.0, 1.0])
         matrix = np.array(matrix, dtype=float)

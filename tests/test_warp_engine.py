@@ -3,6 +3,9 @@ OpenCV's plain warp of the image as decoded: the same values, or within one grey
 
 from __future__ import annotations
 
+import gc
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -108,3 +111,37 @@ def test_decoded_pixels_are_read_only() -> None:
     pixels = decode(buffer.getvalue(), "x.png").pixels
     with pytest.raises(ValueError):
         pixels[0, 0, 0] = 1
+
+
+def test_a_sources_prepared_form_lives_as_long_as_the_source() -> None:
+    image = _photo(np.random.default_rng(8), 60, 90, 3)
+    matrix = _maps(np.random.default_rng(9), 90, 60, 1)[0]
+    F.warp_affine(image, matrix, "nearest", 0, False)
+    assert (id(image), "nearest") in F._PREPARED
+    key = (id(image), "nearest")
+    del image
+    gc.collect()
+    assert key not in F._PREPARED
+
+
+def test_threads_warping_different_sources_each_get_their_own() -> None:
+    rng = np.random.default_rng(12)
+    sources = [_photo(rng, 70, 100, 3) for _ in range(4)]
+    matrices = _maps(rng, 100, 70, 6)
+    expected = [[F.warp_affine(np.array(s), m, "nearest", 0, False) for m in matrices]
+                for s in sources]  # writeable copies: never cached
+    failures: list[int] = []
+
+    def work(index: int) -> None:
+        for _ in range(30):
+            for m, want in zip(matrices, expected[index]):
+                if not np.array_equal(F.warp_affine(sources[index], m, "nearest", 0, False),
+                                      want):
+                    failures.append(index)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(sources))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
