@@ -3,6 +3,7 @@ LocalCluster on 127.0.0.1. Imported only when `--scheduler` is given (dask is an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -73,6 +74,19 @@ def _local_cluster(workers: int) -> LocalCluster:
             signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """distributed logs the connections that a forced stop breaks, with tracebacks, at INFO (seen
+    after a Ctrl-C): they say nothing to the user, whose run stopped as asked."""
+    logger = logging.getLogger("distributed")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 class DaskExecutor:
     """Maps a function over items on a Dask cluster; results stream back as they complete.
 
@@ -141,6 +155,10 @@ class DaskExecutor:
         """Cancel what is left and disconnect; a LocalCluster of ours is closed too. `at_once`
         (an error or Ctrl-C) kills its worker processes first: a graceful close would wait for
         the running tasks, and their outputs are not wanted any more (a resume redoes them)."""
+        with _quiet_distributed() if at_once else contextlib.nullcontext():
+            self._close(at_once)
+
+    def _close(self, at_once: bool) -> None:
         client = getattr(self, "_client", None)
         pids: dict[str, int] = {}
         if client is not None:
