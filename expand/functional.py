@@ -147,14 +147,6 @@ def flip(image: np.ndarray, horizontal: bool, vertical: bool) -> np.ndarray:
     return cv2.flip(image, code).reshape(image.shape)
 
 
-def flip_horizontal(image: np.ndarray) -> np.ndarray:
-    return flip(image, True, False)
-
-
-def flip_vertical(image: np.ndarray) -> np.ndarray:
-    return flip(image, False, True)
-
-
 def _replace_colour(image: np.ndarray, colour: np.ndarray, has_alpha: bool) -> np.ndarray:
     if not has_alpha:
         return colour

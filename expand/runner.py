@@ -192,13 +192,14 @@ def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     return dataset
 
 
-def _prepare(config: ExpandConfig, dataset: Dataset, out: Store) -> tuple[Dataset, Earlier, Plan]:
-    earlier = read_earlier(out)
-    if earlier.config is not None and not config.rebuild:
-        check_compatible(earlier.config, config.determining(), out.location)
-    if config.rebuild:
-        earlier = Earlier(None, {})
-    return dataset, earlier, make_plan(dataset, config, earlier, out)
+def _prepare(config: ExpandConfig, dataset: Dataset,
+             out: Store) -> tuple[Dataset, Earlier, Earlier, Plan]:
+    """What DIR holds, what the plan starts from (nothing under --rebuild), and the plan."""
+    found = read_earlier(out)
+    if found.config is not None and not config.rebuild:
+        check_compatible(found.config, config.determining(), out.location)
+    earlier = Earlier(None, {}) if config.rebuild else found
+    return dataset, found, earlier, make_plan(dataset, config, earlier, out)
 
 
 def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
@@ -220,7 +221,7 @@ def _dry_run(config: ExpandConfig, out: Store, dataset: Dataset, earlier: Earlie
     from uncompressed sizes is tried first; samples are encoded only when that one is tight."""
     per_class = Counter({label: 0 for label in dataset.classes})
     for work in plan.work:
-        per_class[work.source.label] += len(work.copies) + work.original
+        per_class[work.source.label] += work.outputs
     free = out.free_bytes()
 
     def report(sizes: Callable[[ExpandConfig, Plan], list[int]]) -> DryRun:
@@ -243,7 +244,8 @@ def dry_run(config: ExpandConfig) -> DryRun:
         StorageError: a bucket is missing or denies access.
     """
     src, out = _stores(config)
-    return _dry_run(config, out, *_prepare(config, _check_place(config, src, out), out))
+    dataset, _, earlier, plan = _prepare(config, _check_place(config, src, out), out)
+    return _dry_run(config, out, dataset, earlier, plan)
 
 
 def _for_workers(config: ExpandConfig) -> ExpandConfig:
@@ -308,14 +310,13 @@ def expand_dataset(
             # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
             # overlap the planning, and the pool is ready when the first task is.
             with _executor(config, executor_factory, len(dataset.sources)) as pool:
-                dataset, earlier, plan = _prepare(config, dataset, out)
+                dataset, found, earlier, plan = _prepare(config, dataset, out)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:
                     raise InsufficientSpaceError(
                         f"{out.location}: about {report.estimated_bytes / 2**20:.0f} MiB to "
                         f"write, only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some "
                         "space and run again")
-                found = read_earlier(out) if config.rebuild else earlier  # before --rebuild
                 if config.rebuild:
                     remove_outputs(out, found.rows.values())
                 pruned = remove_outputs(out, plan.orphans) if config.prune else 0
@@ -401,7 +402,7 @@ def expand_dataset(
 
 def _lost(skipped: list[Skipped], plan: Plan) -> int:
     failed = {s.source for s in skipped}
-    return sum(len(w.copies) + w.original for w in plan.work if w.source.rel_path in failed)
+    return sum(w.outputs for w in plan.work if w.source.rel_path in failed)
 
 
 def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,

@@ -130,6 +130,10 @@ class Work:
     copies: tuple[int, ...]
     original: bool
 
+    @property
+    def outputs(self) -> int:
+        return len(self.copies) + self.original
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -140,7 +144,7 @@ class Plan:
 
     @property
     def outputs_to_write(self) -> int:
-        return sum(len(w.copies) + w.original for w in self.work)
+        return sum(w.outputs for w in self.work)
 
 
 def _wanted(row: Row, copies: int, include_originals: bool) -> bool:
@@ -262,8 +266,9 @@ class ObjectJournal:
     """The journal on an object store, which cannot append: rows are buffered and written as
     numbered segment objects every SEGMENT_ROWS rows or SEGMENT_SECONDS, by the client only.
 
-    A kill loses at most the unwritten buffer; a resume then re-renders those sources and finds
-    their objects already holding the right bytes (compared, not rewritten).
+    A kill loses at most the unwritten buffer; a resume then re-renders those sources and writes
+    their objects again, the same bytes under the same names (an object store's `ensure` is one
+    PUT: comparing first would cost as much).
     """
 
     def __init__(self, out: RemoteStore, config: dict[str, Any], carried: Iterable[Row]) -> None:

@@ -110,8 +110,6 @@ _MADE_FOLDERS: set[str] = set()
 class LocalStore:
     """A folder on this machine (pathlib; temporary `.part` files renamed into place)."""
 
-    is_local = True
-
     def __init__(self, root: Path, location: str | None = None) -> None:
         self.root = root
         self._root = os.fspath(root)
@@ -170,13 +168,10 @@ class LocalStore:
             os.makedirs(folder, exist_ok=True)
             write_atomic(target, data)
 
-    def holds(self, rel: str, data: bytes) -> bool:
-        return holds(os.path.join(self._root, rel), data)
-
     def ensure(self, rel: str, data: bytes) -> None:
         """Make `rel` hold `data`; a file that already does (left by a killed run) is not
         rewritten, so its inode and mtime stay."""
-        if not self.holds(rel, data):
+        if not holds(os.path.join(self._root, rel), data):
             self.write(rel, data)
 
     def remove(self, rel: str) -> bool:
@@ -235,8 +230,6 @@ def _as_os_error(exc: BaseException) -> OSError:
 class RemoteStore:
     """A folder (a prefix) on an fsspec filesystem; on object stores there is no rename, so every
     object is written whole in one PUT. Errors of the storage client come out as OSErrors."""
-
-    is_local = False
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         try:
@@ -397,14 +390,6 @@ class RemoteStore:
         """Make `rel` hold `data`: one PUT. Checking first would cost a HEAD (and on s3fs a
         LIST when the object is missing) to save at best that PUT of the same bytes."""
         self.write(rel, data)
-
-    def holds(self, rel: str, data: bytes) -> bool:
-        try:
-            if self._call(self.fs.size, self.member(rel)) != len(data):
-                return False
-            return self.read_bytes(rel) == data
-        except OSError:
-            return False
 
     def remove(self, rel: str) -> bool:
         if not self.exists_member(rel):
