@@ -16,7 +16,10 @@ from expand.worker import draw_copy, encode_output, trace_or_skip
 
 
 def _f(value: float, digits: int = 2) -> str:
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    """`value` rounded to `digits` places, trailing zeros of the fraction dropped."""
+    text = f"{value:.{digits}f}"
+    if digits:
+        text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 

@@ -180,3 +180,13 @@ def test_sheets_are_never_written_into_a_dataset(samples_train: Path, tmp_path: 
         done = _expand(*args)
         assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
         assert not Path(args[-1]).exists()
+
+
+def test_captions_keep_whole_numbers_whole() -> None:
+    from expand.params import AugmentParams
+    from expand.preview import describe
+
+    params = AugmentParams(theta=30.0, shear=-10.2, tx=2.0, channel_shift_intensity=100.0,
+                           brightness=1.5).to_dict(())
+    assert describe(params) == ["rot 30°", "shear -10°", "tx 2 ty 0", "chshift 100",
+                                "bright 1.5"]
