@@ -57,3 +57,17 @@ def test_replay_of_one_file_and_a_mismatch(samples_train: Path, tmp_path: Path) 
         assert done.returncode == 2 and "Traceback" not in done.stderr
     with pytest.raises(DatasetLayoutError, match="pass --src"):
         list(replay(load_run(out, src=tmp_path), [name]))
+
+
+def test_a_row_whose_params_are_not_its_streams_is_told_apart(samples_train: Path,
+                                                              tmp_path: Path) -> None:
+    from expand.replay import replay_row
+
+    out = tmp_path / "out"
+    expand_dataset(ExpandConfig(src=samples_train, out=out, copies=1,
+                                augment=AugmentConfig(**PRESETS["light"])))
+    run = load_run(out)
+    row = next(r for r in read_manifest(out) if r["params"]["theta"])
+    assert replay_row(run, row).streams_agree
+    edited = {**row, "params": {**row["params"], "theta": row["params"]["theta"] + 1.0}}
+    assert not replay_row(run, edited).streams_agree
