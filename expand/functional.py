@@ -6,8 +6,6 @@ import io
 import math
 import weakref
 
-from typing import Any
-
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
@@ -57,7 +55,7 @@ def warp_affine(
     image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float, has_alpha: bool
 ) -> np.ndarray:
     """One bilinear resample; with constant fill the colour takes cval and alpha takes 0."""
-    return _warp(cv2.warpAffine, image, matrix[:2], fill_mode, cval, has_alpha)
+    return warp(image, matrix[:2], fill_mode, _fill(cval, image.shape[2], has_alpha))
 
 
 #: The largest warp source given a replicated margin (pixels with the margin, 64 MB as RGBA).
@@ -100,13 +98,19 @@ def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple
     return prepared, margin
 
 
-def _warp(warp: Any, image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float,
-          has_alpha: bool) -> np.ndarray:
-    """OpenCV's affine or perspective warp as an inverse map, with this project's fill rules."""
-    height, width, channels = image.shape
+def _fill(cval: float, channels: int, has_alpha: bool) -> list[float]:
+    """The constant fill: cval for colour, transparent for alpha."""
     fill = [float(min(max(round(cval), 0), 255))] * channels
     if has_alpha:
         fill[-1] = 0.0
+    return fill
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
+         fill: list[float]) -> np.ndarray:
+    """One bilinear resample by an inverse map, affine (2x3) or projective (3x3); `fill`: a value
+    per channel, for the constant fill mode."""
+    height, width, channels = image.shape
     prepared, (mx, my) = _prepared(image, fill_mode)
     if mx or my:  # sample (x + mx, y + my): the map followed by a shift
         last = matrix[2] if len(matrix) == 3 else np.array([0.0, 0.0, 1.0])
@@ -114,9 +118,11 @@ def _warp(warp: Any, image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
         matrix[0] += mx * last
         matrix[1] += my * last
     widened = channels == 3
-    warped = warp(prepared, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                  borderMode=_BORDERS[fill_mode],
-                  borderValue=tuple(fill + [0.0] if widened else fill))
+    resample = cv2.warpAffine if len(matrix) == 2 else cv2.warpPerspective
+    warped = resample(prepared, matrix, (width, height),
+                      flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                      borderMode=_BORDERS[fill_mode],
+                      borderValue=tuple(fill + [0.0] if widened else fill))
     if widened:
         narrowed: np.ndarray = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)
         return narrowed
@@ -178,7 +184,7 @@ def warp_perspective(
     image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode, cval: float, has_alpha: bool
 ) -> np.ndarray:
     """warp_affine's twin for a homography: one bilinear resample, the same fill rules."""
-    return _warp(cv2.warpPerspective, image, matrix, fill_mode, cval, has_alpha)
+    return warp(image, matrix, fill_mode, _fill(cval, image.shape[2], has_alpha))
 
 
 # ---- pixel-level kernels: colour channels only; alpha passes through unchanged ----

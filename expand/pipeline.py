@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from expand import functional as F
@@ -82,19 +81,10 @@ def _placement(matrix: np.ndarray, place: P.Place, traced: lineart.Traced, width
 def _warp_on_paper(image: np.ndarray, matrix: np.ndarray, projective: bool,
                    polarity: lineart.Polarity, has_alpha: bool) -> np.ndarray:
     """One bilinear resample of line art; what comes from outside the image is paper."""
-    height, width = image.shape[:2]
-    channels = image.shape[2]
     fill = [float(np.clip(round(v), 0, 255)) for v in polarity.paper]
     if has_alpha:
         fill.append(0.0 if polarity.transparent_paper else 255.0)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if projective:
-        warped = cv2.warpPerspective(image, matrix, (width, height), flags=flags,
-                                     borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(fill))
-    else:
-        warped = cv2.warpAffine(image, matrix[:2], (width, height), flags=flags,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(fill))
-    return np.asarray(warped).reshape(height, width, channels)
+    return F.warp(image, matrix if projective else matrix[:2], "constant", fill)
 
 
 def _line_art_geometry(image: np.ndarray, params: AugmentParams, traced: lineart.Traced,
@@ -115,7 +105,8 @@ def _line_art_geometry(image: np.ndarray, params: AugmentParams, traced: lineart
         side = min(width, height)
         wobble = lineart.Wobble(field.amplitude * side, field.wavelength * side, field.phases)
     if (preserve and not identity) or factor_value != 1.0 or wobble is not None:
-        base = traced.width if preserve else             traced.width * lineart.scale_of(matrix, ((width - 1) / 2, (height - 1) / 2))
+        centre = ((width - 1) / 2, (height - 1) / 2)
+        base = traced.width if preserve else traced.width * lineart.scale_of(matrix, centre)
         return lineart.draw(traced, image, matrix, (width, height), base * factor_value, wobble)
     if identity:
         return image
