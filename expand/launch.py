@@ -3,7 +3,8 @@
 A run with several workers needs a process pool, whose workers import NumPy and OpenCV (about
 0.2 s). Started here, before the CLI's own imports, the forkserver does that on another core
 while this process imports; the pool is then ready when the run reaches it. Nothing is started
-for a coreutils hand-over, shell completion, help, version, a dry run, another subcommand or one worker.
+for a coreutils hand-over, shell completion, help, version, a dry run, another subcommand, one
+worker or a Dask scheduler.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ def _runs_a_pool(args: list[str]) -> bool:
 
     if os.environ.get("_EXPAND_COMPLETE") or is_coreutils_call(args, sys.stdin.isatty()):
         return False
-    if any(a in ("-h", "--help", "--version", "--dry-run") for a in args):
-        return False
+    if any(a in ("-h", "--help", "--version", "--dry-run", "--scheduler")
+           or a.startswith("--scheduler=") for a in args):
+        return False  # nothing to run, or Dask runs it
     if args and args[0] in ("preview", "inspect", "replay", "config"):
         return False
     workers: str | None = None

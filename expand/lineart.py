@@ -553,8 +553,6 @@ def _paint(cover: np.ndarray, polarity: Polarity, like: np.ndarray, ink: float |
 
 # ---- the pipeline's view: trace a source once, draw each copy from it ----
 
-POLARITIES: tuple[str, ...] = ("auto", "dark-on-light", "light-on-dark")
-
 
 @dataclass(frozen=True)
 class Traced:

@@ -149,3 +149,13 @@ def test_the_summary_reports_balance_and_identical_outputs(samples_train: Path,
     both = expand(samples_train, "--per-class-target", "20", "--copies", "2", "--out",
                   tmp_path / "p")
     assert both.returncode == 2 and "--copies and --per-class-target" in both.stderr
+
+
+def test_the_worker_server_starts_only_for_a_local_pool() -> None:
+    from expand.launch import _runs_a_pool
+
+    assert _runs_a_pool(["data", "--out", "aug", "--workers", "2"])
+    assert not _runs_a_pool(["data", "--out", "aug", "--workers", "1"])
+    assert not _runs_a_pool(["data", "--out", "aug", "--workers", "2", "--scheduler", "local"])
+    assert not _runs_a_pool(["data", "--out", "aug", "--scheduler=tcp://h:8786"])
+    assert not _runs_a_pool(["preview", "data", "--out", "sheet.png"])
