@@ -55,6 +55,7 @@ class ManifestSpool:
         self._prefixes = array("Q")
         self.totals = ManifestTotals()
         self.rows = 0
+        self._groups: dict[str, list[str]] = {}
 
     def add(self, row: dict[str, Any]) -> None:
         self._buffer.append((row["file_name"], json.dumps(row, ensure_ascii=False)))
@@ -99,9 +100,13 @@ class ManifestSpool:
             target = self._dir / MANIFEST
             temp = target
         handles: list[IO[str]] = [open(run, encoding="utf-8") for run in self._runs]
+        repeated = _repeated(self._prefixes)
         try:
             with open(temp, "w", encoding="utf-8") as sink:
-                sink.writelines(line + "\n" for line in self._merged(handles))
+                for line in self._merged(handles):
+                    sink.write(line + "\n")
+                    if repeated:
+                        self._group(json.loads(line), repeated)
             if isinstance(out, LocalStore):
                 os.replace(temp, target)
             else:
@@ -115,9 +120,15 @@ class ManifestSpool:
             temp.unlink(missing_ok=True)
         return self.totals
 
-    def duplicates(self, out: Store) -> tuple[tuple[str, ...], ...]:
-        """find_duplicates of the manifest just written, from the prefixes taken on arrival."""
-        return find_duplicates(out, self._prefixes)
+    def _group(self, row: dict[str, Any], repeated: set[int]) -> None:
+        if int(row["sha256"][:16], 16) in repeated:
+            self._groups.setdefault(row["sha256"], []).append(row["file_name"])
+
+    def duplicates(self) -> tuple[tuple[str, ...], ...]:
+        """Groups of rows with the same SHA-256 in the manifest `write` wrote, sorted, gathered
+        while writing it: only rows whose 8-byte hash prefix repeats are parsed, so millions of
+        outputs cost 8 bytes each, and nothing is read back."""
+        return tuple(sorted(tuple(g) for g in self._groups.values() if len(g) > 1))
 
     def discard(self) -> None:
         for run in self._runs:
@@ -142,23 +153,9 @@ def read_manifest(out: Path | Store) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def find_duplicates(out: Path | Store,
-                    prefixes: array[int] | None = None) -> tuple[tuple[str, ...], ...]:
-    """Groups of files in DIR's manifest with the same SHA-256, sorted.
-
-    Two streaming passes: the first keeps 8 bytes of every hash (or takes `prefixes`, those of
-    every row, already kept), the second reads back only the rows whose prefix repeats, so
-    millions of outputs need 8 bytes each, not their names.
-    """
-    if prefixes is None:
-        prefixes = array("Q", (int(row["sha256"][:16], 16) for row in read_manifest(out)))
+def _repeated(prefixes: array[int]) -> set[int]:
+    """The 8-byte hash prefixes that occur more than once."""
     ordered = np.sort(np.frombuffer(prefixes, dtype=np.uint64)) if len(prefixes) else \
         np.empty(0, np.uint64)
-    repeated = {int(v) for v in ordered[1:][ordered[1:] == ordered[:-1]]}
-    if not repeated:
-        return ()
-    groups: dict[str, list[str]] = {}
-    for row in read_manifest(out):
-        if int(row["sha256"][:16], 16) in repeated:
-            groups.setdefault(row["sha256"], []).append(row["file_name"])
-    return tuple(sorted(tuple(g) for g in groups.values() if len(g) > 1))
+    return {int(v) for v in ordered[1:][ordered[1:] == ordered[:-1]]}
+

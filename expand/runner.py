@@ -355,7 +355,7 @@ def expand_dataset(
             unrecorded += remove_files(out, sorted(again))
             lock.verify()
             rows = spool.write(out)
-            duplicates = spool.duplicates(out)
+            duplicates = spool.duplicates()
             write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
             journal.remove()
         except BaseException:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from expand import manifest
-from expand.manifest import ManifestSpool, find_duplicates, read_manifest
+from expand.manifest import ManifestSpool, read_manifest
 from expand.storage import LocalStore
 
 
@@ -38,14 +38,17 @@ def test_rows_in_any_order_are_written_sorted_counted_and_checked(
     for row in shuffled:
         spool.add(row)
     totals = spool.write(out)
-    duplicates = spool.duplicates(out)
+    duplicates = spool.duplicates()
     spool.discard()
 
     written = (tmp_path / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in written] == sorted(rows, key=lambda r: r["file_name"])
     assert dict(totals.labels) == {"circle": 40, "square": 40, "tab\there": 40}
     assert sum(totals.sources.values()) == len({r["source"] for r in rows})
-    assert duplicates == find_duplicates(tmp_path)
+    by_hash: dict[str, list[str]] = {}
+    for row in read_manifest(tmp_path):
+        by_hash.setdefault(row["sha256"], []).append(row["file_name"])
+    assert duplicates == tuple(sorted(tuple(g) for g in by_hash.values() if len(g) > 1))
     assert len(duplicates) == 50 and all(len(group) in (2, 3) for group in duplicates)
     assert sorted(tmp_path.iterdir()) == [tmp_path / "metadata.jsonl"]
     assert len(list(read_manifest(tmp_path))) == 120
