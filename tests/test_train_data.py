@@ -174,3 +174,21 @@ def test_rgba_images_are_read_as_rgb(tmp_path: Path) -> None:
     pixels = load_images([tmp_path / "a" / "x.png"], (24, 24), "rgb")
     assert pixels.shape == (1, 24, 24, 3)
     assert pixels[0, 5, 5].tolist() == [10, 20, 30]
+
+
+@pytest.mark.parametrize("settings", [{"early_stopping": 1.5}, {"early_stopping": -1},
+                                      {"seed": -1}, {"seed": True}, {"epochs": 0}])
+def test_fit_settings_must_be_whole_numbers_in_range(settings: dict[str, object]) -> None:
+    from train.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=next(iter(settings))):
+        FitConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_compare_refuses_an_original_folder_with_a_single_class(tmp_path: Path) -> None:
+    from train.compare import compare_datasets
+    from train.config import CompareConfig
+
+    (tmp_path / "only").mkdir()
+    with pytest.raises(DatasetError, match="single class folder \\(only\\); a classifier"):
+        compare_datasets(CompareConfig(tmp_path, tmp_path, (tmp_path,)))

@@ -12,8 +12,7 @@ import numpy as np
 from scipy import stats
 
 from train.config import CompareConfig, TrainConfig
-from train.data import check_classes, class_names, list_images, load_folder, steps_per_pass
-from train.errors import DatasetError
+from train.data import check_classes, list_images, load_folder, steps_per_pass, training_classes
 from train.evaluate import evaluate_model
 from train.fit import train_model
 
@@ -123,9 +122,7 @@ def compare_datasets(config: CompareConfig, on_run: Callable[[ArmRun], None] | N
         DatasetError, ClassMismatchError: a folder is unusable, or the classes differ.
         ConfigError, WeightsUnavailableError: the model's weights cannot be had.
     """
-    classes = class_names(config.original_dir, "original")
-    if len(classes) < 2:
-        raise DatasetError(f"original folder {config.original_dir} has a single class folder")
+    classes = training_classes(config.original_dir, "original")
     check_classes(classes, config.expanded_dir, "expanded")
     folders = {"original": config.original_dir, "expanded": config.expanded_dir}
     images = {arm: len(list_images(folder, classes)) for arm, folder in folders.items()}

@@ -37,9 +37,9 @@ MIN_IMAGE_SIDE: dict[str, int] = {
 PRETRAINED_MODELS: frozenset[str] = frozenset({"vgg16-features", "vgg16-finetune"})
 
 
-def _positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
+def _int_at_least(name: str, value: int, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -68,7 +68,7 @@ class ModelConfig:
             if len(self.image_size) != 2:
                 raise ConfigError(f"image_size: expected (height, width), got {self.image_size!r}")
             for side in self.image_size:
-                _positive_int("image_size", side)
+                _int_at_least("image_size", side)
             if min(self.image_size) < MIN_IMAGE_SIDE[self.name]:
                 raise ConfigError(f"image_size: model '{self.name}' needs sides >= "
                                   f"{MIN_IMAGE_SIDE[self.name]}, got {self.image_size!r}")
@@ -122,17 +122,14 @@ class FitConfig:
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("batch_size", self.batch_size)
-        _positive_int("epochs", self.epochs)
+        _int_at_least("batch_size", self.batch_size)
+        _int_at_least("epochs", self.epochs)
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ConfigError(f"learning_rate: expected a number > 0, got {self.learning_rate!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed: expected an integer >= 0, got {self.seed!r}")
-        if isinstance(self.early_stopping, bool) or self.early_stopping < 0:
-            raise ConfigError(f"early_stopping: expected a patience >= 0 epochs, "
-                              f"got {self.early_stopping!r}")
+        _int_at_least("seed", self.seed, 0)
+        _int_at_least("early_stopping", self.early_stopping, 0)
         if self.steps_per_epoch is not None:
-            _positive_int("steps_per_epoch", self.steps_per_epoch)
+            _int_at_least("steps_per_epoch", self.steps_per_epoch)
 
     def to_dict(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "epochs": self.epochs,
@@ -190,7 +187,7 @@ class CompareConfig:
     def __post_init__(self) -> None:
         if not self.test_dirs:
             raise ConfigError("test_dirs: give at least one test folder (--test DIR)")
-        _positive_int("seeds", self.seeds)
+        _int_at_least("seeds", self.seeds)
         _choice("schedule", self.schedule, SCHEDULES)
         if not (0.0 < self.confidence < 1.0):
             raise ConfigError(f"confidence: expected 0 < value < 1, got {self.confidence!r}")

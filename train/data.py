@@ -75,6 +75,19 @@ def class_names(folder: Path, role: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def training_classes(folder: Path, role: str) -> tuple[str, ...]:
+    """class_names of a folder a classifier is trained on, which needs two classes at least.
+
+    Raises:
+        DatasetError: as class_names, or `folder` has a single class folder.
+    """
+    classes = class_names(folder, role)
+    if len(classes) < 2:
+        raise DatasetError(f"{role} folder {folder} has a single class folder "
+                           f"({classes[0]}); a classifier needs at least 2")
+    return classes
+
+
 def check_classes(expected: tuple[str, ...], folder: Path, role: str) -> None:
     """Refuse a folder whose classes differ from the training classes.
 
@@ -288,10 +301,7 @@ def make_training_data(config: TrainConfig, classes: tuple[str, ...] | None = No
     import tensorflow as tf
 
     if classes is None:
-        classes = class_names(config.train_dir, "training")
-        if len(classes) < 2:
-            raise DatasetError(f"training folder {config.train_dir} has a single class folder "
-                               f"({classes[0]}); a classifier needs at least 2")
+        classes = training_classes(config.train_dir, "training")
     else:
         check_classes(classes, config.train_dir, "training")
     split = plan_split(config.train_dir, classes, config.val_fraction, config.fit.seed,
