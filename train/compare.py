@@ -137,7 +137,6 @@ def compare_datasets(config: CompareConfig, on_run: Callable[[ArmRun], None] | N
     tests = []
     for test_dir in config.test_dirs:
         check_classes(classes, test_dir, "test")
-        list_images(test_dir, classes)
         dataset, files = load_folder(test_dir, classes, config.model.size,
                                      config.model.color_mode)
         tests.append((test_dir, dataset.cache().batch(config.batch_size), files))

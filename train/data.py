@@ -247,14 +247,22 @@ def load_folder(folder: Path, classes: tuple[str, ...], image_size: tuple[int, i
     """Unbatched (image, label) pairs of `folder` in Keras's order, and their relative paths.
 
     Labels are indices into `classes`, whatever order the folder lists them in.
+
+    Raises:
+        DatasetError: as list_images, or Keras reads other files than those listed.
     """
     import keras
 
+    listed = set(list_images(folder, classes))
     dataset = keras.utils.image_dataset_from_directory(
         folder, labels="inferred", label_mode="int", class_names=list(classes),
         color_mode=color_mode, batch_size=None, image_size=image_size, shuffle=False,
         verbose=False)
     paths = tuple(Path(p).relative_to(folder).as_posix() for p in dataset.file_paths)
+    if set(paths) != listed:
+        odd = min(listed ^ set(paths))
+        raise DatasetError(f"{folder}: Keras reads {len(paths)} images where {len(listed)} are "
+                           f"listed (e.g. {odd}); Keras does not follow symlinked folders")
     return dataset, paths
 
 
@@ -308,12 +316,6 @@ def make_training_data(config: TrainConfig, classes: tuple[str, ...] | None = No
                        config.val_dir)
     size, mode = config.model.size, config.model.color_mode
     everything, paths = load_folder(config.train_dir, classes, size, mode)
-    listed = set(list_images(config.train_dir, classes))
-    if set(paths) != listed:
-        odd = min(listed ^ set(paths))
-        raise DatasetError(f"{config.train_dir}: Keras reads {len(paths)} images where "
-                           f"{len(listed)} are listed (e.g. {odd}); Keras does not follow "
-                           f"symlinked folders")
     batch = config.fit.batch_size
     train = (everything if split.method in ("none", "val-dir")
              else _subset(everything, paths, set(split.train_files)))

@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 import train.models  # noqa: F401  (registers VGGPreprocess, so saved VGG16 models load)
 from train import plots
-from train.data import check_classes, decoding_errors, list_images, load_folder, load_images
+from train.data import check_classes, decoding_errors, load_folder, load_images
 from train.errors import RunFolderError
 from train.runfolder import (
     CONFUSION_FILE,
@@ -158,7 +158,6 @@ def evaluate_run(run_dir: Path, data_dir: Path, out_dir: Path | None = None,
     """
     info = RunInfo.read(run_dir)
     check_classes(info.class_names, data_dir, "test")
-    list_images(data_dir, info.class_names)
     dataset, files = load_folder(data_dir, info.class_names, info.image_size, info.color_mode)
     model = load_run_model(info)
     evaluation = evaluate_model(model, dataset.cache().batch(batch_size), files, info.class_names,
