@@ -73,13 +73,13 @@ def fit(
     train_dir: Annotated[Path, typer.Argument(
         help="Training folder: an `expand` output or a plain class-per-folder dataset.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write.")],
-    model: ModelOpt = "shapes",
+    model: ModelOpt = ModelConfig.name,
     image_size: SizeOpt = None,
-    color_mode: ColorOpt = "rgb",
+    color_mode: ColorOpt = ModelConfig.color_mode,
     weights: WeightsOpt = None,
-    epochs: EpochsOpt = 10,
-    batch_size: BatchOpt = 32,
-    lr: LrOpt = 1e-3,
+    epochs: EpochsOpt = FitConfig.epochs,
+    batch_size: BatchOpt = FitConfig.batch_size,
+    lr: LrOpt = FitConfig.learning_rate,
     seed: Annotated[int, typer.Option(min=0, help="Seed of weights, shuffling and split.")] = 0,
     val: Annotated[Path | None, typer.Option(
         "--val", help="Separate validation folder (instead of holding out sources).")] = None,
@@ -120,7 +120,7 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Where to write the results (default: RUN/eval/<DATA_DIR name>).")
     ] = None,
-    batch_size: BatchOpt = 32,
+    batch_size: BatchOpt = FitConfig.batch_size,
 ) -> None:
     """Evaluate a run's model on a test folder: report, metrics.json, confusion matrix."""
     with _errors():
@@ -159,13 +159,13 @@ def compare(
     expanded: Annotated[Path, typer.Argument(help="Its `expand` output.")],
     test: Annotated[list[Path], typer.Option(
         "--test", help="Test folder (repeat for several); only ever used for evaluation.")],
-    model: ModelOpt = "shapes",
+    model: ModelOpt = ModelConfig.name,
     image_size: SizeOpt = None,
-    color_mode: ColorOpt = "rgb",
+    color_mode: ColorOpt = ModelConfig.color_mode,
     weights: WeightsOpt = None,
-    epochs: EpochsOpt = 10,
-    batch_size: BatchOpt = 32,
-    lr: LrOpt = 1e-3,
+    epochs: EpochsOpt = FitConfig.epochs,
+    batch_size: BatchOpt = FitConfig.batch_size,
+    lr: LrOpt = FitConfig.learning_rate,
     seeds: Annotated[int, typer.Option(min=1, help="Paired seeds per arm (K).")] = 5,
     first_seed: Annotated[int, typer.Option(min=0, help="Seeds are first-seed .. +K-1.")] = 0,
     schedule: Annotated[Schedule, typer.Option(

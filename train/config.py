@@ -176,9 +176,9 @@ class CompareConfig:
     expanded_dir: Path
     test_dirs: tuple[Path, ...]
     model: ModelConfig = field(default_factory=ModelConfig)
-    batch_size: int = 32
-    epochs: int = 10
-    learning_rate: float = 1e-3
+    batch_size: int = FitConfig.batch_size
+    epochs: int = FitConfig.epochs
+    learning_rate: float = FitConfig.learning_rate
     seeds: int = 5
     first_seed: int = 0
     schedule: Schedule = "equal-steps"
