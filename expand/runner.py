@@ -19,7 +19,7 @@ from expand.config import ExpandConfig
 from expand.discover import Dataset, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
-from expand.executors import Executor, make_executor
+from expand.executors import Executor, make_executor, take_prewarmed
 from expand.layout import check_not_foreign, check_output_location, lock_for, relative_inside
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              write_run_file)
@@ -268,7 +268,8 @@ def _executor(config: ExpandConfig, factory: ExecutorFactory | None, tasks: int)
         from expand.dask_executor import DaskExecutor  # dask is an extra: imported only here
 
         return DaskExecutor(config.scheduler, config.workers, tasks)
-    return make_executor(config.workers, worker_init, chunk)
+    return take_prewarmed(config.workers, chunk) or \
+        make_executor(config.workers, worker_init, chunk)
 
 
 def expand_dataset(

@@ -8,11 +8,10 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import EXIT_OK, EXIT_SKIPPED, DatasetLayoutError
+from expand.errors import EXIT_OK, EXIT_SKIPPED
 from expand.runner import RunSummary, expand_dataset
 from expand.storage import TEMP_SUFFIX
 

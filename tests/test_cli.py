@@ -152,10 +152,11 @@ def test_the_summary_reports_balance_and_identical_outputs(samples_train: Path,
 
 
 def test_the_worker_server_starts_only_for_a_local_pool() -> None:
-    from expand.launch import _runs_a_pool
+    from expand.launch import _pool_size
 
-    assert _runs_a_pool(["data", "--out", "aug", "--workers", "2"])
-    assert not _runs_a_pool(["data", "--out", "aug", "--workers", "1"])
-    assert not _runs_a_pool(["data", "--out", "aug", "--workers", "2", "--scheduler", "local"])
-    assert not _runs_a_pool(["data", "--out", "aug", "--scheduler=tcp://h:8786"])
-    assert not _runs_a_pool(["preview", "data", "--out", "sheet.png"])
+    assert _pool_size(["data", "--out", "aug", "--workers", "2"]) == 2
+    assert _pool_size(["data", "--out", "aug", "--workers=3"]) == 3
+    assert _pool_size(["data", "--out", "aug", "--workers", "1"]) is None
+    assert _pool_size(["data", "--out", "aug", "--workers", "2", "--scheduler", "local"]) is None
+    assert _pool_size(["data", "--out", "aug", "--scheduler=tcp://h:8786"]) is None
+    assert _pool_size(["preview", "data", "--out", "sheet.png"]) is None
