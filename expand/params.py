@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import numpy as np
 
 from expand import transforms as T
 from expand.config import AugmentConfig, ShiftRange
+from expand.seeding import Rng
 
 # ---- what each further transform drew (its manifest entry under its own name) ----
 
@@ -191,7 +193,7 @@ KERAS_PARAM_KEYS: tuple[str, ...] = ("theta", "tx", "ty", "shear", "zx", "zy", "
                                      "flip_vertical", "channel_shift_intensity", "brightness")
 
 
-def _shift(rng: np.random.Generator, shift_range: ShiftRange, size: int) -> float:
+def _shift(rng: Rng, shift_range: ShiftRange, size: int) -> float:
     """Keras's rule: float → uniform, int n → ±{0..n-1}, list → ±choice; × size if max < 1."""
     if isinstance(shift_range, tuple):
         value = float(shift_range[int(rng.integers(len(shift_range)))]) * _sign(rng)
@@ -205,7 +207,7 @@ def _shift(rng: np.random.Generator, shift_range: ShiftRange, size: int) -> floa
     return value * size if largest < 1 else value
 
 
-def _sign(rng: np.random.Generator) -> float:
+def _sign(rng: Rng) -> float:
     return 1.0 if rng.integers(2) else -1.0
 
 
@@ -213,7 +215,7 @@ def _is_on(shift_range: ShiftRange) -> bool:
     return any(shift_range) if isinstance(shift_range, tuple) else bool(shift_range)
 
 
-def _fires(rng: np.random.Generator, p: float) -> bool:
+def _fires(rng: Rng, p: float) -> bool:
     """The coin: none at p = 1 (so Keras's always-on transforms draw exactly what they did)."""
     if p >= 1.0:
         return True
@@ -224,7 +226,7 @@ def _fires(rng: np.random.Generator, p: float) -> bool:
 
 def sample_params(
     config: AugmentConfig,
-    stream: Callable[[str], np.random.Generator],
+    stream: Callable[[str], Rng],
     size: tuple[int, int],
 ) -> AugmentParams:
     """Draw one output's parameters. `stream(name)` gives that transform's own generator.
@@ -278,18 +280,18 @@ def sample_params(
                          tuple(extra))
 
 
-def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+def _uniform(rng: Rng, bounds: tuple[float, float]) -> float:
     """U(a, b), with no draw for a fixed value (a == b): that part of the transform is off."""
     low, high = bounds
     return float(low) if low == high else float(rng.uniform(low, high))
 
 
-def _random_crop(t: Any, rng: np.random.Generator, width: int, height: int) -> CropBox:
+def _random_crop(t: Any, rng: Rng, width: int, height: int) -> CropBox:
     w, h = t.size_frac * width, t.size_frac * height
     return CropBox(float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), w, h)
 
 
-def _random_resized_crop(t: Any, rng: np.random.Generator, width: int, height: int) -> CropBox:
+def _random_resized_crop(t: Any, rng: Rng, width: int, height: int) -> CropBox:
     """torchvision's rule: up to 10 tries at an area and aspect that fit, else the central crop
     closest to the allowed aspects."""
     area = width * height
@@ -309,7 +311,7 @@ def _random_resized_crop(t: Any, rng: np.random.Generator, width: int, height: i
     return CropBox((width - w) / 2, (height - h) / 2, w, h)
 
 
-def _perspective(t: Any, rng: np.random.Generator, width: int, height: int) -> Corners:
+def _perspective(t: Any, rng: Rng, width: int, height: int) -> Corners:
     dx, dy = t.distortion * (width - 1) / 2, t.distortion * (height - 1) / 2
     moves = rng.uniform(0.0, 1.0, size=(4, 2)) * (dx, dy)
     right, bottom = width - 1.0, height - 1.0
@@ -318,12 +320,12 @@ def _perspective(t: Any, rng: np.random.Generator, width: int, height: int) -> C
     return Corners(tuple((float(x), float(y)) for x, y in corners))
 
 
-def _color_jitter(t: Any, rng: np.random.Generator, width: int, height: int) -> Jitter:
+def _color_jitter(t: Any, rng: Rng, width: int, height: int) -> Jitter:
     return Jitter(_uniform(rng, t.brightness), _uniform(rng, t.contrast),
                   _uniform(rng, t.saturation), _uniform(rng, t.hue))
 
 
-def _erase(t: Any, rng: np.random.Generator, width: int, height: int) -> Erase:
+def _erase(t: Any, rng: Rng, width: int, height: int) -> Erase:
     """torchvision's RandomErasing: up to 10 tries at a rectangle that fits, else nothing."""
     log_ratio = (math.log(t.ratio[0]), math.log(t.ratio[1]))
     for _ in range(10):
@@ -336,7 +338,7 @@ def _erase(t: Any, rng: np.random.Generator, width: int, height: int) -> Erase:
     return Erase(0, 0, 0, 0, t.value)
 
 
-_SAMPLERS: dict[str, Callable[[Any, np.random.Generator, int, int], TransformParams]] = {
+_SAMPLERS: dict[str, Callable[[Any, Rng, int, int], TransformParams]] = {
     T.RandomCrop.name: _random_crop,
     T.RandomResizedCrop.name: _random_resized_crop,
     T.Perspective.name: _perspective,

@@ -90,45 +90,127 @@ def _mix(entropy: list[int]) -> tuple[list[int], int]:
     return _absorb(pool, hash_const, entropy[_POOL:])
 
 
-def _pcg64_state(pool: list[int]) -> dict[str, Any]:
-    """PCG64(SeedSequence).state: generate_state(4, uint64), then pcg64_set_seed."""
-    hash_const, out = _INIT_B, []
-    for i in range(8):
-        value = pool[i % _POOL] ^ hash_const
-        hash_const = (hash_const * _MULT_B) & _M32
-        value = (value * hash_const) & _M32
+def _hash_steps(first: int, mult: int, count: int) -> list[tuple[int, int]]:
+    """The (xor, multiply) constants of `count` hashing steps from `first`: a hash step XORs a
+    word with the constant, advances it, and multiplies by the new one."""
+    steps, const = [], first
+    for _ in range(count):
+        advanced = (const * mult) & _M32
+        steps.append((const, advanced))
+        const = advanced
+    return steps
+
+
+#: generate_state's 8 hashing steps: they depend on nothing but their position.
+_STATE_STEPS = _hash_steps(_INIT_B, _MULT_B, 8)
+
+
+def _hashed_words(word: int, hash_const: int) -> tuple[list[int], int]:
+    """What `_absorb` mixes into each of the pool's 4 entries for one word, and the constant
+    after: a function of the word and the constant only, so shared by every copy's pool."""
+    values = []
+    for xor, mult in _hash_steps(hash_const, _MULT_A, _POOL):
+        value = ((word ^ xor) * mult) & _M32
+        values.append(value ^ (value >> 16))
+        hash_const = mult
+    return values, hash_const
+
+
+def _pcg64_seed(pool: list[int]) -> tuple[int, int]:
+    """PCG64(SeedSequence)'s (state, inc): generate_state(4, uint64), then pcg64_set_seed."""
+    out = []
+    for i, (xor, mult) in enumerate(_STATE_STEPS):
+        value = ((pool[i & 3] ^ xor) * mult) & _M32
         out.append(value ^ (value >> 16))
     seed = ((out[0] | out[1] << 32) << 64) | out[2] | out[3] << 32
     sequence = ((out[4] | out[5] << 32) << 64) | out[6] | out[7] << 32
     inc = ((sequence << 1) | 1) & _M128
-    state = (((inc + seed) & _M128) * _PCG64_MULT + inc) & _M128
-    return {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
-            "has_uint32": 0, "uinteger": 0}
+    return (((inc + seed) & _M128) * _PCG64_MULT + inc) & _M128, inc
+
+
+_M64 = (1 << 64) - 1
+_TO_DOUBLE = 1.0 / 9007199254740992.0
+
+
+class Stream:
+    """The NumPy Generator(PCG64(SeedSequence(...))) of one stream, drawn in Python for what
+    sample_params draws most (`random`, `uniform`): NumPy's very numbers (PCG64's XSL-RR output,
+    53-bit doubles, low + (high - low) * u; tested draw for draw) without building a Generator
+    and setting its state (about 2 us a stream). Any other draw, or attribute, hands the state
+    to a NumPy Generator, which then makes every later draw."""
+
+    __slots__ = ("_inc", "_numpy", "_state")
+
+    def __init__(self, state: int, inc: int) -> None:
+        self._state, self._inc = state, inc
+        self._numpy: np.random.Generator | None = None
+
+    def _next_double(self) -> float:
+        state = (self._state * _PCG64_MULT + self._inc) & _M128
+        self._state = state
+        value = ((state >> 64) ^ state) & _M64
+        rotation = state >> 122
+        value = ((value >> rotation) | (value << (64 - rotation))) & _M64
+        return (value >> 11) * _TO_DOUBLE
+
+    def random(self, size: int | None = None) -> Any:
+        if self._numpy is not None or size is not None:
+            return self._generator().random(size)
+        return self._next_double()
+
+    def uniform(self, low: float = 0.0, high: float = 1.0,
+                size: int | tuple[int, ...] | None = None) -> Any:
+        if self._numpy is not None or not isinstance(size, (int, type(None))) \
+                or not (isinstance(low, (int, float)) and isinstance(high, (int, float))
+                        and low <= high):  # NumPy's own checks and errors for the rest
+            return self._generator().uniform(low, high, size)
+        span = high - low
+        if size is None:
+            return low + span * self._next_double()
+        return np.array([low + span * self._next_double() for _ in range(size)])
+
+    def _generator(self) -> np.random.Generator:
+        if self._numpy is None:
+            self._numpy = np.random.Generator(np.random.PCG64())
+            self._numpy.bit_generator.state = {
+                "bit_generator": "PCG64", "state": {"state": self._state, "inc": self._inc},
+                "has_uint32": 0, "uinteger": 0}
+        return self._numpy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._generator(), name)
+
+
+#: What sample_params draws from: rng_for's Generator, or SourceStreams' Stream.
+Rng = np.random.Generator | Stream
 
 
 class SourceStreams:
     """rng_for(seed, key, copy, name) for one source, without re-mixing what all its streams share.
 
-    `for_copy(copy)` gives the `stream(name)` function that sample_params takes. A transform's
-    generator object is reused from one copy to the next (its state is set afresh each time), so
-    draw from it before asking for the next copy's streams.
+    `for_copy(copy)` gives the `stream(name)` function that sample_params takes; each call of it
+    starts that stream afresh.
     """
 
     def __init__(self, seed: int, key: tuple[int, ...]) -> None:
         run = _words(seed)
         entropy = run + [0] * (_POOL - len(run)) + [w for k in key for w in _words(k)]
         self._pool, self._hash = _mix(entropy)
-        self._generators: dict[str, np.random.Generator] = {}
+        #: (constant, transform) -> what absorbing the transform's id mixes in
+        self._hashed: dict[tuple[int, str], list[int]] = {}
 
-    def for_copy(self, copy: int) -> Callable[[str], np.random.Generator]:
+    def for_copy(self, copy: int) -> Callable[[str], Stream]:
         pool, hash_const = _absorb(self._pool, self._hash, _words(copy))
 
-        def stream(transform: str) -> np.random.Generator:
-            state = _pcg64_state(_absorb(pool, hash_const, _words(transform_id(transform)))[0])
-            generator = self._generators.get(transform)
-            if generator is None:
-                generator = self._generators[transform] = np.random.Generator(np.random.PCG64())
-            generator.bit_generator.state = state
-            return generator
+        def stream(transform: str) -> Stream:
+            values = self._hashed.get((hash_const, transform))
+            if values is None:
+                values = self._hashed[hash_const, transform] = \
+                    _hashed_words(transform_id(transform), hash_const)[0]
+            mixed = []
+            for entry, value in zip(pool, values):
+                entry = (_MIX_L * entry - _MIX_R * value) & _M32
+                mixed.append(entry ^ (entry >> 16))
+            return Stream(*_pcg64_seed(mixed))
 
         return stream

@@ -1,13 +1,16 @@
-"""The fast streams (SourceStreams) are rng_for's streams, draw for draw."""
+"""The fast streams (SourceStreams, and Stream's draws in Python) are rng_for's streams, draw for
+draw."""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expand.seeding import SourceStreams, rng_for, source_key, transform_id
+from expand.seeding import SourceStreams, Stream, rng_for, source_key, transform_id
 
 NAMES = ("rotation", "width_shift", "height_shift", "shear", "zoom", "horizontal_flip",
          "vertical_flip", "channel_shift", "brightness")
@@ -44,3 +47,39 @@ def test_asking_again_restarts_the_stream() -> None:
 def test_transform_ids_are_the_first_four_bytes_of_sha256() -> None:
     assert transform_id("rotation") == int.from_bytes(hashlib.sha256(b"rotation").digest()[:4],
                                                       "big")
+
+
+DRAW = st.one_of(
+    st.tuples(st.just("random"), st.none()),
+    st.tuples(st.just("uniform"), st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6),
+                                            st.one_of(st.none(), st.integers(0, 5))).map(
+        lambda a: (min(a[0], a[1]), max(a[0], a[1]), a[2]))),
+    st.tuples(st.just("integers"), st.integers(1, 2**40)),
+    st.tuples(st.just("normal"), st.none()),
+)
+
+
+def _draw(rng: Stream | np.random.Generator, draw: tuple[str, Any]) -> Any:
+    kind, args = draw
+    if kind == "random":
+        return rng.random()
+    if kind == "uniform":
+        got = rng.uniform(*args)
+        return got.tolist() if isinstance(got, np.ndarray) else got
+    if kind == "integers":
+        return int(rng.integers(args))
+    return float(rng.standard_normal())
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32), path=st.text(min_size=1, max_size=20),
+       copy=st.integers(0, 100), draws=st.lists(DRAW, min_size=1, max_size=12))
+def test_a_streams_python_draws_are_numpys(seed: int, path: str, copy: int,
+                                          draws: list[tuple[str, Any]]) -> None:
+    """random and uniform are drawn in Python until any other draw hands over to NumPy."""
+    key = source_key(path)
+    fast = SourceStreams(seed, key).for_copy(copy)("rotation")
+    reference = rng_for(seed, key, copy, "rotation")
+    for draw in draws:
+        got, want = _draw(fast, draw), _draw(reference, draw)
+        assert type(got) is type(want) and got == want, draw
