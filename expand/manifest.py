@@ -57,8 +57,11 @@ class ManifestSpool:
         self.rows = 0
         self._groups: dict[str, list[str]] = {}
 
-    def add(self, row: dict[str, Any]) -> None:
-        self._buffer.append((row["file_name"], json.dumps(row, ensure_ascii=False)))
+    def add(self, row: dict[str, Any], encoded: str | None = None) -> None:
+        """`encoded`: json.dumps(row, ensure_ascii=False), when the caller has it already."""
+        if encoded is None:
+            encoded = json.dumps(row, ensure_ascii=False)
+        self._buffer.append((row["file_name"], encoded))
         self.rows += 1
         self.totals.labels[row["label"]] += 1
         if row["source"] not in self._sources:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -414,9 +415,10 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | Obje
         skipped.append(Skipped(result.source, result.skipped))
     else:
         rows = [record.to_dict() for record in result.records]
-        journal.add(rows)
-        for row in rows:
-            spool.add(row)
+        encoded = [json.dumps(row, ensure_ascii=False) for row in rows]
+        journal.add(encoded)
+        for row, line in zip(rows, encoded):
+            spool.add(row, line)
     if progress is not None:
         progress.advance(len(result.records))
 

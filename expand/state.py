@@ -228,6 +228,12 @@ def estimate_bytes(plan: Plan, earlier_rows: Iterable[Row], sample: Callable[[],
     return int(sum(sizes) / len(sizes) * plan.outputs_to_write)
 
 
+def rows_line(encoded: list[str]) -> str:
+    """A journal line, json.dumps({"rows": rows}) to the byte, from rows encoded already (the
+    manifest takes the same encoding: each row is encoded once)."""
+    return '{"rows": [' + ", ".join(encoded) + "]}"
+
+
 class Journal:
     """Rows of finished sources, appended as they land; what a resume trusts (after a hash check).
 
@@ -247,9 +253,10 @@ class Journal:
             temp.unlink(missing_ok=True)
             raise OutputWriteError(f"{self.path}: cannot write ({exc.strerror})") from None
 
-    def add(self, rows: list[Row]) -> None:
+    def add(self, encoded: list[str]) -> None:
+        """`encoded`: the rows of a source, each as json.dumps(row, ensure_ascii=False)."""
         try:
-            self._handle.write(json.dumps({"rows": rows}, ensure_ascii=False) + "\n")
+            self._handle.write(rows_line(encoded) + "\n")
             self._handle.flush()
         except OSError as exc:
             raise OutputWriteError(f"{self.path}: cannot write ({exc.strerror})") from None
@@ -303,8 +310,8 @@ class ObjectJournal:
             raise OutputWriteError(f"{self.out.display(name)}: cannot remove ({reason(exc)})") \
                 from None
 
-    def add(self, rows: list[Row]) -> None:
-        self._buffer.append(json.dumps({"rows": rows}, ensure_ascii=False))
+    def add(self, encoded: list[str]) -> None:
+        self._buffer.append(rows_line(encoded))
         if len(self._buffer) >= SEGMENT_ROWS or \
                 time.monotonic() - self._flushed >= SEGMENT_SECONDS:
             self.flush()

@@ -9,9 +9,12 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from expand import manifest
 from expand.manifest import ManifestSpool, read_manifest
+from expand.state import rows_line
 from expand.storage import LocalStore
 
 
@@ -52,3 +55,15 @@ def test_rows_in_any_order_are_written_sorted_counted_and_checked(
     assert len(duplicates) == 50 and all(len(group) in (2, 3) for group in duplicates)
     assert sorted(tmp_path.iterdir()) == [tmp_path / "metadata.jsonl"]
     assert len(list(read_manifest(tmp_path))) == 120
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.dictionaries(st.text(max_size=8), st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8),
+    st.dictionaries(st.text(max_size=4), st.floats(allow_nan=False), max_size=3)), max_size=5),
+    max_size=4))
+def test_a_journal_line_from_rows_encoded_once_is_json_dumps_of_them(
+        rows: list[dict[str, object]]) -> None:
+    """The run encodes each row once, for the journal and the manifest alike."""
+    encoded = [json.dumps(row, ensure_ascii=False) for row in rows]
+    assert rows_line(encoded) == json.dumps({"rows": rows}, ensure_ascii=False)
