@@ -313,6 +313,7 @@ def expand_dataset(
             # overlap the planning, and the pool is ready when the first task is.
             with _executor(config, executor_factory, len(dataset.sources)) as pool:
                 dataset, found, earlier, plan = _prepare(config, dataset, out)
+                new_dir = not has_earlier_run(out)  # before this run's journal makes one
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:
                     raise InsufficientSpaceError(
@@ -343,7 +344,8 @@ def expand_dataset(
                 if progress is not None:
                     progress.start(plan.outputs_to_write)
                 task_config = _for_workers(config)
-                tasks = (Task(w.source, task_config, w.copies, w.original) for w in plan.work)
+                tasks = (Task(w.source, task_config, w.copies, w.original, new_dir)
+                         for w in plan.work)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)

@@ -29,6 +29,9 @@ class Task:
     config: ExpandConfig
     copies: tuple[int, ...]
     original: bool
+    #: DIR held no earlier run, so no output is there already to be kept: each is written
+    #: without first comparing it with a file of its name (a stat and a failed lookup each).
+    new_dir: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,15 @@ def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
                         decoded.icc_profile)
 
 
-def _write(out: storage.Store, rel_file: str, data: bytes) -> None:
+def _write(out: storage.Store, rel_file: str, data: bytes, new_dir: bool) -> None:
     """Names are deterministic, so a task run twice (a resume, or Dask retrying a task whose worker
     was lost) can only write the same bytes under the same name, never a duplicate; a local file
-    already holding them is not even rewritten."""
+    already holding them is not even rewritten (unless DIR was new)."""
     try:
-        out.ensure(rel_file, data)
+        if new_dir:
+            out.write(rel_file, data)
+        else:
+            out.ensure(rel_file, data)
     except OSError as exc:
         raise OutputWriteError(f"{out.display(rel_file)}: cannot write ({storage.reason(exc)})") \
             from None
@@ -190,7 +196,7 @@ def process_source(task: Task) -> SourceResult:
     unchanged = []
     store = storage.open_store(task.config.out, task.config.storage_options)
     for out in _render(task, data, decoded, traced):
-        _write(store, out.rel_file, out.encoded.data)
+        _write(store, out.rel_file, out.encoded.data, task.new_dir)
         records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
                                       hashlib.sha256(out.encoded.data).hexdigest(),
                                       len(out.encoded.data), out.width, out.height,

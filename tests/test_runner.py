@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import DatasetLayoutError, LockHeldError
-from expand.executors import ProcessPoolExecutor
+from expand.executors import ProcessPoolExecutor, SerialExecutor
 from expand.layout import OutputLock
 from expand.manifest import read_manifest
 from expand.runner import expand_dataset
-from expand.worker import worker_init
+from expand.worker import Task, worker_init
 from tests.conftest import snapshot
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 AUGMENT = AugmentConfig(rotation_range=20, width_shift_range=0.1, height_shift_range=0.1,
                         zoom_range=0.2, horizontal_flip=True)
@@ -141,3 +146,34 @@ def test_a_serial_run_keeps_ctrl_c(samples_train: Path, tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGINT)
     _run(samples_train, tmp_path / "aug", copies=1, workers=1)
     assert signal.getsignal(signal.SIGINT) is before is not signal.SIG_IGN
+
+
+class _Recording(SerialExecutor):
+    """Runs in this process and keeps the tasks it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.tasks: list[Task] = []
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        for item in items:
+            self.tasks.append(item)  # type: ignore[arg-type]
+            yield fn(item)
+
+
+def test_outputs_are_compared_with_files_already_there_only_when_dir_held_a_run(
+        samples_train: Path, tmp_path: Path) -> None:
+    """A new DIR cannot hold an output already: its tasks write without looking first. A DIR
+    with an earlier run may: a file already holding its bytes is kept (same inode)."""
+    out = tmp_path / "out"
+    first = _Recording()
+    config = ExpandConfig(src=samples_train, out=out, copies=2, augment=AUGMENT, workers=1)
+    expand_dataset(config, executor_factory=lambda workers, chunk: first)
+    assert first.tasks and all(task.new_dir for task in first.tasks)
+    kept = out / "circle" / sorted(p.name for p in (out / "circle").iterdir())[0]
+    inode = kept.stat().st_ino
+    (out / "metadata.jsonl").unlink()  # its rows are lost: every source is redone
+    again = _Recording()
+    expand_dataset(config, executor_factory=lambda workers, chunk: again)
+    assert again.tasks and not any(task.new_dir for task in again.tasks)
+    assert kept.stat().st_ino == inode
