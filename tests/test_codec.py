@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageCms, PngImagePlugin
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from expand.codec import FORMAT_EXTENSIONS, Decoded, decode, encode, output_format
+from expand.codec import FORMAT_EXTENSIONS, Decoded, _opencv_jpeg, decode, encode, output_format
 from expand.errors import ImageReadError
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -471,3 +471,27 @@ def test_format_extensions_match_what_is_written() -> None:
     for fmt, extension in FORMAT_EXTENSIONS.items():
         written = _reopen(encode(pixels, False, fmt, 90, 6, None).data).format
         assert Image.registered_extensions()[extension] == written
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.tuples(st.integers(1, 300), st.integers(1, 300)), mode=st.sampled_from(["RGB", "L"]),
+       quality=st.integers(5, 100), subsampling=st.sampled_from([0, 1, 2]),
+       progressive=st.booleans(), orientation=st.sampled_from([None, 1, 3, 6]))
+def test_a_jpeg_decodes_to_pillows_pixels(size: tuple[int, int], mode: str, quality: int,
+                                         subsampling: int, progressive: bool,
+                                         orientation: int | None) -> None:
+    """Upright RGB and grey JPEGs are decoded by OpenCV: to Pillow's very pixels."""
+    width, height = size
+    noise = np.random.default_rng(width * height).integers(0, 256, (height, width, 3), np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(cv2.GaussianBlur(noise, (5, 5), 2)).convert(mode).save(
+        buffer, "JPEG", quality=quality, subsampling=subsampling, progressive=progressive,
+        exif=_exif(orientation))
+    data = buffer.getvalue()
+    reference = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
+    decoded = decode(data, "x.jpg")
+    assert decoded.pixels.shape[2] == (3 if mode == "RGB" else 1)
+    assert np.array_equal(decoded.pixels.reshape(reference.shape), reference)
+    assert not decoded.pixels.flags.writeable and not decoded.has_alpha
+    upright = orientation in (None, 1)
+    assert (_opencv_jpeg(data, Image.open(io.BytesIO(data))) is not None) == upright
