@@ -141,8 +141,9 @@ def _opencv_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
     return pixels
 
 
-def probe_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from the header, without decoding pixels.
+def probe(data: bytes) -> tuple[str, tuple[int, int]]:
+    """The format (Pillow's name: "JPEG", "PNG", ...) and (width, height), from the header,
+    without decoding pixels.
 
     Raises:
         ImageReadError: not an image Pillow can read.
@@ -150,8 +151,8 @@ def probe_size(data: bytes) -> tuple[int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            size: tuple[int, int] = Image.open(io.BytesIO(data)).size
-            return size
+            image = Image.open(io.BytesIO(data))
+            return image.format or "", image.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageReadError(f"cannot read the header ({exc})") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from PIL import features
 
 from expand import __version__, codec, storage
 from expand.config import ExpandConfig
-from expand.discover import Dataset, discover_store
+from expand.discover import Dataset, SourceImage, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor, take_prewarmed
@@ -117,12 +118,39 @@ def library_versions() -> dict[str, str | None]:
     }
 
 
-def _chunksize(tasks: int, workers: int, outputs_per_task: int) -> int:
-    """Sources per message to a worker: enough outputs (16) to amortise the ~0.15 ms a message
-    costs, at least 8 chunks per worker to balance the tail. A source with 10 copies already
-    costs 5 ms or more, so most runs send one source at a time (fewest idle workers at the end)."""
-    wanted = -(-16 // max(1, outputs_per_task))
-    return max(1, min(16, wanted, tasks // (workers * 8)))
+#: What one output costs a worker, roughly (ms; measured on bench/'s workloads): a fixed part
+#: (drawing, Python, the write) and a part per pixel, which PNG's encoder makes about 4x larger.
+_OUTPUT_MS = 0.17
+_PIXEL_MS = {"png": 35e-6}
+_OTHER_PIXEL_MS = 8e-6
+#: Work per message to a worker. A message and its answer cost about 1 ms of the run: on W1, 45
+#: one-source messages took 160-200 ms, 15 three-source messages 115-150 ms; on W2, 4 sources
+#: a message beat 1 by 15% with JPEG output, 2 beat 1 by 6% with PNG.
+_CHUNK_MS = 20.0
+
+
+def _chunksize(tasks: int, workers: int, outputs_per_task: int, output_ms: float) -> int:
+    """Sources per message to a worker: about _CHUNK_MS of work, and at least 6 messages per
+    worker so that the last ones balance the tail. Sources of 224x224 or more with 10 copies
+    already cost 5 ms or more each, large ones far more: most such runs send 1 to 4 at a time."""
+    wanted = math.ceil(_CHUNK_MS / max(outputs_per_task * output_ms, 1e-3))
+    return max(1, min(16, wanted, tasks // (workers * 6)))
+
+
+def _output_ms(config: ExpandConfig, src: Store, sources: tuple[SourceImage, ...],
+               count: int = 3) -> float:
+    """The cost model's figure for the costliest of a few sources spread over SRC (headers only):
+    when in doubt, smaller messages."""
+    costs = []
+    for source in sources[::max(1, len(sources) // count)][:count]:
+        try:
+            source_format, size = codec.probe(src.read_bytes(source.rel_path))
+        except (ImageReadError, OSError):
+            continue
+        width, height = config.resize or size
+        fmt = codec.output_format(config.image_format, source_format)
+        costs.append(_OUTPUT_MS + width * height * _PIXEL_MS.get(fmt, _OTHER_PIXEL_MS))
+    return max(costs, default=_OUTPUT_MS)
 
 
 ExecutorFactory = Callable[[int, int], Executor]
@@ -209,7 +237,7 @@ def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
     sizes = []
     for work in _sampled(plan, count):
         try:
-            width, height = config.resize or codec.probe_size(src.read_bytes(work.source.rel_path))
+            width, height = config.resize or codec.probe(src.read_bytes(work.source.rel_path))[1]
         except (ImageReadError, OSError):
             continue
         sizes += [width * height * 4 + 4096] * (len(work.copies[:1]) + work.original)
@@ -260,9 +288,13 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
                    out=out.absolute() if isinstance(out, Path) else out)
 
 
-def _executor(config: ExpandConfig, factory: ExecutorFactory | None, tasks: int) -> Executor:
+def _executor(config: ExpandConfig, factory: ExecutorFactory | None, src: Store,
+              sources: tuple[SourceImage, ...]) -> Executor:
     """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
-    chunk = _chunksize(tasks, config.workers, config.copies + config.include_originals)
+    tasks = len(sources)
+    chunk = 1 if config.workers == 1 or config.scheduler is not None else \
+        _chunksize(tasks, config.workers, config.copies + config.include_originals,
+                   _output_ms(config, src, sources))
     if factory is not None:
         return factory(config.workers, chunk)
     if config.scheduler is not None:
@@ -311,7 +343,7 @@ def expand_dataset(
         try:
             # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
             # overlap the planning, and the pool is ready when the first task is.
-            with _executor(config, executor_factory, len(dataset.sources)) as pool:
+            with _executor(config, executor_factory, src, dataset.sources) as pool:
                 dataset, found, earlier, plan = _prepare(config, dataset, out)
                 new_dir = not has_earlier_run(out)  # before this run's journal makes one
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)

@@ -12,11 +12,13 @@ import pytest
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
+from expand.discover import discover
 from expand.errors import DatasetLayoutError, LockHeldError
 from expand.executors import ProcessPoolExecutor, SerialExecutor
 from expand.layout import OutputLock
 from expand.manifest import read_manifest
-from expand.runner import expand_dataset
+from expand.runner import _chunksize, _output_ms, expand_dataset
+from expand.storage import open_store
 from expand.worker import Task, worker_init
 from tests.conftest import snapshot
 
@@ -177,3 +179,23 @@ def test_outputs_are_compared_with_files_already_there_only_when_dir_held_a_run(
     expand_dataset(config, executor_factory=lambda workers, chunk: again)
     assert again.tasks and not any(task.new_dir for task in again.tasks)
     assert kept.stat().st_ino == inode
+
+
+def test_a_message_to_a_worker_carries_about_20_ms_of_work(tmp_path: Path) -> None:
+    """Tiny sources go several to a message (a message costs about 1 ms), large ones one at a
+    time, and every worker gets at least 6 messages to balance the end of the run."""
+    for name, size, suffix in (("tiny", (24, 24), ".png"), ("large", (1024, 768), ".jpg")):
+        for label in ("a", "b"):
+            (tmp_path / name / label).mkdir(parents=True)
+            for i in range(30):
+                Image.new("RGB", size, (i, 2 * i, 3 * i)).save(
+                    tmp_path / name / label / f"{i}{suffix}")
+    chunks = {}
+    for name in ("tiny", "large"):
+        config = ExpandConfig(src=tmp_path / name, out=tmp_path / "out", copies=20, workers=2)
+        sources = discover(tmp_path / name).sources
+        cost = _output_ms(config, open_store(tmp_path / name), sources)
+        chunks[name] = _chunksize(len(sources), 2, 20, cost)
+    assert chunks["large"] == 1
+    assert 1 < chunks["tiny"] <= 60 // (2 * 6)
+    assert _chunksize(12, 2, 20, 0.19) == 1  # too few sources to group any
