@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -145,10 +145,10 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded,
     source, config = task.source, task.config
     fmt = codec.output_format(config.image_format, decoded.source_format)
     extension = codec.FORMAT_EXTENSIONS[fmt]
-    rel = PurePosixPath(source.rel_path)
+    folder, name = posixpath.split(source.rel_path)
     height, width = decoded.pixels.shape[:2]
     if task.original:
-        yield _Output(str(rel.parent / original_name(rel.name, extension)),
+        yield _Output(posixpath.join(folder, original_name(name, extension)),
                       encode_output(decoded.pixels, decoded, config), width, height, None, None,
                       False)
     augment = config.augment.for_class(source.label)
@@ -158,7 +158,7 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded,
         pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, traced,
                                    streams)
         encoded = encode_output(pixels, decoded, config)
-        yield _Output(str(rel.parent / copy_name(rel.name, copy, extension)), encoded,
+        yield _Output(posixpath.join(folder, copy_name(name, copy, extension)), encoded,
                       pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
                       encoded.data == data or _same_pixels(pixels, decoded.pixels))
 
