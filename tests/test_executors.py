@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -87,3 +90,37 @@ def test_a_prewarmed_pool_of_another_size_or_not_taken_is_stopped() -> None:
     executors.discard_prewarmed()
     assert set(multiprocessing.active_children()) <= before
     assert executors.take_prewarmed(2, chunksize=1) is None
+
+
+_MAPPED = """
+import ctypes, sys
+import numpy as np
+if sys.argv[1] == "init":
+    from expand.worker import worker_init
+    worker_init()
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = Mallinfo2
+block = np.ones(40 * 2**20, np.uint8)
+print(mallinfo2().hblkhd)  # bytes in blocks mapped on their own, now
+"""
+
+
+_LIBC, _LIBC_VERSION = platform.libc_ver()
+
+
+@pytest.mark.skipif(_LIBC != "glibc" or tuple(map(int, _LIBC_VERSION.split(".")[:2])) < (2, 33),
+                    reason="mallopt is glibc's, mallinfo2 glibc 2.33's")
+def test_a_worker_takes_large_buffers_from_the_heap_not_fresh_mappings() -> None:
+    """glibc maps a block over 32 MB on its own (fresh pages, faulted in, each time); a worker
+    takes it from the heap, where a freed one is reused."""
+    mapped = {mode: int(subprocess.run([sys.executable, "-c", _MAPPED, mode], check=True,
+                                       capture_output=True, text=True).stdout)
+              for mode in ("init", "plain")}
+    assert mapped["plain"] >= 40 * 2**20
+    assert mapped["init"] < 40 * 2**20
