@@ -105,15 +105,14 @@ def _hash_steps(first: int, mult: int, count: int) -> list[tuple[int, int]]:
 _STATE_STEPS = _hash_steps(_INIT_B, _MULT_B, 8)
 
 
-def _hashed_words(word: int, hash_const: int) -> tuple[list[int], int]:
-    """What `_absorb` mixes into each of the pool's 4 entries for one word, and the constant
-    after: a function of the word and the constant only, so shared by every copy's pool."""
+def _hashed_words(word: int, hash_const: int) -> list[int]:
+    """What `_absorb` mixes into each of the pool's 4 entries for one word: a function of the
+    word and the hash constant only, so shared by every copy's pool."""
     values = []
     for xor, mult in _hash_steps(hash_const, _MULT_A, _POOL):
         value = ((word ^ xor) * mult) & _M32
         values.append(value ^ (value >> 16))
-        hash_const = mult
-    return values, hash_const
+    return values
 
 
 def _pcg64_seed(pool: list[int]) -> tuple[int, int]:
@@ -178,6 +177,8 @@ class Stream:
         return self._numpy
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not set yet (a copy being made): not the Generator's either
+            raise AttributeError(name)
         return getattr(self._generator(), name)
 
 
@@ -206,7 +207,7 @@ class SourceStreams:
             values = self._hashed.get((hash_const, transform))
             if values is None:
                 values = self._hashed[hash_const, transform] = \
-                    _hashed_words(transform_id(transform), hash_const)[0]
+                    _hashed_words(transform_id(transform), hash_const)
             mixed = []
             for entry, value in zip(pool, values):
                 entry = (_MIX_L * entry - _MIX_R * value) & _M32
