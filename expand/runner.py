@@ -336,8 +336,9 @@ def expand_dataset(
         out.make()
     except OSError as exc:
         raise OutputWriteError(f"{out.location}: cannot create ({storage.reason(exc)})") from None
+    src_inside = relative_inside(src, out)  # SRC's place in DIR: never swept
     with lock_for(out) as lock:
-        out.remove_temporaries()
+        out.remove_temporaries(src_inside)
         journal: Journal | ObjectJournal | None = None
         spool: ManifestSpool | None = None
         try:
@@ -361,7 +362,7 @@ def expand_dataset(
                 again: set[str] = set()
                 if found.config is not None and (found.complete or config.rebuild):
                     unplanned, again = split_unrecorded(unrecorded_outputs(
-                        out, earlier.rows, relative_inside(src, out)), plan)
+                        out, earlier.rows, src_inside), plan)
                 unrecorded = remove_files(out, unplanned)
                 kept_orphans = () if config.prune else plan.orphans
                 journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
@@ -385,7 +386,7 @@ def expand_dataset(
                     again.difference_update(record.file_name for record in result.records)
             # Leaving the pool stopped every worker (joined, or terminated on an error): no file
             # is being written any more.
-            out.remove_temporaries()  # left by a worker process that died mid-write, if any
+            out.remove_temporaries(src_inside)  # left by a worker that died mid-write, if any
             # Written again but not recorded after all: their source failed this time, or its
             # outputs now have another extension.
             unrecorded += remove_files(out, sorted(again))
@@ -400,7 +401,7 @@ def expand_dataset(
                     journal.close()
                 except ExpandError:
                     pass  # the store is failing: the error being raised already says so
-            out.remove_temporaries()
+            out.remove_temporaries(src_inside)
             raise
         finally:
             if spool is not None:

@@ -90,9 +90,16 @@ def holds(path: Path | str, data: bytes) -> bool:
         return False
 
 
-def remove_temporaries(root: Path) -> None:
-    for temp in root.rglob(f"*{TEMP_SUFFIX}"):
-        temp.unlink(missing_ok=True)
+def remove_temporaries(root: Path, keep: str | None = None) -> None:
+    """Remove the `*.part` files under `root`, never below `keep` (SRC inside DIR: the user's,
+    whatever its files are named) and never through a symlink."""
+    kept = os.path.join(root, keep) if keep else None
+    for folder, folders, files in os.walk(root):
+        folders[:] = [name for name in folders if os.path.join(folder, name) != kept]
+        for name in files:
+            if name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
 
 
 def reason(exc: OSError) -> str:
@@ -193,9 +200,10 @@ class LocalStore:
                 found.add(row["file_name"])
         return found
 
-    def remove_temporaries(self) -> None:
+    def remove_temporaries(self, keep: str | None = None) -> None:
+        """`keep`: a folder below DIR (SRC's place inside it) left alone."""
         if self.root.is_dir():
-            remove_temporaries(self.root)
+            remove_temporaries(self.root, keep)
 
     def free_bytes(self) -> int | None:
         probe = self.root
@@ -413,7 +421,7 @@ class RemoteStore:
                     found.add(row["file_name"])
         return found
 
-    def remove_temporaries(self) -> None:
+    def remove_temporaries(self, keep: str | None = None) -> None:
         return None  # nothing is written under a temporary name here
 
     def free_bytes(self) -> int | None:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import EXIT_FATAL, OutputWriteError
+from expand.errors import EXIT_FATAL, DatasetLayoutError, OutputWriteError
 from expand.runner import dry_run, expand_dataset
 from expand.state import JOURNAL, Journal, Row
 from tests.conftest import snapshot
@@ -312,12 +312,17 @@ def test_a_source_folder_inside_dir_is_never_swept(samples_train: Path, tmp_path
     expand_dataset(_config(samples_train, out, copies=2))
     src = out / "again"  # an earlier expansion used as a source, inside DIR
     shutil.copytree(out / "circle", src / "circle")
+    (src / "circle" / "notes.part").write_text("the user's, named like a temporary file")
     before = snapshot(src)
+    with pytest.raises(DatasetLayoutError, match="other settings"):  # refused: nothing touched
+        expand_dataset(_config(src, out, copies=1))
+    assert snapshot(src) == before
     summary = expand_dataset(_config(src, out, copies=1, rebuild=True))
     assert snapshot(src) == before
     assert summary.unrecorded_removed == 0 and summary.images_written == 30
     assert {p.relative_to(out).as_posix() for p in out.glob("circle/*.png")} == \
-        {f"circle/{name}__aug0000.png" for name in os.listdir(src / "circle")}
+        {f"circle/{name}__aug0000.png" for name in os.listdir(src / "circle")
+         if name.endswith(".png")}
 
 
 def test_an_unreadable_manifest_leaves_every_output_in_place(samples_train: Path,
