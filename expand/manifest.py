@@ -54,7 +54,6 @@ class ManifestSpool:
         self._sources: set[str] = set()
         self._prefixes = array("Q")
         self.totals = ManifestTotals()
-        self.rows = 0
         self._groups: dict[str, list[str]] = {}
 
     def add(self, row: dict[str, Any], encoded: str | None = None) -> None:
@@ -62,7 +61,6 @@ class ManifestSpool:
         if encoded is None:
             encoded = json.dumps(row, ensure_ascii=False)
         self._buffer.append((row["file_name"], encoded))
-        self.rows += 1
         self.totals.labels[row["label"]] += 1
         if row["source"] not in self._sources:
             self._sources.add(row["source"])
@@ -108,8 +106,9 @@ class ManifestSpool:
             with open(temp, "w", encoding="utf-8") as sink:
                 for line in self._merged(handles):
                     sink.write(line + "\n")
-                    if repeated:
-                        self._group(json.loads(line), repeated)
+                    if repeated and _prefix(line) in repeated:
+                        row = json.loads(line)
+                        self._groups.setdefault(row["sha256"], []).append(row["file_name"])
             if isinstance(out, LocalStore):
                 os.replace(temp, target)
             else:
@@ -122,10 +121,6 @@ class ManifestSpool:
                 handle.close()
             temp.unlink(missing_ok=True)
         return self.totals
-
-    def _group(self, row: dict[str, Any], repeated: set[int]) -> None:
-        if int(row["sha256"][:16], 16) in repeated:
-            self._groups.setdefault(row["sha256"], []).append(row["file_name"])
 
     def duplicates(self) -> tuple[tuple[str, ...], ...]:
         """Groups of rows with the same SHA-256 in the manifest `write` wrote, sorted, gathered
@@ -154,6 +149,16 @@ def read_manifest(out: Path | Store) -> Iterator[dict[str, Any]]:
     for line in lines:
         row: dict[str, Any] = json.loads(line)
         yield row
+
+
+_SHA256_KEY = '"sha256": "'
+
+
+def _prefix(line: str) -> int:
+    """A manifest line's 8-byte hash prefix, read off the text (in JSON a value cannot hold an
+    unescaped quote, so the first `"sha256": "` is the row's key)."""
+    start = line.index(_SHA256_KEY) + len(_SHA256_KEY)
+    return int(line[start:start + 16], 16)
 
 
 def _repeated(prefixes: array[int]) -> set[int]:

@@ -14,11 +14,11 @@ from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import DatasetLayoutError, ImageReadError
 from expand.layout import RUN_FILE, read_run_file
 from expand.manifest import MANIFEST_SCHEMA_VERSION, read_manifest
-from expand.params import KERAS_PARAM_KEYS, AugmentParams, sample_params
+from expand.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.pipeline import apply_params
 from expand.runner import library_versions
-from expand.seeding import RANDOM_STREAMS_VERSION, SourceStreams, source_key
-from expand.worker import encode_output
+from expand.seeding import RANDOM_STREAMS_VERSION
+from expand.worker import draw_params, encode_output
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,7 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
         augment = config.augment.for_class(row["label"])
         params = AugmentParams.from_dict(row["params"])
         pixels = apply_params(decoded.pixels, params, augment, decoded.has_alpha)
-        height, width = decoded.pixels.shape[:2]
-        streams = SourceStreams(config.seed, source_key(row["source"])).for_copy(row["copy"])
-        redrawn = sample_params(augment, streams, (width, height))  # the draw only, no pixels
+        redrawn = draw_params(decoded, augment, config.seed, row["source"], row["copy"])
         names = tuple(k for k in row["params"] if k not in KERAS_PARAM_KEYS)
         streams_agree = _json(redrawn.to_dict(names)) == _json(row["params"])
     encoded = encode_output(pixels, decoded, config)

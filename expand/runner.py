@@ -346,7 +346,7 @@ def expand_dataset(
             # overlap the planning, and the pool is ready when the first task is.
             with _executor(config, executor_factory, src, dataset.sources) as pool:
                 dataset, found, earlier, plan = _prepare(config, dataset, out)
-                new_dir = not has_earlier_run(out)  # before this run's journal makes one
+                new_dir = found.config is None  # DIR held no run (no run.json, no journal)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:
                     raise InsufficientSpaceError(
@@ -365,10 +365,12 @@ def expand_dataset(
                         out, earlier.rows, src_inside), plan)
                 unrecorded = remove_files(out, unplanned)
                 kept_orphans = () if config.prune else plan.orphans
-                journal = open_journal(out, config.determining(), [*plan.kept, *kept_orphans])
+                carried = [*plan.kept, *kept_orphans]
+                carried_lines = [json.dumps(row, ensure_ascii=False) for row in carried]
+                journal = open_journal(out, config.determining(), carried_lines)
                 spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
-                for row in [*plan.kept, *kept_orphans]:
-                    spool.add(row)
+                for row, line in zip(carried, carried_lines):
+                    spool.add(row, line)
                 skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
                            for rel in dataset.not_images]
                 skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
@@ -383,7 +385,8 @@ def expand_dataset(
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
                     unchanged += result.unchanged
-                    again.difference_update(record.file_name for record in result.records)
+                    if again:
+                        again.difference_update(record.file_name for record in result.records)
             # Leaving the pool stopped every worker (joined, or terminated on an error): no file
             # is being written any more.
             out.remove_temporaries(src_inside)  # left by a worker that died mid-write, if any

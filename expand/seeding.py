@@ -105,14 +105,16 @@ def _hash_steps(first: int, mult: int, count: int) -> list[tuple[int, int]]:
 _STATE_STEPS = _hash_steps(_INIT_B, _MULT_B, 8)
 
 
-def _hashed_words(word: int, hash_const: int) -> list[int]:
+@cache
+def _hashed_words(word: int, hash_const: int) -> tuple[int, ...]:
     """What `_absorb` mixes into each of the pool's 4 entries for one word: a function of the
-    word and the hash constant only, so shared by every copy's pool."""
+    word and the hash constant only (the constant depends only on how many words came before),
+    so computed once per transform and run."""
     values = []
     for xor, mult in _hash_steps(hash_const, _MULT_A, _POOL):
         value = ((word ^ xor) * mult) & _M32
         values.append(value ^ (value >> 16))
-    return values
+    return tuple(values)
 
 
 def _pcg64_seed(pool: list[int]) -> tuple[int, int]:
@@ -197,19 +199,13 @@ class SourceStreams:
         run = _words(seed)
         entropy = run + [0] * (_POOL - len(run)) + [w for k in key for w in _words(k)]
         self._pool, self._hash = _mix(entropy)
-        #: (constant, transform) -> what absorbing the transform's id mixes in
-        self._hashed: dict[tuple[int, str], list[int]] = {}
 
     def for_copy(self, copy: int) -> Callable[[str], Stream]:
         pool, hash_const = _absorb(self._pool, self._hash, _words(copy))
 
         def stream(transform: str) -> Stream:
-            values = self._hashed.get((hash_const, transform))
-            if values is None:
-                values = self._hashed[hash_const, transform] = \
-                    _hashed_words(transform_id(transform), hash_const)
             mixed = []
-            for entry, value in zip(pool, values):
+            for entry, value in zip(pool, _hashed_words(transform_id(transform), hash_const)):
                 entry = (_MIX_L * entry - _MIX_R * value) & _M32
                 mixed.append(entry ^ (entry >> 16))
             return Stream(*_pcg64_seed(mixed))

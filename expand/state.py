@@ -240,13 +240,13 @@ class Journal:
     No fsync per line: after a power loss the hash check on resume finds what was lost.
     """
 
-    def __init__(self, out: LocalStore, config: dict[str, Any], carried: Iterable[Row]) -> None:
+    def __init__(self, out: LocalStore, config: dict[str, Any], carried: list[str]) -> None:
         self.path = out.root / JOURNAL
         temp = self.path.with_name(self.path.name + ".part")
         try:
             with open(temp, "w", encoding="utf-8") as handle:
                 handle.write(json.dumps({"journal": JOURNAL_VERSION, "config": config}) + "\n")
-                handle.write(json.dumps({"rows": list(carried)}, ensure_ascii=False) + "\n")
+                handle.write(rows_line(carried) + "\n")
             os.replace(temp, self.path)
             self._handle: IO[str] = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
@@ -278,7 +278,7 @@ class ObjectJournal:
     PUT: comparing first would cost as much).
     """
 
-    def __init__(self, out: RemoteStore, config: dict[str, Any], carried: Iterable[Row]) -> None:
+    def __init__(self, out: RemoteStore, config: dict[str, Any], carried: list[str]) -> None:
         self.out = out
         self.generation = f"{time.time_ns():020d}"
         self._segment = 0
@@ -286,7 +286,7 @@ class ObjectJournal:
         self._flushed = time.monotonic()
         superseded = [name for names in _segments(out).values() for name in names]
         self._put([json.dumps({"journal": JOURNAL_VERSION, "config": config}),
-                   json.dumps({"rows": list(carried)}, ensure_ascii=False)])
+                   rows_line(carried)])
         for name in superseded:
             self._remove(name)
 
@@ -330,8 +330,9 @@ class ObjectJournal:
 
 
 def open_journal(out: Store, config: dict[str, Any],
-                 carried: Iterable[Row]) -> Journal | ObjectJournal:
-    """The journal of a run into `out`: an appended file locally, segment objects remotely."""
+                 carried: list[str]) -> Journal | ObjectJournal:
+    """The journal of a run into `out`: an appended file locally, segment objects remotely.
+    `carried`: the rows kept from earlier runs, JSON-encoded (as `Journal.add` takes rows)."""
     if isinstance(out, LocalStore):
         return Journal(out, config, carried)
     return ObjectJournal(out, config, carried)

@@ -74,11 +74,17 @@ def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_pat
     Raises:
         NotLineArtError: line-art transforms on a source that is not line art.
     """
+    params = draw_params(decoded, augment, seed, rel_path, copy, streams)
+    return apply_params(decoded.pixels, params, augment, decoded.has_alpha, traced), params
+
+
+def draw_params(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
+                copy: int, streams: SourceStreams | None = None) -> AugmentParams:
+    """One copy's parameters, from its own streams (no pixels: replay checks a row with it)."""
     if streams is None:
         streams = SourceStreams(seed, source_key(rel_path))
     height, width = decoded.pixels.shape[:2]
-    params = sample_params(augment, streams.for_copy(copy), (width, height))
-    return apply_params(decoded.pixels, params, augment, decoded.has_alpha, traced), params
+    return sample_params(augment, streams.for_copy(copy), (width, height))
 
 
 def trace_or_skip(decoded: codec.Decoded, augment: AugmentConfig, rel_path: str) -> Traced | None:
