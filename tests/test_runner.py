@@ -187,15 +187,17 @@ def test_a_message_to_a_worker_carries_about_20_ms_of_work(tmp_path: Path) -> No
     for name, size, suffix in (("tiny", (24, 24), ".png"), ("large", (1024, 768), ".jpg")):
         for label in ("a", "b"):
             (tmp_path / name / label).mkdir(parents=True)
-            for i in range(30):
+            for i in range(50):
                 Image.new("RGB", size, (i, 2 * i, 3 * i)).save(
                     tmp_path / name / label / f"{i}{suffix}")
-    chunks = {}
+    chunks, task_ms = {}, {}
     for name in ("tiny", "large"):
         config = ExpandConfig(src=tmp_path / name, out=tmp_path / "out", copies=20, workers=2)
         sources = discover(tmp_path / name).sources
-        cost = _output_ms(config, open_store(tmp_path / name), sources)
-        chunks[name] = _chunksize(len(sources), 2, 20, cost)
-    assert chunks["large"] == 1
-    assert 1 < chunks["tiny"] <= 60 // (2 * 6)
+        task_ms[name] = 20 * _output_ms(config, open_store(tmp_path / name), sources)
+        chunks[name] = _chunksize(len(sources), 2, 20, task_ms[name] / 20)
+    assert chunks["large"] == 1 and task_ms["large"] > 20
+    # the fewest tiny sources that make 20 ms (100 sources leave the 6-a-worker cap above it)
+    assert chunks["tiny"] > 1
+    assert chunks["tiny"] * task_ms["tiny"] >= 20 > (chunks["tiny"] - 1) * task_ms["tiny"]
     assert _chunksize(12, 2, 20, 0.19) == 1  # too few sources to group any
