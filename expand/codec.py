@@ -121,9 +121,10 @@ _ORIENTATION = 0x0112
 
 def _opencv_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
     """The pixels of an upright RGB or grey JPEG, decoded by OpenCV: the same libjpeg-turbo
-    decode as Pillow's, to the byte (tested on 480 kinds of JPEG), in 0.16 ms instead of 0.42 for
-    224x224. None for anything else, and where OpenCV fails (a truncated file): Pillow then
-    decodes it, or says what is wrong with it."""
+    decode as Pillow's, to the byte (480 kinds of JPEG checked by hand; a hypothesis test in
+    tests/test_codec.py), `decode` taking 0.18 ms instead of 0.47 for 224x224. None for anything
+    else, and where OpenCV fails (a truncated file): Pillow then decodes it, or says what is wrong
+    with it."""
     if image.format != "JPEG" or image.mode not in ("RGB", "L") \
             or image.getexif().get(_ORIENTATION, 1) != 1:
         return None

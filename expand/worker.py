@@ -222,9 +222,10 @@ _HEAP_UP_TO, _TRIM_ABOVE = 64 * 2**20, 256 * 2**20
 def _reuse_large_buffers() -> None:
     """A 1024x768 source's buffers (decoded, widened with its margin, each warped and encoded
     copy) are megabytes each. glibc maps such blocks afresh and unmaps them on free unless its
-    adaptive threshold happens to have risen, and the page faults of fresh mappings cost about
-    13% of a W3 run (measured: 1170 against 1020 ms). Up to 64 MB they now come from the heap and
-    are reused; the heap is trimmed above 256 MB free. Elsewhere than glibc: nothing to set."""
+    adaptive threshold happens to have risen, and the page faults of fresh mappings cost up to
+    17% of a W3 run (2 workers: 1170 ms, against 973 with this). Up to 64 MB they now come from
+    the heap and are reused; the heap is trimmed above 256 MB free. Elsewhere than glibc: nothing
+    to set."""
     import ctypes
 
     try:
