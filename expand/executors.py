@@ -179,7 +179,7 @@ class _Warm:
         return pool
 
 
-_WARM: list[_Warm] = []
+_warm: _Warm | None = None
 
 
 def _worker_init() -> None:
@@ -192,15 +192,17 @@ def prewarm(workers: int) -> None:
     """Start a pool of `workers` on a thread, for the run to take (`take_prewarmed`): forking the
     workers (about 15 ms, then each worker's start) overlaps the command's own imports instead of
     delaying its first task. Only with the forkserver, already started by `prestart`."""
-    if START_METHOD == "forkserver" and not _WARM:
-        _WARM.append(_Warm(workers))
+    global _warm
+    if START_METHOD == "forkserver" and _warm is None:
+        _warm = _Warm(workers)
 
 
 def take_prewarmed(workers: int, chunksize: int) -> ProcessPoolExecutor | None:
     """The prewarmed pool, if there is one of this size (one of another size is stopped)."""
-    if not _WARM:
+    global _warm
+    if _warm is None:
         return None
-    pool = _WARM.pop().take()
+    pool, _warm = _warm.take(), None
     if pool is not None and pool.workers != workers:
         pool.stop(at_once=True)
         return None
@@ -211,8 +213,9 @@ def take_prewarmed(workers: int, chunksize: int) -> ProcessPoolExecutor | None:
 
 def discard_prewarmed() -> None:
     """Stop a prewarmed pool that no run took (the command failed or did something else)."""
-    while _WARM:
-        pool = _WARM.pop().take()
+    global _warm
+    if _warm is not None:
+        pool, _warm = _warm.take(), None
         if pool is not None:
             pool.stop(at_once=True)
 

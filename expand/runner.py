@@ -221,14 +221,13 @@ def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     return dataset
 
 
-def _prepare(config: ExpandConfig, dataset: Dataset,
-             out: Store) -> tuple[Dataset, Earlier, Earlier, Plan]:
+def _prepare(config: ExpandConfig, dataset: Dataset, out: Store) -> tuple[Earlier, Earlier, Plan]:
     """What DIR holds, what the plan starts from (nothing under --rebuild), and the plan."""
     found = read_earlier(out)
     if found.config is not None and not config.rebuild:
         check_compatible(found.config, config.determining(), out.location)
     earlier = Earlier(None, {}) if config.rebuild else found
-    return dataset, found, earlier, make_plan(dataset, config, earlier, out)
+    return found, earlier, make_plan(dataset, config, earlier, out)
 
 
 def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
@@ -273,7 +272,8 @@ def dry_run(config: ExpandConfig) -> DryRun:
         StorageError: a bucket is missing or denies access.
     """
     src, out = _stores(config)
-    dataset, _, earlier, plan = _prepare(config, _check_place(config, src, out), out)
+    dataset = _check_place(config, src, out)
+    _, earlier, plan = _prepare(config, dataset, out)
     return _dry_run(config, out, dataset, earlier, plan)
 
 
@@ -345,7 +345,7 @@ def expand_dataset(
             # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
             # overlap the planning, and the pool is ready when the first task is.
             with _executor(config, executor_factory, src, dataset.sources) as pool:
-                dataset, found, earlier, plan = _prepare(config, dataset, out)
+                found, earlier, plan = _prepare(config, dataset, out)
                 new_dir = found.config is None  # DIR held no run (no run.json, no journal)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:

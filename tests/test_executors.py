@@ -69,7 +69,8 @@ def test_a_prewarmed_pool_is_taken_by_a_run_of_its_size() -> None:
     executors.prestart()
     before = {child.pid for child in multiprocessing.active_children()}
     executors.prewarm(2)
-    executors._WARM[0].thread.join()
+    assert executors._warm is not None
+    executors._warm.thread.join()
     warm = {child.pid for child in multiprocessing.active_children()} - before
     assert len(warm) == 2  # forked before any run asked for them
     pool = executors.take_prewarmed(2, chunksize=3)
@@ -89,7 +90,8 @@ def test_a_prewarmed_pool_of_another_size_or_not_taken_is_stopped() -> None:
     assert executors.take_prewarmed(3, chunksize=1) is None
     assert set(multiprocessing.active_children()) <= before
     executors.prewarm(2)
-    executors._WARM[0].thread.join()
+    assert executors._warm is not None
+    executors._warm.thread.join()
     assert len(set(multiprocessing.active_children()) - before) == 2  # its two workers
     executors.discard_prewarmed()
     assert set(multiprocessing.active_children()) <= before
