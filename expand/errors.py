@@ -64,6 +64,13 @@ class EngineError(ExpandError):
     exit_code = EXIT_FATAL
 
 
+class WorkerLostError(ExpandError):
+    """A worker process of the local pool died (killed, out of memory): the run stops, and
+    running it again resumes it."""
+
+    exit_code = EXIT_FATAL
+
+
 class NotLineArtError(ExpandError):
     """A stroke transform was asked of an image that is not line art (a photo, a texture, a
     blank page): that source is skipped, as an unreadable one is."""

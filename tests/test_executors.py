@@ -6,13 +6,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from expand import executors
+from expand.errors import WorkerLostError
 from expand.executors import ProcessPoolExecutor
 
 
@@ -44,7 +47,9 @@ def test_tasks_are_drawn_as_the_workers_need_them_not_all_at_once() -> None:
     with ProcessPoolExecutor(2, None, chunksize=5) as pool:
         results = pool.map_unordered(_pid_of, items())
         first = next(results)
-        assert len(drawn) <= 2 * 2 * 5  # two chunks in flight per worker
+        # two chunks in flight per worker, and the one being handed on (its worker was sent
+        # the next before its results came back)
+        assert len(drawn) <= (2 * 2 + 1) * 5
         rest = list(results)
     assert sorted(item for item, _ in [first, *rest]) == list(range(1000))
 
@@ -53,6 +58,35 @@ def test_a_workers_error_reaches_the_caller() -> None:
     with pytest.raises(ValueError, match="item 13 is bad"):
         with ProcessPoolExecutor(2, None, chunksize=1) as pool:
             list(pool.map_unordered(_fail_on_13, range(40)))
+
+
+def _die_on_7(item: int) -> int:
+    if item == 7:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    return item
+
+
+def test_a_worker_that_dies_stops_the_map_with_a_clear_error_not_a_hang() -> None:
+    with pytest.raises(WorkerLostError, match=r"stopped unexpectedly \(killed by signal 9"), \
+            ProcessPoolExecutor(2, None, chunksize=1) as pool:
+        list(pool.map_unordered(_die_on_7, range(40)))
+    assert not pool._processes  # the other worker was stopped too
+
+
+class _Unpicklable(Exception):
+    def __init__(self, item: int) -> None:
+        super().__init__(f"item {item} carries a lock")
+        self.lock = threading.Lock()
+
+
+def _raise_unpicklable(item: int) -> int:
+    raise _Unpicklable(item)
+
+
+def test_an_error_that_cannot_be_pickled_still_reaches_the_caller_as_text() -> None:
+    with pytest.raises(RuntimeError, match=r"_Unpicklable: item \d+ carries a lock"), \
+            ProcessPoolExecutor(2, None, chunksize=1) as pool:
+        list(pool.map_unordered(_raise_unpicklable, range(4)))
 
 
 def test_an_empty_task_list_gives_nothing() -> None:
