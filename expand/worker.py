@@ -250,3 +250,29 @@ def worker_init() -> None:
     _reuse_large_buffers()
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _warm_up()
+
+
+#: What _warm_up renders: Keras geometry with flips, the most common kind of run.
+_WARM_UP = AugmentConfig.from_keras(rotation_range=15.0, width_shift_range=0.1,
+                                    height_shift_range=0.1, zoom_range=0.2,
+                                    horizontal_flip=True, vertical_flip=True)
+
+
+def _warm_up() -> None:
+    """Decode, draw, warp, encode and hash a few copies of a small image made here, nothing
+    written: a pool worker's first task then runs at the speed of the others (the first calls'
+    set-up in OpenCV and the codecs, and the page faults of a freshly forked process, made it
+    3-6 ms slower). A prewarmed pool does this while the command still imports."""
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[8:24, 4:28] = (200, 120, 40)
+    for fmt in ("png", "jpeg"):
+        name = f"warm-up.{fmt}"
+        data = codec.encode(pixels, False, fmt, 90, codec.FAST_PNG_LEVEL, None).data
+        decoded = codec.decode(data, name)
+        streams = SourceStreams(0, source_key(name))
+        for copy in range(2):
+            warped, params = draw_copy(decoded, _WARM_UP, 0, name, copy, None, streams)
+            encoded = codec.encode(warped, False, fmt, 90, codec.FAST_PNG_LEVEL, None)
+            hashlib.sha256(encoded.data).hexdigest()
+            params.to_dict(_WARM_UP.transform_names())
