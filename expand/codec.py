@@ -220,6 +220,34 @@ def _with_jpeg_icc(data: bytes, icc_profile: bytes) -> bytes:
     return data[:at] + segments + data[at:]
 
 
+def rgb_view(bgrx: np.ndarray) -> np.ndarray:
+    """An RGB image that is a view of a BGRX array, no copy: a warped copy is made as BGRX
+    (OpenCV's 4-channel vector path), and the encoder, which wants BGR, takes the BGRX back."""
+    return bgrx[..., 2::-1]
+
+
+def bgrx_of(pixels: np.ndarray) -> np.ndarray | None:
+    """The whole BGRX array of which `pixels` is exactly rgb_view, else None."""
+    base = pixels.base
+    if not isinstance(base, np.ndarray) or base.ndim != 3 or base.shape[2] != 4 \
+            or base.dtype != np.uint8 or not base.flags.c_contiguous \
+            or pixels.shape != (*base.shape[:2], 3) or pixels.strides != (base.strides[0], 4, -1):
+        return None
+    start = base.__array_interface__["data"][0]
+    return base if pixels.__array_interface__["data"][0] == start + 2 else None
+
+
+def _for_opencv(pixels: np.ndarray, mode: str, fmt: str) -> np.ndarray:
+    """What cv2.imencode takes: contiguous BGR(A) or grey. An RGB view of BGRX (a warped copy)
+    goes as it is for JPEG (the encoder drops X row by row: the same bytes, tested) and in one
+    pass to BGR for PNG, instead of two full-image passes (narrowing, then swapping)."""
+    bgrx = bgrx_of(pixels) if mode == "RGB" else None
+    if bgrx is not None:
+        return bgrx if fmt == "jpeg" else cv2.cvtColor(bgrx, cv2.COLOR_BGRA2BGR)
+    pixels = np.ascontiguousarray(pixels)
+    return cv2.cvtColor(pixels, _TO_BGR[mode]) if mode in _TO_BGR else pixels
+
+
 def _writes_with_opencv(fmt: str, png_level: int, mode: str) -> bool:
     fast_png = fmt == "png" and png_level == FAST_PNG_LEVEL
     return mode in _CV_MODES and (fmt == "jpeg" or fast_png)
@@ -227,9 +255,8 @@ def _writes_with_opencv(fmt: str, png_level: int, mode: str) -> bool:
 
 def _encode_opencv(pixels: np.ndarray, mode: str, fmt: str, quality: int,
                    icc_profile: bytes | None) -> bytes:
-    if mode in _TO_BGR:
-        pixels = cv2.cvtColor(pixels, _TO_BGR[mode])
-    ok, buffer = cv2.imencode(FORMAT_EXTENSIONS[fmt], pixels, opencv_params(fmt, quality))
+    ok, buffer = cv2.imencode(FORMAT_EXTENSIONS[fmt], _for_opencv(pixels, mode, fmt),
+                              opencv_params(fmt, quality))
     if not ok:
         raise ValueError(f"OpenCV could not encode a {mode} image as {fmt}")
     data = buffer.tobytes()
@@ -264,7 +291,7 @@ def encode(pixels: np.ndarray, has_alpha: bool, fmt: str, quality: int, png_leve
         "RGB" if fmt == "webp" and mode == "L" else mode
     icc = icc_profile if icc_profile and icc_profile[16:20] == _ICC_SPACE[written] else None
     if _writes_with_opencv(fmt, png_level, mode):
-        data = _encode_opencv(np.ascontiguousarray(pixels), mode, fmt, quality, icc)
+        data = _encode_opencv(pixels, mode, fmt, quality, icc)
         return Encoded(data, mode)
     image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
     if written != mode:

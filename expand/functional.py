@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from expand import codec
 from expand.config import FillMode
 
 # SciPy's legacy 'wrap' (period n-1) and 'constant' (no blending at the edge) are Keras's; we
@@ -72,8 +73,9 @@ def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple
     """The image to warp and its margin (x, y), made once for all copies of a read-only source
     (codec makes decoded pixels read-only, so the prepared form cannot go stale).
 
-    - RGB gains a fourth channel: OpenCV's bilinear warp has a vector path for 4 channels and
-      not for 3; RGBX is warped about twice as fast, to the same values (tested).
+    - RGB gains a fourth channel, as BGRX: OpenCV's bilinear warp has a vector path for 4
+      channels and not for 3; BGRX is warped about twice as fast, to the same values (tested),
+      and in BGR order the encoder takes the warped copy without a full-image pass (codec).
     - Under `nearest` fill the image gets a replicated margin of half its size on each side:
       OpenCV computes every output pixel that samples outside the source one at a time (3-4x
       slower), and a zoomed-out copy is mostly such pixels. Replicating into a margin and then
@@ -85,7 +87,7 @@ def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple
     if found is not None:
         return found
     height, width, channels = image.shape
-    prepared = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA) if channels == 3 else image
+    prepared = cv2.cvtColor(image, cv2.COLOR_RGB2BGRA) if channels == 3 else image
     margin = (width // 2, height // 2)
     if fill_mode != "nearest" or 4 * width * height > _MARGIN_PIXELS:
         margin = (0, 0)
@@ -117,15 +119,14 @@ def warp(image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
         matrix = np.array(matrix, dtype=float)
         matrix[0] += mx * last
         matrix[1] += my * last
-    widened = channels == 3
+    widened = channels == 3  # warped as BGRX, handed on as its RGB view
     resample = cv2.warpAffine if len(matrix) == 2 else cv2.warpPerspective
     warped = resample(prepared, matrix, (width, height),
                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                       borderMode=_BORDERS[fill_mode],
-                      borderValue=tuple(fill + [0.0] if widened else fill))
+                      borderValue=tuple(fill[::-1] + [0.0] if widened else fill))
     if widened:
-        narrowed: np.ndarray = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)
-        return narrowed
+        return codec.rgb_view(warped)
     return np.asarray(warped).reshape(height, width, channels)
 
 
@@ -150,6 +151,9 @@ def flip(image: np.ndarray, horizontal: bool, vertical: bool) -> np.ndarray:
     if not (horizontal or vertical):
         return image
     code = -1 if horizontal and vertical else 1 if horizontal else 0
+    bgrx = codec.bgrx_of(image)
+    if bgrx is not None:  # a warped copy stays BGRX for the encoder
+        return codec.rgb_view(cv2.flip(bgrx, code))
     return cv2.flip(image, code).reshape(image.shape)
 
 

@@ -498,3 +498,33 @@ def test_a_jpeg_decodes_to_pillows_pixels(size: tuple[int, int], mode: str, qual
         assert fast is not None and np.array_equal(fast.reshape(reference.shape), reference)
     else:
         assert fast is None  # Pillow turns it upright
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(height=st.integers(1, 90), width=st.integers(1, 90), seed=st.integers(0, 2**32 - 1),
+       quality=st.integers(1, 100))
+def test_an_rgb_view_of_bgrx_encodes_to_the_bytes_of_its_copy(height: int, width: int,
+                                                              seed: int, quality: int) -> None:
+    """A warped copy reaches the encoder as a view of its BGRX array: JPEG takes the BGRX as it
+    is, PNG one conversion; the bytes are those of the same pixels as a plain RGB array."""
+    from expand.codec import bgrx_of, rgb_view
+
+    bgrx = np.random.default_rng(seed).integers(0, 256, (height, width, 4), dtype=np.uint8)
+    view = rgb_view(bgrx)
+    plain = np.ascontiguousarray(bgrx[..., 2::-1])
+    assert bgrx_of(view) is bgrx and bgrx_of(plain) is None
+    for fmt, level in (("jpeg", 1), ("png", 1), ("png", 6)):
+        assert encode(view, False, fmt, quality, level, None) == \
+            encode(plain, False, fmt, quality, level, None)
+
+
+def test_only_the_exact_view_is_taken_for_bgrx() -> None:
+    from expand.codec import bgrx_of, rgb_view
+
+    bgrx = np.zeros((6, 5, 4), np.uint8)
+    assert bgrx_of(rgb_view(bgrx)) is bgrx
+    assert bgrx_of(rgb_view(bgrx)[1:]) is None  # a part of it
+    assert bgrx_of(rgb_view(bgrx)[:, ::-1]) is None  # mirrored by NumPy, not by us
+    assert bgrx_of(bgrx[..., :3]) is None  # BGR, not RGB
+    assert bgrx_of(rgb_view(bgrx[:, :4])) is None  # a view of a view: not contiguous
+    assert bgrx_of(np.zeros((6, 5, 3), np.uint8)) is None

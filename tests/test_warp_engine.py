@@ -145,3 +145,24 @@ def test_threads_warping_different_sources_each_get_their_own() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_an_rgb_copy_stays_bgrx_through_the_warp_and_the_flips() -> None:
+    """The warp hands on RGB as a view of what it warped (BGRX), with the values of a plain warp
+    of the RGB image (constant fill in its own colour per channel); a flip keeps that form."""
+    from expand.codec import bgrx_of
+
+    rng = np.random.default_rng(21)
+    image = _photo(rng, 45, 70, 3)
+    matrix = _maps(rng, 70, 45, 1)[0]
+    fill = [10.0, 150.0, 240.0]
+    warped = F.warp(image, matrix[:2], "constant", fill)
+    assert bgrx_of(warped) is not None
+    assert np.array_equal(warped, _plain(image, matrix, "constant", fill))
+    for horizontal, vertical in ((True, False), (False, True), (True, True)):
+        flipped = F.flip(warped, horizontal, vertical)
+        assert bgrx_of(flipped) is not None
+        expected = np.ascontiguousarray(warped)
+        expected = expected[:, ::-1] if horizontal else expected
+        expected = expected[::-1] if vertical else expected
+        assert np.array_equal(flipped, expected)
