@@ -239,8 +239,9 @@ def _reuse_large_buffers() -> None:
 def worker_init() -> None:
     """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used.
     Large buffers are reused (_reuse_large_buffers). Ctrl-C is the parent's to handle: it stops
-    the pool, and no worker prints a traceback. The serial executor runs this in the main
-    process, which must keep its Ctrl-C."""
+    the pool, and no worker prints a traceback; a pool worker then warms up (_warm_up). The
+    serial executor runs this in the main process, which must keep its Ctrl-C and has nothing
+    to warm up for."""
     import multiprocessing
     import signal
 
