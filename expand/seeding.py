@@ -9,6 +9,7 @@ and keying by the source's path (not its index) means a file added to SRC change
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -57,37 +58,16 @@ def _words(value: int) -> list[int]:
     return words
 
 
-def _absorb(pool: list[int], hash_const: int, words: list[int]) -> tuple[list[int], int]:
-    """Mix more entropy words into a pool already holding _POOL of them."""
-    pool = list(pool)
-    for word in words:
-        for dst in range(_POOL):
-            value = word ^ hash_const
-            hash_const = (hash_const * _MULT_A) & _M32
-            value = (value * hash_const) & _M32
-            value ^= value >> 16
-            mixed = (_MIX_L * pool[dst] - _MIX_R * value) & _M32
-            pool[dst] = mixed ^ (mixed >> 16)
-    return pool, hash_const
+def _hash(word: int, xor: int, mult: int) -> int:
+    """One hashing step of SeedSequence (the constants from _hash_steps)."""
+    value = ((word ^ xor) * mult) & _M32
+    return value ^ (value >> 16)
 
 
-def _mix(entropy: list[int]) -> tuple[list[int], int]:
-    pool, hash_const = [], _INIT_A
-    for i in range(_POOL):
-        value = (entropy[i] if i < len(entropy) else 0) ^ hash_const
-        hash_const = (hash_const * _MULT_A) & _M32
-        value = (value * hash_const) & _M32
-        pool.append(value ^ (value >> 16))
-    for src in range(_POOL):
-        for dst in range(_POOL):
-            if src != dst:
-                value = pool[src] ^ hash_const
-                hash_const = (hash_const * _MULT_A) & _M32
-                value = (value * hash_const) & _M32
-                value ^= value >> 16
-                mixed = (_MIX_L * pool[dst] - _MIX_R * value) & _M32
-                pool[dst] = mixed ^ (mixed >> 16)
-    return _absorb(pool, hash_const, entropy[_POOL:])
+def _mixed(entry: int, value: int) -> int:
+    """A pool entry with a hashed value mixed in."""
+    mixed = (_MIX_L * entry - _MIX_R * value) & _M32
+    return mixed ^ (mixed >> 16)
 
 
 def _hash_steps(first: int, mult: int, count: int) -> list[tuple[int, int]]:
@@ -103,23 +83,53 @@ def _hash_steps(first: int, mult: int, count: int) -> list[tuple[int, int]]:
 
 #: generate_state's 8 hashing steps: they depend on nothing but their position.
 _STATE_STEPS = _hash_steps(_INIT_B, _MULT_B, 8)
+#: What a word's _POOL hashing steps advance the constant by.
+_MULT_A_POOL = pow(_MULT_A, _POOL, 1 << 32)
 
 
-@cache
-def _hashed_words(word: int, hash_const: int) -> tuple[int, ...]:
-    """What `_absorb` mixes into each of the pool's 4 entries for one word: a function of the
-    word and the hash constant only (the constant depends only on how many words came before),
-    so computed once per transform and run."""
-    values = []
-    for xor, mult in _hash_steps(hash_const, _MULT_A, _POOL):
-        value = ((word ^ xor) * mult) & _M32
-        values.append(value ^ (value >> 16))
-    return tuple(values)
+def _hash_word(word: int, hash_const: int) -> tuple[int, ...]:
+    """What SeedSequence mixes into each of the pool's entries for one more word: a function of
+    the word and the hash constant only (the constant depends only on how many words came
+    before)."""
+    return tuple(_hash(word, xor, mult) for xor, mult in _hash_steps(hash_const, _MULT_A, _POOL))
+
+
+#: A transform's share, once per process: transform ids are few (source keys are not).
+_hashed_transform = cache(_hash_word)
+
+
+def _absorb(pool: list[int], hash_const: int, words: list[int]) -> tuple[list[int], int]:
+    """Mix more entropy words into a pool already holding _POOL of them."""
+    for word in words:
+        pool = _mixed_in(pool, _hash_word(word, hash_const))
+        hash_const = (hash_const * _MULT_A_POOL) & _M32
+    return list(pool), hash_const
+
+
+def _mixed_in(pool: list[int], hashed: tuple[int, ...]) -> list[int]:
+    """_mixed for every entry, written out: it runs for each of 7 streams of every output."""
+    out = []
+    for entry, value in zip(pool, hashed):
+        entry = (_MIX_L * entry - _MIX_R * value) & _M32
+        out.append(entry ^ (entry >> 16))
+    return out
+
+
+def _mix(entropy: list[int]) -> tuple[list[int], int]:
+    steps = _hash_steps(_INIT_A, _MULT_A, _POOL * _POOL)
+    pool = [_hash(entropy[i] if i < len(entropy) else 0, *steps[i]) for i in range(_POOL)]
+    step = _POOL
+    for src in range(_POOL):
+        for dst in range(_POOL):
+            if src != dst:
+                pool[dst] = _mixed(pool[dst], _hash(pool[src], *steps[step]))
+                step += 1
+    return _absorb(pool, steps[-1][1], entropy[_POOL:])
 
 
 def _pcg64_seed(pool: list[int]) -> tuple[int, int]:
     """PCG64(SeedSequence)'s (state, inc): generate_state(4, uint64), then pcg64_set_seed."""
-    out = []
+    out = []  # _hash, written out: 8 steps for each of 7 streams of every output
     for i, (xor, mult) in enumerate(_STATE_STEPS):
         value = ((pool[i & 3] ^ xor) * mult) & _M32
         out.append(value ^ (value >> 16))
@@ -162,9 +172,11 @@ class Stream:
     def uniform(self, low: float = 0.0, high: float = 1.0,
                 size: int | tuple[int, ...] | None = None) -> Any:
         if self._numpy is not None or not isinstance(size, (int, type(None))) \
+                or (size is not None and size < 0) \
                 or not (isinstance(low, (int, float)) and isinstance(high, (int, float))
-                        and low <= high):  # NumPy's own checks and errors for the rest
-            return self._generator().uniform(low, high, size)
+                        and low <= high and math.isfinite(float(high) - float(low))):
+            return self._generator().uniform(low, high, size)  # NumPy's own checks and errors
+        low, high = float(low), float(high)  # as NumPy: doubles, also for ints above 2**53
         span = high - low
         if size is None:
             return low + span * self._next_double()
@@ -204,10 +216,7 @@ class SourceStreams:
         pool, hash_const = _absorb(self._pool, self._hash, _words(copy))
 
         def stream(transform: str) -> Stream:
-            mixed = []
-            for entry, value in zip(pool, _hashed_words(transform_id(transform), hash_const)):
-                entry = (_MIX_L * entry - _MIX_R * value) & _M32
-                mixed.append(entry ^ (entry >> 16))
-            return Stream(*_pcg64_seed(mixed))
+            hashed = _hashed_transform(transform_id(transform), hash_const)
+            return Stream(*_pcg64_seed(_mixed_in(pool, hashed)))
 
         return stream
