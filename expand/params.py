@@ -171,7 +171,13 @@ class AugmentParams:
     extra: tuple[tuple[str, TransformParams | None], ...] = ()
 
     def get(self, name: str) -> TransformParams | None:
+        if not self.extra:  # most runs list no further transform: no scan, per output
+            return None
         return next((p for n, p in self.extra if n == name), None)
+
+    def drew_any(self, names: tuple[str, ...]) -> bool:
+        """Whether any of `names` fired for this output."""
+        return any(p is not None for n, p in self.extra if n in names)
 
     def to_dict(self, names: tuple[str, ...] | None = None) -> dict[str, Any]:
         """Keras's keys, then one entry per further transform (`names`: every transform of the

@@ -22,8 +22,6 @@ def geometry(params: AugmentParams, width: int, height: int) -> tuple[np.ndarray
     """
     matrix = F.affine_matrix(params.theta, params.tx, params.ty, params.shear,
                              params.zx, params.zy, width, height)
-    if not params.extra:
-        return matrix, False
     for name in ("random_crop", "random_resized_crop"):
         box = params.get(name)
         if isinstance(box, P.CropBox):
@@ -143,8 +141,7 @@ def apply_params(
     matrix, projective = geometry(params, width, height)
     out = image
     identity = F.is_identity(matrix, atol=1e-9 if projective else 1e-12)
-    if (params.extra and any(params.get(name) is not None for name in LINE_ART)) \
-            or (config.line_art() and not identity):
+    if params.drew_any(LINE_ART) or (config.line_art() and not identity):
         if traced is None:
             traced = lineart.trace(image, config.polarity)
         out = _line_art_geometry(image, params, traced, matrix, projective, has_alpha)
