@@ -106,10 +106,12 @@ class _Failed:
 
 
 def _carried(error: BaseException) -> _Failed:
-    """The error itself when it pickles, else its text in a RuntimeError."""
+    """The error itself when it survives pickling (both ways: an exception whose __init__ takes
+    other arguments than its args pickles but cannot be rebuilt), else its text in a
+    RuntimeError."""
     try:
-        pickle.dumps(error)
-    except Exception:  # noqa: BLE001  (any failure to pickle: its text still gets through)
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001  (any failure: its text still gets through)
         return _Failed(RuntimeError(f"{type(error).__name__}: {error}"))
     return _Failed(error)
 

@@ -38,19 +38,15 @@ def _pool_size(args: list[str]) -> int | None:
 
 def main() -> None:
     """Console entry point (`expand`, `python -m expand`)."""
+    from expand import executors  # light: multiprocessing only (as _pool_size needs it)
+
     size = _pool_size(sys.argv[1:])
-    if size is None:
-        from expand.cli import main as cli_main
-
-        cli_main()
-        return
-    from expand import executors
-
-    executors.prestart()
-    executors.prewarm(size)
+    if size is not None:
+        executors.prestart()
+        executors.prewarm(size)
     try:
         from expand.cli import main as cli_main
 
         cli_main()
     finally:
-        executors.discard_prewarmed()
+        executors.discard_prewarmed()  # nothing to do when no pool was started

@@ -227,11 +227,11 @@ def _reuse_large_buffers() -> None:
     the heap and are reused; the heap is trimmed above 256 MB free. Elsewhere than glibc: nothing
     to set."""
     import ctypes
+    import platform
 
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
+    if platform.libc_ver()[0] != "glibc":
+        return  # the parameters below are glibc's (and Windows has no CDLL(None) at all)
+    mallopt = ctypes.CDLL(None).mallopt
     mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO)
     mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE)
 
@@ -254,26 +254,25 @@ def worker_init() -> None:
         _warm_up()
 
 
-#: What _warm_up renders: Keras geometry with flips, the most common kind of run.
-_WARM_UP = AugmentConfig.from_keras(rotation_range=15.0, width_shift_range=0.1,
-                                    height_shift_range=0.1, zoom_range=0.2,
-                                    horizontal_flip=True, vertical_flip=True)
-
-
 def _warm_up() -> None:
-    """Decode, draw, warp, encode and hash a few copies of a small image made here, nothing
-    written: a pool worker's first task then runs at the speed of the others (the first calls'
-    set-up in OpenCV and the codecs, and the page faults of a freshly forked process, made it
-    3-6 ms slower). A prewarmed pool does this while the command still imports."""
+    """Render two copies of a small PNG and a small JPEG made here, through the run's own path
+    (_render: draw, warp, encode; then the hash), nothing written: a pool worker's first task
+    then runs at the speed of the others (the first calls' set-up in OpenCV and the codecs, and
+    the page faults of a freshly forked process, made it 3-6 ms slower). A prewarmed pool does
+    this while the command still imports. Should it fail, the tasks meet the problem and report
+    it; the worker goes on."""
+    augment = AugmentConfig.from_keras(rotation_range=15.0, width_shift_range=0.1,
+                                       height_shift_range=0.1, zoom_range=0.2,
+                                       horizontal_flip=True, vertical_flip=True)
+    config = ExpandConfig(src=".", out=".", augment=augment)
     pixels = np.zeros((32, 32, 3), np.uint8)
     pixels[8:24, 4:28] = (200, 120, 40)
-    for fmt in ("png", "jpeg"):
-        name = f"warm-up.{fmt}"
-        data = codec.encode(pixels, False, fmt, 90, codec.FAST_PNG_LEVEL, None).data
-        decoded = codec.decode(data, name)
-        streams = SourceStreams(0, source_key(name))
-        for copy in range(2):
-            warped, params = draw_copy(decoded, _WARM_UP, 0, name, copy, None, streams)
-            encoded = codec.encode(warped, False, fmt, 90, codec.FAST_PNG_LEVEL, None)
-            hashlib.sha256(encoded.data).hexdigest()
-            params.to_dict(_WARM_UP.transform_names())
+    try:
+        for fmt in ("png", "jpeg"):
+            name = f"warm-up/warm-up.{fmt}"
+            data = codec.encode(pixels, False, fmt, config.quality, config.png_level, None).data
+            task = Task(SourceImage(name, name, "warm-up"), config, (0, 1), False)
+            for output in _render(task, data, codec.decode(data, name), None):
+                hashlib.sha256(output.encoded.data).hexdigest()
+    except Exception:  # noqa: BLE001  (a speed-up only)
+        return

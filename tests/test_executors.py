@@ -89,6 +89,21 @@ def test_an_error_that_cannot_be_pickled_still_reaches_the_caller_as_text() -> N
         list(pool.map_unordered(_raise_unpicklable, range(4)))
 
 
+class _TwoArguments(Exception):
+    def __init__(self, item: int, why: str) -> None:
+        super().__init__(f"item {item}: {why}")  # args holds one value: cannot be rebuilt
+
+
+def _raise_two_arguments(item: int) -> int:
+    raise _TwoArguments(item, "rebuilt from one argument it fails")
+
+
+def test_an_error_that_pickles_but_cannot_be_rebuilt_reaches_the_caller_as_text() -> None:
+    with pytest.raises(RuntimeError, match=r"_TwoArguments: item \d+: rebuilt from one"), \
+            ProcessPoolExecutor(2, None, chunksize=1) as pool:
+        list(pool.map_unordered(_raise_two_arguments, range(4)))
+
+
 def test_an_empty_task_list_gives_nothing() -> None:
     with ProcessPoolExecutor(2, None) as pool:
         assert list(pool.map_unordered(_pid_of, [])) == []
@@ -179,10 +194,14 @@ def test_a_pool_worker_warms_up_without_writing_anything_and_a_serial_run_does_n
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True)
     assert not os.listdir(tmp_path)
 
+    import cv2
+
     from expand import worker
 
     calls: list[None] = []
     monkeypatch.setattr(worker, "_warm_up", lambda: calls.append(None))
-    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep this process's Ctrl-C
+    # keep this test session's OpenCV threads and heap settings
+    monkeypatch.setattr(cv2, "setNumThreads", lambda count: None)
+    monkeypatch.setattr(worker, "_reuse_large_buffers", lambda: None)
     worker.worker_init()
     assert calls == []
