@@ -56,10 +56,15 @@ class ManifestSpool:
         self.totals = ManifestTotals()
         self._groups: dict[str, list[str]] = {}
 
-    def add(self, row: dict[str, Any], encoded: str | None = None) -> None:
-        """`encoded`: json.dumps(row, ensure_ascii=False), when the caller has it already."""
-        if encoded is None:
-            encoded = json.dumps(row, ensure_ascii=False)
+    def add(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Take rows; their JSON lines (json.dumps(row, ensure_ascii=False), which _prefix reads)
+        are returned for the journal, so that each row is encoded once."""
+        lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+        for row, line in zip(rows, lines):
+            self._add(row, line)
+        return lines
+
+    def _add(self, row: dict[str, Any], encoded: str) -> None:
         self._buffer.append((row["file_name"], encoded))
         self.totals.labels[row["label"]] += 1
         if row["source"] not in self._sources:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
@@ -366,11 +365,8 @@ def expand_dataset(
                 unrecorded = remove_files(out, unplanned)
                 kept_orphans = () if config.prune else plan.orphans
                 carried = [*plan.kept, *kept_orphans]
-                carried_lines = [json.dumps(row, ensure_ascii=False) for row in carried]
-                journal = open_journal(out, config.determining(), carried_lines)
                 spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
-                for row, line in zip(carried, carried_lines):
-                    spool.add(row, line)
+                journal = open_journal(out, config.determining(), spool.add(carried))
                 skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
                            for rel in dataset.not_images]
                 skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
@@ -452,11 +448,7 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | Obje
     if result.skipped is not None:
         skipped.append(Skipped(result.source, result.skipped))
     else:
-        rows = [record.to_dict() for record in result.records]
-        encoded = [json.dumps(row, ensure_ascii=False) for row in rows]
-        journal.add(encoded)
-        for row, line in zip(rows, encoded):
-            spool.add(row, line)
+        journal.add(spool.add([record.to_dict() for record in result.records]))
     if progress is not None:
         progress.advance(len(result.records))
 

@@ -39,7 +39,7 @@ def test_rows_in_any_order_are_written_sorted_counted_and_checked(
     out = LocalStore(tmp_path)
     spool = ManifestSpool(tmp_path)
     for row in shuffled:
-        spool.add(row)
+        spool.add([row])
     totals = spool.write(out)
     duplicates = spool.duplicates()
     spool.discard()
