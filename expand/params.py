@@ -230,6 +230,21 @@ def _fires(rng: Rng, p: float) -> bool:
     return bool(rng.random() < p)
 
 
+def stream_names(config: AugmentConfig) -> tuple[str, ...]:
+    """The streams sample_params draws from under `config`, in its order: their seeds can be made
+    together for all copies of a source (seeding.SourceStreams)."""
+    keras = (("rotation", bool(config.rotation_range)),
+             ("width_shift", _is_on(config.width_shift_range)),
+             ("height_shift", _is_on(config.height_shift_range)),
+             ("shear", bool(config.shear_range)),
+             ("zoom", config.zoom_range != (1.0, 1.0)),
+             ("horizontal_flip", bool(config.horizontal_flip)),
+             ("vertical_flip", bool(config.vertical_flip)),
+             ("channel_shift", bool(config.channel_shift_range)),
+             ("brightness", config.brightness_range is not None))
+    return tuple(name for name, on in keras if on) + tuple(t.name for t in config.transforms)
+
+
 def sample_params(
     config: AugmentConfig,
     stream: Callable[[str], Rng],

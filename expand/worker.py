@@ -16,7 +16,7 @@ from expand.discover import SourceImage
 from expand.errors import ImageReadError, NotLineArtError, OutputWriteError
 from expand.lineart import Traced
 from expand.layout import copy_name, original_name
-from expand.params import AugmentParams, sample_params
+from expand.params import AugmentParams, sample_params, stream_names
 from expand.pipeline import apply_params, trace_source
 from expand.seeding import SourceStreams, source_key
 
@@ -161,7 +161,8 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded,
                       False)
     augment = config.augment.for_class(source.label)
     names = config.augment.transform_names()
-    streams = SourceStreams(config.seed, source_key(source.rel_path))
+    streams = SourceStreams(config.seed, source_key(source.rel_path), task.copies,
+                            stream_names(augment))
     for copy in task.copies:
         pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, traced,
                                    streams)

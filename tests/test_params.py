@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from expand import transforms as T
 from expand.config import AugmentConfig
-from expand.params import AugmentParams, sample_params
+from expand.params import AugmentParams, sample_params, stream_names
 from expand.seeding import rng_for, source_key
 
 
@@ -69,3 +70,28 @@ def test_each_transform_has_its_own_stream() -> None:
 def test_params_round_trip_through_a_dict() -> None:
     params = _draw(AugmentConfig(rotation_range=30, channel_shift_range=5, vertical_flip=True), 7)
     assert AugmentParams.from_dict(params.to_dict()) == params
+
+
+@pytest.mark.parametrize("config", [
+    AugmentConfig(),
+    AugmentConfig(rotation_range=15, width_shift_range=0.1, height_shift_range=0.1,
+                  shear_range=0.5, zoom_range=[0.8, 2.0], horizontal_flip=True,
+                  vertical_flip=True),
+    AugmentConfig(width_shift_range=[0.0], height_shift_range=3, zoom_range=0.0,
+                  channel_shift_range=20, brightness_range=[0.5, 1.5]),
+    AugmentConfig(rotation_range=10, rotation_p=0.0, horizontal_flip=True, horizontal_flip_p=0.5,
+                  transforms=tuple(T.CATALOGUE[name]() for name in sorted(T.CATALOGUE)
+                                   if name != "random_crop")),
+], ids=["nothing", "shapes-tutorial", "pixel-keras", "probabilities-and-catalogue"])
+def test_stream_names_are_the_streams_sample_params_draws_from(config: AugmentConfig) -> None:
+    """The worker makes these streams' seeds together beforehand; any other is made on its own."""
+    key = source_key("c/a.png")
+    for copy in range(20):
+        asked: list[str] = []
+
+        def stream(name: str, copy: int = copy, asked: list[str] = asked) -> np.random.Generator:
+            asked.append(name)
+            return rng_for(0, key, copy, name)
+
+        sample_params(config, stream, (80, 40))
+        assert tuple(asked) == stream_names(config)

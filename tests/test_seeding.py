@@ -22,11 +22,14 @@ NAMES = ("rotation", "width_shift", "height_shift", "shear", "zoom", "horizontal
        copies=st.lists(st.one_of(st.integers(0, 50), st.integers(0, 2**40)), min_size=1,
                        max_size=4),
        names=st.lists(st.one_of(st.sampled_from(NAMES), st.text(max_size=12)), min_size=1,
-                      max_size=5))
+                      max_size=5),
+       hinted=st.integers(0, 3))
 def test_source_streams_equal_rng_for(seed: int, path: str, copies: list[int],
-                                      names: list[str]) -> None:
+                                      names: list[str], hinted: int) -> None:
+    """Also when the copies and names are given beforehand (made together, in NumPy), some of
+    them or all, and when the copies asked for are not among them or too large for the batch."""
     key = source_key(path)
-    streams = SourceStreams(seed, key)
+    streams = SourceStreams(seed, key, tuple(copies[hinted % 2:]), tuple(names[:hinted]))
     for copy in copies:
         stream = streams.for_copy(copy)
         for name in names:
@@ -35,6 +38,17 @@ def test_source_streams_equal_rng_for(seed: int, path: str, copies: list[int],
             assert fast.bit_generator.state == reference.bit_generator.state
             assert fast.uniform(-1, 1, 3).tolist() == reference.uniform(-1, 1, 3).tolist()
             assert fast.integers(2**40) == reference.integers(2**40)
+
+
+def test_streams_made_together_are_numpys_for_a_full_source() -> None:
+    """The worker's case: every copy of a source, every stream of the config, all at once."""
+    key = source_key("circle/circle001.png")
+    streams = SourceStreams(2**64 - 1, key, tuple(range(25)), NAMES)
+    for copy in range(25):
+        stream = streams.for_copy(copy)
+        for name in NAMES:
+            state = stream(name).bit_generator.state
+            assert state == rng_for(2**64 - 1, key, copy, name).bit_generator.state
 
 
 def test_asking_again_restarts_the_stream() -> None:
