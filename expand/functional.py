@@ -34,14 +34,16 @@ def affine_matrix(
     """
     t = math.radians(theta)
     s = math.radians(shear)
-    rotation = np.array([[math.cos(t), -math.sin(t), 0], [math.sin(t), math.cos(t), 0], [0, 0, 1]])
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    # from_centre @ rotation, and the product with the zoom's diagonal, written out: each of their
+    # entries has one term, so they are exact whatever the order. The three other products have
+    # several terms: NumPy's, as they always were, for the same bits.
+    rotation = np.array([[math.cos(t), -math.sin(t), cx], [math.sin(t), math.cos(t), cy],
+                         [0, 0, 1]])
     shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]], dtype=float)
     shearing = np.array([[1, -math.sin(s), 0], [0, math.cos(s), 0], [0, 0, 1]])
-    zoom = np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]], dtype=float)
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     to_centre = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]], dtype=float)
-    from_centre = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]], dtype=float)
-    matrix: np.ndarray = from_centre @ rotation @ shift @ shearing @ zoom @ to_centre
+    matrix: np.ndarray = (rotation @ shift @ shearing * (zx, zy, 1.0)) @ to_centre
     return matrix
 
 
@@ -115,10 +117,12 @@ def warp(image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
     height, width, channels = image.shape
     prepared, (mx, my) = _prepared(image, fill_mode)
     if mx or my:  # sample (x + mx, y + my): the map followed by a shift
-        last = matrix[2] if len(matrix) == 3 else np.array([0.0, 0.0, 1.0])
         matrix = np.array(matrix, dtype=float)
-        matrix[0] += mx * last
-        matrix[1] += my * last
+        if len(matrix) == 2:
+            matrix[:, 2] += (mx, my)
+        else:
+            matrix[0] += mx * matrix[2]
+            matrix[1] += my * matrix[2]
     widened = channels == 3  # warped as BGRX, handed on as its RGB view
     resample = cv2.warpAffine if len(matrix) == 2 else cv2.warpPerspective
     warped = resample(prepared, matrix, (width, height),
