@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from expand.config import AugmentConfig
+from expand.functional import affine_matrix
 from expand.params import AugmentParams
 from expand.pipeline import apply_params
 
@@ -105,3 +108,27 @@ def test_flips_reverse_columns_and_rows() -> None:
     out = apply_params(image, AugmentParams(flip_horizontal=True, flip_vertical=True),
                        AugmentConfig(), False)
     assert np.array_equal(out, image[::-1, ::-1])
+
+
+def test_affine_matrix_is_the_product_of_the_six_matrices_to_the_bit() -> None:
+    """Keras's composition about the centre, from_centre @ R @ shift @ shear @ zoom @ to_centre
+    as NumPy multiplies it: the function writes two one-term products out, which must not change
+    a bit (the warp's fixed-point coordinates would then move a pixel by a grey level)."""
+    rng = np.random.default_rng(6)
+    for k in range(20_000):
+        theta, shear = (0.0 if k % 5 == 0 else float(rng.uniform(-180, 180)),
+                        0.0 if k % 5 == 1 else float(rng.uniform(-60, 60)))
+        tx, ty = (0.0, 0.0) if k % 5 == 2 else (float(v) for v in rng.uniform(-80, 80, 2))
+        zx, zy = (1.0, 1.0) if k % 5 == 3 else (float(v) for v in rng.uniform(0.1, 4.0, 2))
+        width, height = (int(v) for v in rng.integers(1, 3000, 2))
+        t, s = math.radians(theta), math.radians(shear)
+        cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+        product = (np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]], dtype=float)
+                   @ np.array([[math.cos(t), -math.sin(t), 0], [math.sin(t), math.cos(t), 0],
+                               [0, 0, 1]])
+                   @ np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]], dtype=float)
+                   @ np.array([[1, -math.sin(s), 0], [0, math.cos(s), 0], [0, 0, 1]])
+                   @ np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]], dtype=float)
+                   @ np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]], dtype=float))
+        assert np.array_equal(affine_matrix(theta, tx, ty, shear, zx, zy, width, height),
+                              product), (theta, tx, ty, shear, zx, zy, width, height)
