@@ -8,6 +8,7 @@ and keying by the source's path (not its index) means a file added to SRC change
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections.abc import Callable
@@ -250,24 +251,39 @@ class SourceStreams:
 
     `for_copy(copy)` gives the `stream(name)` function that sample_params takes; each call of it
     starts that stream afresh. `copies` and `names`, when given, are the streams about to be
-    drawn: their seeds are made together (_seed_table), at about a third of the cost of one at a
-    time; any other copy or name is made on its own, the same stream either way.
+    drawn: their seeds are made together (_seed_table), _BLOCK copies at a time, at about a
+    third of the cost of one at a time; any other copy or name is made on its own, the same
+    stream either way.
     """
+
+    #: Copies whose seeds are made together and held: a source asked for 100,000 copies (a
+    #: balanced class of one image) holds a block, not all of them (about 3 kB a copy).
+    _BLOCK = 256
 
     def __init__(self, seed: int, key: tuple[int, ...], copies: tuple[int, ...] = (),
                  names: tuple[str, ...] = ()) -> None:
         run = _words(seed)
         entropy = run + [0] * (_POOL - len(run)) + [w for k in key for w in _words(k)]
         self._pool, self._hash = _mix(entropy)
-        batch = sorted({c for c in copies if 0 <= c <= _M32})
         self._names = {name: i for i, name in enumerate(dict.fromkeys(names))}
+        self._batch = sorted({c for c in copies if 0 <= c <= _M32}) if self._names else []
         self._table: dict[int, list[list[int]]] = {}
-        if batch and self._names:
-            self._table = dict(zip(batch, _seed_table(self._pool, self._hash, batch,
+
+    def _row(self, copy: int) -> list[list[int]] | None:
+        """The copy's seeds from the block holding it, made when first asked for."""
+        row = self._table.get(copy)
+        if row is None:
+            at = bisect.bisect_left(self._batch, copy)
+            if at == len(self._batch) or self._batch[at] != copy:
+                return None
+            block = self._batch[at - at % self._BLOCK:][:self._BLOCK]
+            self._table = dict(zip(block, _seed_table(self._pool, self._hash, block,
                                                       list(self._names))))
+            row = self._table[copy]
+        return row
 
     def for_copy(self, copy: int) -> Callable[[str], Stream]:
-        row = self._table.get(copy)
+        row = self._row(copy)
         made: list[tuple[list[int], int]] = []
 
         def absorbed() -> tuple[list[int], int]:

@@ -97,3 +97,16 @@ def test_a_streams_python_draws_are_numpys(seed: int, path: str, copy: int,
     for draw in draws:
         got, want = _draw(fast, draw), _draw(reference, draw)
         assert type(got) is type(want) and got == want, draw
+
+
+def test_many_copies_are_seeded_a_block_at_a_time() -> None:
+    """A source asked for far more copies than a block (a balanced class of one image) holds one
+    block of seeds at a time, and every stream is still NumPy's, asked in any order."""
+    key = source_key("solo/only.png")
+    count = 3 * SourceStreams._BLOCK + 17
+    streams = SourceStreams(5, key, tuple(range(count)), NAMES[:3])
+    for copy in [0, count - 1, SourceStreams._BLOCK, 1, 2 * SourceStreams._BLOCK - 1, count - 2]:
+        for name in NAMES[:3]:
+            state = streams.for_copy(copy)(name).bit_generator.state
+            assert state == rng_for(5, key, copy, name).bit_generator.state
+        assert copy in streams._table and len(streams._table) <= SourceStreams._BLOCK
