@@ -11,9 +11,9 @@ workers' own imports, the manifest: everything but the interpreter start and the
 imports), and `wall`, the whole command as a user waits for it, imports included (TensorFlow's
 alone take 2-4 s). Ratios are taken per round, then the median over rounds. Peak RSS is the
 largest sum of RSS over the process tree, sampled every 50 ms (shared pages count once per
-process; the sampling thread takes about 1% of a core, 5% at 20 ms, and only from the methods that
-keep both cores busy); CPU is the user + system time of all processes of the tree, which other programs'
-load inflates far less than elapsed time.
+process; the sampling thread takes about 1% of a core, 5% at 20 ms, and only from the methods
+that keep both cores busy); CPU is the user + system time of all processes of the tree, which
+other programs' load inflates far less than elapsed time.
 """
 
 from __future__ import annotations

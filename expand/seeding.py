@@ -257,7 +257,7 @@ class SourceStreams:
     """
 
     #: Copies whose seeds are made together and held: a source asked for 100,000 copies (a
-    #: balanced class of one image) holds a block, not all of them (about 3 kB a copy).
+    #: balanced class of one image) holds a block, not all of them (about 2 kB a copy).
     _BLOCK = 256
 
     def __init__(self, seed: int, key: tuple[int, ...], copies: tuple[int, ...] = (),
