@@ -166,7 +166,7 @@ class ProcessPoolExecutor:
             multiprocessing.get_context(start_method)
         self._processes: list[BaseProcess] = []
         self._connections: list[Connection] = []
-        self._in_flight = 0
+        self._pending: list[int] = []  # chunks sent to each worker and not yet answered
         with _sigint_ignored():
             if start_method == "forkserver":
                 prestart()
@@ -185,7 +185,7 @@ class ProcessPoolExecutor:
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         iterator = iter(items)
-        pending = dict.fromkeys(range(self.workers), 0)
+        pending = self._pending = [0] * self.workers
 
         def feed(worker: int) -> None:
             chunk = list(itertools.islice(iterator, self.chunksize))
@@ -195,13 +195,12 @@ class ProcessPoolExecutor:
                 except OSError:
                     raise self._lost(worker) from None
                 pending[worker] += 1
-                self._in_flight += 1
 
         for worker in range(self.workers):
             feed(worker)
             feed(worker)
-        while self._in_flight:
-            busy = [w for w, count in pending.items() if count]
+        while any(pending):
+            busy = [w for w, count in enumerate(pending) if count]
             ready = set(wait([self._connections[w] for w in busy] +
                              [self._processes[w].sentinel for w in busy]))
             for worker in busy:
@@ -215,7 +214,6 @@ class ProcessPoolExecutor:
                 except (EOFError, OSError):
                     raise self._lost(worker) from None
                 pending[worker] -= 1
-                self._in_flight -= 1
                 if isinstance(outcome, _Failed):
                     raise outcome.error
                 feed(worker)  # before the results are handed on: the worker is never idle
@@ -240,7 +238,7 @@ class ProcessPoolExecutor:
     def stop(self, at_once: bool) -> None:
         """Wait for the workers to finish, or terminate them `at_once` (also when chunks are
         still in flight: nobody is left to take their results)."""
-        at_once = at_once or self._in_flight > 0
+        at_once = at_once or any(self._pending)
         for connection, process in zip(self._connections, self._processes):
             if at_once:
                 process.terminate()
@@ -250,7 +248,7 @@ class ProcessPoolExecutor:
         for connection, process in zip(self._connections, self._processes):
             process.join()
             connection.close()
-        self._processes, self._connections, self._in_flight = [], [], 0
+        self._processes, self._connections, self._pending = [], [], []
 
 
 class _Warm:
