@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 from typing import Any, Union
 
 import numpy as np
@@ -230,19 +231,20 @@ def _fires(rng: Rng, p: float) -> bool:
     return bool(rng.random() < p)
 
 
+@cache
 def stream_names(config: AugmentConfig) -> tuple[str, ...]:
-    """The streams sample_params draws from under `config`, in its order: their seeds can be made
-    together for all copies of a source (seeding.SourceStreams)."""
-    keras = (("rotation", bool(config.rotation_range)),
-             ("width_shift", _is_on(config.width_shift_range)),
-             ("height_shift", _is_on(config.height_shift_range)),
-             ("shear", bool(config.shear_range)),
-             ("zoom", config.zoom_range != (1.0, 1.0)),
-             ("horizontal_flip", bool(config.horizontal_flip)),
-             ("vertical_flip", bool(config.vertical_flip)),
-             ("channel_shift", bool(config.channel_shift_range)),
-             ("brightness", config.brightness_range is not None))
-    return tuple(name for name, on in keras if on) + tuple(t.name for t in config.transforms)
+    """The streams sample_params draws from under `config`, in its order, read off one draw
+    (which streams it asks for depends on the config, not on what they give): their seeds can be
+    made together for all copies of a source (seeding.SourceStreams). Once per config and
+    process."""
+    asked: list[str] = []
+
+    def stream(name: str) -> Rng:
+        asked.append(name)
+        return np.random.default_rng(0)
+
+    sample_params(config, stream, (64, 64))
+    return tuple(asked)
 
 
 def sample_params(
