@@ -109,12 +109,7 @@ def _absorb(pool: list[int], hash_const: int, words: list[int]) -> tuple[list[in
 
 
 def _mixed_in(pool: list[int], hashed: tuple[int, ...]) -> list[int]:
-    """_mixed for every entry, written out: it runs for each of 7 streams of every output."""
-    out = []
-    for entry, value in zip(pool, hashed):
-        entry = (_MIX_L * entry - _MIX_R * value) & _M32
-        out.append(entry ^ (entry >> 16))
-    return out
+    return [_mixed(entry, value) for entry, value in zip(pool, hashed)]
 
 
 def _mix(entropy: list[int]) -> tuple[list[int], int]:
@@ -131,10 +126,7 @@ def _mix(entropy: list[int]) -> tuple[list[int], int]:
 
 def _pcg64_seed(pool: list[int]) -> tuple[int, int]:
     """PCG64(SeedSequence)'s (state, inc): generate_state(4, uint64), then pcg64_set_seed."""
-    out = []  # _hash, written out: 8 steps for each stream not made by _seed_table
-    for i, (xor, mult) in enumerate(_STATE_STEPS):
-        value = ((pool[i & 3] ^ xor) * mult) & _M32
-        out.append(value ^ (value >> 16))
+    out = [_hash(pool[i & 3], xor, mult) for i, (xor, mult) in enumerate(_STATE_STEPS)]
     return _pcg64_state(((out[0] | out[1] << 32) << 64) | out[2] | out[3] << 32,
                         ((out[4] | out[5] << 32) << 64) | out[6] | out[7] << 32)
 
@@ -284,12 +276,7 @@ class SourceStreams:
 
     def for_copy(self, copy: int) -> Callable[[str], Stream]:
         row = self._row(copy)
-        made: list[tuple[list[int], int]] = []
-
-        def absorbed() -> tuple[list[int], int]:
-            if not made:
-                made.append(_absorb(self._pool, self._hash, _words(copy)))
-            return made[0]
+        absorbed = _absorb(self._pool, self._hash, _words(copy)) if row is None else None
 
         def stream(transform: str) -> Stream:
             index = self._names.get(transform)
@@ -297,7 +284,7 @@ class SourceStreams:
                 seed_hi, seed_lo, sequence_hi, sequence_lo = row[index]
                 return Stream(*_pcg64_state(seed_hi << 64 | seed_lo,
                                             sequence_hi << 64 | sequence_lo))
-            pool, hash_const = absorbed()
+            pool, hash_const = absorbed or _absorb(self._pool, self._hash, _words(copy))
             hashed = _hashed_transform(transform_id(transform), hash_const)
             return Stream(*_pcg64_seed(_mixed_in(pool, hashed)))
 
