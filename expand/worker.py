@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from expand import codec, storage
-from expand.config import AugmentConfig, ExpandConfig
+from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.discover import SourceImage
 from expand.errors import ImageReadError, NotLineArtError, OutputWriteError
 from expand.lineart import Traced
@@ -264,9 +264,7 @@ def _warm_up() -> None:
     the page faults of a freshly forked process, made it 3-6 ms slower). A prewarmed pool does
     this while the command still imports. Should it fail, the tasks meet the problem and report
     it; the worker goes on."""
-    augment = AugmentConfig.from_keras(rotation_range=15.0, width_shift_range=0.1,
-                                       height_shift_range=0.1, zoom_range=0.2,
-                                       horizontal_flip=True, vertical_flip=True)
+    augment = AugmentConfig.from_keras(**PRESETS["shapes-tutorial"])  # every Keras geometry
     config = ExpandConfig(src=".", out=".", augment=augment)
     pixels = np.zeros((32, 32, 3), np.uint8)
     pixels[8:24, 4:28] = (200, 120, 40)
