@@ -13,7 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from expand.codec import FORMAT_EXTENSIONS, Decoded, _opencv_jpeg, decode, encode, output_format
+from expand.codec import (
+    FORMAT_EXTENSIONS,
+    Decoded,
+    _opencv_jpeg,
+    bgrx_of,
+    decode,
+    encode,
+    output_format,
+    rgb_view,
+)
 from expand.errors import ImageReadError
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -507,8 +516,6 @@ def test_an_rgb_view_of_bgrx_encodes_to_the_bytes_of_its_copy(height: int, width
                                                               seed: int, quality: int) -> None:
     """A warped copy reaches the encoder as a view of its BGRX array: JPEG takes the BGRX as it
     is, PNG one conversion; the bytes are those of the same pixels as a plain RGB array."""
-    from expand.codec import bgrx_of, rgb_view
-
     bgrx = np.random.default_rng(seed).integers(0, 256, (height, width, 4), dtype=np.uint8)
     view = rgb_view(bgrx)
     plain = np.ascontiguousarray(bgrx[..., 2::-1])
@@ -519,8 +526,6 @@ def test_an_rgb_view_of_bgrx_encodes_to_the_bytes_of_its_copy(height: int, width
 
 
 def test_only_the_exact_view_is_taken_for_bgrx() -> None:
-    from expand.codec import bgrx_of, rgb_view
-
     bgrx = np.zeros((6, 5, 4), np.uint8)
     assert bgrx_of(rgb_view(bgrx)) is bgrx
     assert bgrx_of(rgb_view(bgrx)[1:]) is None  # a part of it

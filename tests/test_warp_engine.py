@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from expand import functional as F
+from expand.codec import bgrx_of, decode
 
 FLAGS = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 BORDERS = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT,
@@ -104,8 +105,6 @@ def test_decoded_pixels_are_read_only() -> None:
 
     from PIL import Image
 
-    from expand.codec import decode
-
     buffer = BytesIO()
     Image.new("RGB", (8, 6), (10, 20, 30)).save(buffer, "PNG")
     pixels = decode(buffer.getvalue(), "x.png").pixels
@@ -150,8 +149,6 @@ def test_threads_warping_different_sources_each_get_their_own() -> None:
 def test_an_rgb_copy_stays_bgrx_through_the_warp_and_the_flips() -> None:
     """The warp hands on RGB as a view of what it warped (BGRX), with the values of a plain warp
     of the RGB image (constant fill in its own colour per channel); a flip keeps that form."""
-    from expand.codec import bgrx_of
-
     rng = np.random.default_rng(21)
     image = _photo(rng, 45, 70, 3)
     matrix = _maps(rng, 70, 45, 1)[0]
