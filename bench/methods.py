@@ -132,9 +132,9 @@ def floor(src: Path, out: Path, copies: int, fmt: str, quality: int) -> float:
     """The unavoidable work on 2 processes: decode each source once (OpenCV), one warpAffine per
     output, encode with the encoder and settings `expand` uses (expand.codec.opencv_params),
     plain writes; a forked pool (the cheapest start), one OpenCV thread per process. Sources go
-    in chunks, as `expand` sends them (up to 4, at least 6 chunks per process): with one source
-    a message, Pool's cost per message (about 0.6 ms of the parent's CPU) had slowed the floor
-    by 7% on W2 JPEG."""
+    several to a message, as `expand` sends them, by a simpler rule (up to 4, at least 6
+    messages per process; `expand`'s gives 1 to 4 here): with one source a message, Pool's cost
+    per message (about 0.6 ms of the parent's CPU) had slowed the floor by 7% on W2 JPEG."""
     import multiprocessing
 
     from expand.codec import opencv_params
