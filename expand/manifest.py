@@ -8,7 +8,7 @@ import os
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -57,20 +57,27 @@ class ManifestSpool:
         self._groups: dict[str, list[str]] = {}
 
     def add(self, rows: list[dict[str, Any]]) -> list[str]:
-        """Take rows; their JSON lines (json.dumps(row, ensure_ascii=False), which _prefix reads)
-        are returned for the journal, so that each row is encoded once."""
+        """Take rows (an earlier run's); their JSON lines (json.dumps(row, ensure_ascii=False),
+        which _prefix reads) are returned for the journal, so that each row is encoded once."""
         lines = [json.dumps(row, ensure_ascii=False) for row in rows]
         for row, line in zip(rows, lines):
-            self._add(row, line)
+            self._add(row["file_name"], row["label"], row["source"], line)
         return lines
 
-    def _add(self, row: dict[str, Any], encoded: str) -> None:
-        self._buffer.append((row["file_name"], encoded))
-        self.totals.labels[row["label"]] += 1
-        if row["source"] not in self._sources:
-            self._sources.add(row["source"])
-            self.totals.sources[row["label"]] += 1
-        self._prefixes.append(int(row["sha256"][:16], 16))
+    def add_encoded(self, label: str, source: str, rows: Sequence[tuple[str, str]]) -> list[str]:
+        """Take a source's rows as its worker encoded them, (file name, JSON line); the lines are
+        returned for the journal."""
+        for name, line in rows:
+            self._add(name, label, source, line)
+        return [line for _, line in rows]
+
+    def _add(self, name: str, label: str, source: str, encoded: str) -> None:
+        self._buffer.append((name, encoded))
+        self.totals.labels[label] += 1
+        if source not in self._sources:
+            self._sources.add(source)
+            self.totals.sources[label] += 1
+        self._prefixes.append(_prefix(encoded))
         if len(self._buffer) >= _RUN_ROWS:
             self._flush()
 

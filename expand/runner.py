@@ -382,7 +382,7 @@ def expand_dataset(
                     _collect(result, spool, journal, skipped, notes, progress, plan)
                     unchanged += result.unchanged
                     if again:
-                        again.difference_update(record.file_name for record in result.records)
+                        again.difference_update(name for name, _ in result.rows)
             # Leaving the pool stopped every worker (joined, or terminated on an error): no file
             # is being written any more.
             out.remove_temporaries(src_inside)  # left by a worker that died mid-write, if any
@@ -448,9 +448,9 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | Obje
     if result.skipped is not None:
         skipped.append(Skipped(result.source, result.skipped))
     else:
-        journal.add(spool.add([record.to_dict() for record in result.records]))
+        journal.add(spool.add_encoded(result.label, result.source, result.rows))
     if progress is not None:
-        progress.advance(len(result.records))
+        progress.advance(len(result.rows))
 
 
 def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTotals,

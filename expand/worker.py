@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,11 +53,19 @@ class ManifestRecord:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def encoded(self) -> tuple[str, str]:
+        """(file name, manifest line: json.dumps(row, ensure_ascii=False)), made in the worker:
+        the parent, which shares the cores with the workers, then only files the line, and a
+        line pickles in a tenth of a record's time (W1: 120 of the parent's 330 us a source)."""
+        return self.file_name, json.dumps(self.__dict__, ensure_ascii=False)
+
 
 @dataclass(frozen=True)
 class SourceResult:
     source: str
-    records: tuple[ManifestRecord, ...]
+    label: str
+    #: (file name, manifest line) of each file written (ManifestRecord.encoded)
+    rows: tuple[tuple[str, str], ...]
     skipped: str | None = None
     notes: tuple[str, ...] = ()
     #: copies identical to their source: the same pixels (the augmentation did nothing) or the
@@ -195,26 +204,27 @@ def process_source(task: Task) -> SourceResult:
     try:
         data, decoded = _decode(task)
     except ImageReadError as exc:
-        return SourceResult(source.rel_path, (), str(exc))
+        return SourceResult(source.rel_path, source.label, (), str(exc))
     except OSError as exc:
-        return SourceResult(source.rel_path, (),
+        return SourceResult(source.rel_path, source.label, (),
                             f"{source.rel_path}: cannot read ({storage.reason(exc)})")
     try:
         traced = _trace(task, decoded)
     except NotLineArtError as exc:
-        return SourceResult(source.rel_path, (), str(exc))
-    records = []
+        return SourceResult(source.rel_path, source.label, (), str(exc))
+    rows = []
     unchanged = []
     store = storage.open_store(task.config.out, task.config.storage_options)
     for out in _render(task, data, decoded, traced):
         _write(store, out.rel_file, out.encoded.data, task.new_dir)
-        records.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
-                                      hashlib.sha256(out.encoded.data).hexdigest(),
-                                      len(out.encoded.data), out.width, out.height,
-                                      out.encoded.mode, out.params))
+        rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
+                                   hashlib.sha256(out.encoded.data).hexdigest(),
+                                   len(out.encoded.data), out.width, out.height,
+                                   out.encoded.mode, out.params).encoded())
         if out.unchanged:
             unchanged.append(out.rel_file)
-    return SourceResult(source.rel_path, tuple(records), None, decoded.notes, tuple(unchanged))
+    return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
+                        tuple(unchanged))
 
 
 #: glibc's mallopt parameters, and the sizes set (bytes)
