@@ -102,7 +102,7 @@ def _floor_init() -> None:
     cv2.setNumThreads(1)
 
 
-def _floor_source(job: tuple[str, str, str, int, str, list[int], int]) -> int:
+def _floor_source(job: tuple[str, str, str, int, str, tuple[int, ...], int]) -> int:
     import cv2
     import numpy as np
 

@@ -7,6 +7,7 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -179,7 +180,8 @@ _CV_MODES = ("L", "RGB", "RGBA")
 _TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}
 
 
-def opencv_params(fmt: str, quality: int) -> list[int]:
+@cache
+def opencv_params(fmt: str, quality: int) -> tuple[int, ...]:
     """OpenCV's settings for the formats it writes here (also used by bench/'s floor).
 
     JPEG: baseline, 4:2:0, standard tables: the same bytes as Pillow's at the same quality (both
@@ -187,10 +189,10 @@ def opencv_params(fmt: str, quality: int) -> list[int]:
     for speed, spelled out so that a change of OpenCV's defaults cannot change our bytes.
     """
     if fmt == "jpeg":
-        return [cv2.IMWRITE_JPEG_QUALITY, quality]
-    return [cv2.IMWRITE_PNG_COMPRESSION, FAST_PNG_LEVEL,
+        return (cv2.IMWRITE_JPEG_QUALITY, quality)
+    return (cv2.IMWRITE_PNG_COMPRESSION, FAST_PNG_LEVEL,
             cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
-            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE)
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:

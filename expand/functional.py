@@ -47,11 +47,13 @@ def affine_matrix(
     return matrix
 
 
-_EYE = np.eye(3)
+_EYE = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
 
 def is_identity(matrix: np.ndarray, atol: float = 1e-12) -> bool:
-    return bool((np.abs(matrix - _EYE) <= atol).all())
+    """Every entry of the 3x3 map within atol of the identity's (NaN never is). Over Python
+    floats: NumPy's four calls on 9 values took twice as long, once per output."""
+    return all(abs(value - one) <= atol for value, one in zip(matrix.ravel().tolist(), _EYE))
 
 
 def warp_affine(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from expand.config import AugmentConfig
-from expand.functional import affine_matrix
+from expand.functional import affine_matrix, is_identity
 from expand.params import AugmentParams
 from expand.pipeline import apply_params
 
@@ -132,3 +132,18 @@ def test_affine_matrix_is_the_product_of_the_six_matrices_to_the_bit() -> None:
                    @ np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]], dtype=float))
         assert np.array_equal(affine_matrix(theta, tx, ty, shear, zx, zy, width, height),
                               product), (theta, tx, ty, shear, zx, zy, width, height)
+
+
+def test_is_identity_takes_each_entry_within_the_tolerance_and_never_nan() -> None:
+    """The stage skipped at identity: every entry of the map within atol of the identity's, as
+    NumPy's |m - I| <= atol compares them (it was written so until the Python form)."""
+    rng = np.random.default_rng(7)
+    for _ in range(2_000):
+        matrix = np.eye(3) + rng.choice([0.0, 1e-13, -1e-13, 5e-10, 1e-3], (3, 3))
+        for atol in (1e-12, 1e-9):
+            assert is_identity(matrix, atol) == bool((np.abs(matrix - np.eye(3)) <= atol).all())
+    nan = np.eye(3)
+    nan[2, 1] = np.nan
+    assert not is_identity(nan) and not is_identity(nan, atol=1.0)
+    assert is_identity(affine_matrix(0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 24, 17))
+    assert not is_identity(affine_matrix(0.0, 0.0, 0.0, 0.0, 1.0 + 1e-9, 1.0, 24, 17))
