@@ -146,6 +146,40 @@ def test_symlinked_sub_folders_are_not_followed(tmp_path: Path) -> None:
     assert dataset.not_images == ()
 
 
+@pytest.mark.parametrize("follow", [False, True])
+def test_links_junk_and_nested_folders_with_and_without_following_links(
+        tmp_path: Path, follow: bool) -> None:
+    """Every kind of entry a class folder can hold, in both link modes: linked files inside SRC
+    are sources either way, outside SRC only when following; linked folders are entered only
+    when following, a loop once; broken links are rejected; junk is skipped, other files listed."""
+    src = tmp_path / "src"
+    _image(src / "a" / "x.png")
+    _image(src / "a" / "deep" / "er" / "z.JPG")
+    _file(src / "a" / "notes.txt")
+    _image(src / "a" / ".hidden.png")
+    _file(src / "a" / "Thumbs.db")
+    _image(src / "a" / "__MACOSX" / "junk.png")
+    _image(tmp_path / "elsewhere" / "e.png")
+    os.symlink(tmp_path / "elsewhere", src / "a" / "linkdir")
+    os.symlink(src / "a", src / "a" / "deep" / "loop")
+    os.symlink(src / "a" / "x.png", src / "a" / "inside.png")
+    os.symlink(tmp_path / "elsewhere" / "e.png", src / "a" / "outside.png")
+    os.symlink(tmp_path / "nowhere.png", src / "a" / "broken.png")
+    (src / "b").mkdir()
+    dataset = discover(src, follow_symlinks=follow)
+    expected = ["a/deep/er/z.JPG", "a/inside.png", "a/x.png"]
+    if follow:
+        expected = sorted([*expected, "a/linkdir/e.png", "a/outside.png"])
+    assert _rel_paths(dataset) == expected
+    assert all(s.path == src / s.rel_path and s.label == "a" for s in dataset.sources)
+    outside = [] if follow else \
+        [("a/outside.png", "symbolic link to outside SRC (not followed; --follow-symlinks "
+                           "follows it)")]
+    assert list(dataset.rejected) == [("a/broken.png", "broken symbolic link"), *outside]
+    assert dataset.not_images == ("a/notes.txt",)
+    assert dataset.empty_classes == ("b",)
+
+
 def test_a_symlinked_class_folder_is_not_followed_but_reported(tmp_path: Path) -> None:
     src = tmp_path / "src"
     _image(src / "cls" / "a.png")
