@@ -211,7 +211,8 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
             else:
                 redone += 1
         kept += have.values()
-        missing = tuple(c for c in range(copies[source.rel_path]) if c not in have)
+        wanted = range(copies[source.rel_path])
+        missing = tuple(c for c in wanted if c not in have) if have else tuple(wanted)
         original = config.include_originals and None not in have
         if missing or original:
             work.append(Work(source, missing, original))
