@@ -383,17 +383,18 @@ def expand_dataset(
                     unchanged += result.unchanged
                     if again:
                         again.difference_update(name for name, _ in result.rows)
-            # Leaving the pool stopped every worker (joined, or terminated on an error): no file
-            # is being written any more.
-            out.remove_temporaries(src_inside)  # left by a worker that died mid-write, if any
-            # Written again but not recorded after all: their source failed this time, or its
-            # outputs now have another extension.
-            unrecorded += remove_files(out, sorted(again))
-            lock.verify()
-            rows = spool.write(out)
-            duplicates = spool.duplicates()
-            write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
-            journal.remove()
+                # Every task has answered, so no file is being written any more. The pool stays
+                # open until the run is recorded: its workers, told to exit as the work ran
+                # out, exit meanwhile (on an error leaving it terminates them).
+                out.remove_temporaries(src_inside)  # left by a task that was retried, if any
+                # Written again but not recorded after all: their source failed this time, or
+                # its outputs now have another extension.
+                unrecorded += remove_files(out, sorted(again))
+                lock.verify()
+                rows = spool.write(out)
+                duplicates = spool.duplicates()
+                write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
+                journal.remove()
         except BaseException:
             if journal is not None:
                 try:

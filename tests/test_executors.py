@@ -54,6 +54,20 @@ def test_tasks_are_drawn_as_the_workers_need_them_not_all_at_once() -> None:
     assert sorted(item for item, _ in [first, *rest]) == list(range(1000))
 
 
+def test_workers_exit_as_the_work_runs_out_and_a_pool_runs_one_map() -> None:
+    """Each worker is told to exit once nothing is left for it, so that its exit overlaps what
+    the caller does next (the manifest) instead of being waited for: the pool is used once."""
+    with ProcessPoolExecutor(2, None, chunksize=2) as pool:
+        results = list(pool.map_unordered(_pid_of, range(30)))
+        for process in pool._processes:
+            process.join(timeout=30)
+            assert process.exitcode == 0  # exited on its own, the pool still open
+        with pytest.raises(RuntimeError, match="runs one map"):
+            list(pool.map_unordered(_pid_of, range(3)))
+    assert sorted(item for item, _ in results) == list(range(30))
+    assert not pool._processes
+
+
 def test_a_workers_error_reaches_the_caller() -> None:
     with pytest.raises(ValueError, match="item 13 is bad"):
         with ProcessPoolExecutor(2, None, chunksize=1) as pool:
