@@ -143,13 +143,34 @@ def _output_ms(config: ExpandConfig, src: Store, sources: tuple[SourceImage, ...
     costs = []
     for source in sources[::max(1, len(sources) // count)][:count]:
         try:
-            source_format, size = codec.probe(src.read_bytes(source.rel_path))
+            source_format, size = _probe(src, source.rel_path)
         except (ImageReadError, OSError):
             continue
         width, height = config.resize or size
         fmt = codec.output_format(config.image_format, source_format)
         costs.append(_OUTPUT_MS + width * height * _PIXEL_MS.get(fmt, _OTHER_PIXEL_MS))
     return max(costs, default=_OUTPUT_MS)
+
+
+#: What a header is read from first: enough for every format but WebP (Pillow opens a whole WebP)
+#: and a JPEG whose metadata comes before its size; those are then read whole.
+_HEAD_BYTES = 64 * 1024
+
+
+def _probe(src: Store, rel: str) -> tuple[str, tuple[int, int]]:
+    """codec.probe from the file's head, not the whole file (a 24-megapixel photo is 10 MB, an
+    object store's GET of it more): the estimates before the run read a few sources' headers.
+
+    Raises:
+        ImageReadError, OSError: as codec.probe and the store's reads.
+    """
+    head = src.read_head(rel, _HEAD_BYTES)
+    try:
+        return codec.probe(head)
+    except ImageReadError:
+        if len(head) < _HEAD_BYTES:
+            raise  # the whole file was read: the header itself is bad
+    return codec.probe(src.read_bytes(rel))
 
 
 ExecutorFactory = Callable[[int, int], Executor]
@@ -235,7 +256,7 @@ def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
     sizes = []
     for work in _sampled(plan, count):
         try:
-            width, height = config.resize or codec.probe(src.read_bytes(work.source.rel_path))[1]
+            width, height = config.resize or _probe(src, work.source.rel_path)[1]
         except (ImageReadError, OSError):
             continue
         sizes += [width * height * 4 + 4096] * (len(work.copies[:1]) + work.original)

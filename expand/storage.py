@@ -156,6 +156,11 @@ class LocalStore:
     def read_bytes(self, rel: str) -> bytes:
         return read_bytes(self.root / rel)
 
+    def read_head(self, rel: str, size: int) -> bytes:
+        """The first `size` bytes (fewer when the file is shorter)."""
+        with open(self.root / rel, "rb") as handle:
+            return handle.read(size)
+
     def lines(self, rel: str) -> Iterator[str]:
         """The lines of a UTF-8 text file, streamed; FileNotFoundError if it is absent."""
         with open(self.root / rel, encoding="utf-8") as handle:
@@ -353,6 +358,11 @@ class RemoteStore:
 
     def read_bytes(self, rel: str) -> bytes:
         data: bytes = self._call(self.fs.cat_file, self.member(rel))
+        return data
+
+    def read_head(self, rel: str, size: int) -> bytes:
+        """The first `size` bytes (fewer when the object is shorter), in one ranged request."""
+        data: bytes = self._call(self.fs.cat_file, self.member(rel), start=0, end=size)
         return data
 
     def lines(self, rel: str) -> Iterator[str]:

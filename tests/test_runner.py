@@ -8,17 +8,18 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.discover import discover
-from expand.errors import DatasetLayoutError, LockHeldError
+from expand.errors import DatasetLayoutError, ImageReadError, LockHeldError
 from expand.executors import ProcessPoolExecutor, SerialExecutor
 from expand.layout import OutputLock
 from expand.manifest import read_manifest
-from expand.runner import _chunksize, _output_ms, expand_dataset
-from expand.storage import open_store
+from expand.runner import _HEAD_BYTES, _chunksize, _output_ms, _probe, expand_dataset
+from expand.storage import LocalStore, open_store
 from expand.worker import Task, worker_init
 from tests.conftest import snapshot
 
@@ -201,3 +202,31 @@ def test_a_message_to_a_worker_carries_about_20_ms_of_work(tmp_path: Path) -> No
     assert chunks["tiny"] > 1
     assert chunks["tiny"] * task_ms["tiny"] >= 20 > (chunks["tiny"] - 1) * task_ms["tiny"]
     assert _chunksize(12, 2, 20, 0.19) == 1  # too few sources to group any
+
+
+def test_a_header_is_probed_from_the_head_and_from_the_whole_file_only_when_needed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PNG's size is in its first bytes: the rest of a large file is not read. A JPEG whose ICC
+    profile pushes its size past the head, and a WebP (Pillow opens it whole), are read whole;
+    a bad header in a short file is reported without a second read."""
+    pixels = np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "big.png", compress_level=0)
+    Image.fromarray(pixels).save(tmp_path / "icc.jpg", icc_profile=bytes(3 * _HEAD_BYTES))
+    Image.fromarray(pixels).save(tmp_path / "a.webp")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    assert (tmp_path / "big.png").stat().st_size > 4 * _HEAD_BYTES
+    store = open_store(tmp_path)
+    whole_reads: list[str] = []
+    read_bytes = LocalStore.read_bytes
+
+    def counted(self: LocalStore, rel: str) -> bytes:
+        whole_reads.append(rel)
+        return read_bytes(self, rel)
+
+    monkeypatch.setattr(LocalStore, "read_bytes", counted)
+    assert _probe(store, "big.png") == ("PNG", (400, 300))
+    assert _probe(store, "icc.jpg") == ("JPEG", (400, 300))
+    assert _probe(store, "a.webp") == ("WEBP", (400, 300))
+    with pytest.raises(ImageReadError):
+        _probe(store, "bad.png")
+    assert whole_reads == ["icc.jpg", "a.webp"]

@@ -157,3 +157,14 @@ def test_errors_on_s3_are_one_line_and_exit_3(endpoint: str, bucket: str,
     for stderr in (done.stderr,):
         assert "Traceback" not in stderr
     assert fs.ls(f"{bucket}/aug", detail=False) == [f"{bucket}/aug/.expand.lock"]
+
+
+def test_a_header_is_read_with_one_ranged_request(endpoint: str, bucket: str) -> None:
+    """What the estimates before a run read of a source: its head, not the whole object."""
+    from expand.storage import open_store
+
+    store = open_store(f"s3://{bucket}/train", {"endpoint_url": endpoint})
+    name = "circle/" + sorted(p.name for p in (SAMPLES / "circle").iterdir())[0]
+    whole = (SAMPLES / name).read_bytes()
+    assert store.read_head(name, 100) == whole[:100]
+    assert store.read_head(name, len(whole) + 1000) == whole
