@@ -1,5 +1,5 @@
 """Walk SRC/<class>/...: sorted classes and sources; junk ignored, non-images reported. A local SRC
-is walked with os.walk (symlink policy, non-UTF-8 names); a URL is listed once through its store."""
+is walked by os.walk's rules (symlink policy, non-UTF-8 names); a URL is listed once through its store."""
 
 from __future__ import annotations
 
@@ -124,8 +124,8 @@ def _walk(top: str, follow_symlinks: bool
           ) -> Iterator[tuple[str, list[str], list[os.DirEntry[str]]]]:
     """os.walk (top-down: the caller may prune the folder names; a folder that cannot be listed
     is skipped; a linked folder is entered only when following links), with each folder's files
-    as scandir entries, whose type is known without a stat: a million sources are listed in
-    about a fifth of os.walk's time, which then needed an lstat and three Path objects a file."""
+    as scandir entries, whose type is known without a stat (os.walk's names needed an lstat and
+    three Path objects a file: 100,000 sources took 1.6-1.8 s to list, now 0.55-0.77)."""
     try:
         with os.scandir(top) as listing:
             entries = list(listing)
