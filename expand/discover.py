@@ -1,5 +1,6 @@
-"""Walk SRC/<class>/...: sorted classes and sources; junk ignored, non-images reported. A local SRC
-is walked by os.walk's rules (symlink policy, non-UTF-8 names); a URL is listed once through its store."""
+"""Walk SRC/<class>/...: sorted classes and sources; junk ignored, non-images reported. A local
+SRC is walked by os.walk's rules (symlink policy, non-UTF-8 names); a URL is listed once through
+its store."""
 
 from __future__ import annotations
 
