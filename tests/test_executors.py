@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,30 @@ def test_workers_exit_as_the_work_runs_out_and_a_pool_runs_one_map() -> None:
             list(pool.map_unordered(_pid_of, range(3)))
     assert sorted(item for item, _ in results) == list(range(30))
     assert not pool._processes
+
+
+_LARGE_BOTH_WAYS = """
+from expand.executors import ProcessPoolExecutor
+
+def answer(item: bytes) -> bytes:
+    return item * 10
+
+if __name__ == "__main__":
+    items = [bytes([i]) * 30_000 for i in range(120)]
+    with ProcessPoolExecutor(2, None, chunksize=16) as pool:
+        assert sorted(pool.map_unordered(answer, items)) == sorted(i * 10 for i in items)
+"""
+
+
+def test_chunks_and_results_larger_than_the_pipe_do_not_deadlock(tmp_path: Path) -> None:
+    """16 items of 30 kB a message (480 kB) and 300 kB answers: a message sent ahead to a busy
+    worker filled the pipe, the parent waited on the worker, which waited to send its answer.
+    Large chunks now wait until their worker is idle."""
+    script = tmp_path / "large.py"
+    script.write_text(_LARGE_BOTH_WAYS)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_workers_error_reaches_the_caller() -> None:
