@@ -26,8 +26,9 @@ from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTot
                              write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
-                          estimate_bytes, has_earlier_run, make_plan, open_journal, read_earlier,
-                          remove_files, remove_outputs, split_unrecorded, unrecorded_outputs)
+                          copies_per_source, estimate_bytes, has_earlier_run, make_plan,
+                          open_journal, read_earlier, remove_files, remove_outputs,
+                          split_unrecorded, unrecorded_outputs)
 from expand.storage import LocalStore, Location, Store, open_store
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
 
@@ -308,13 +309,23 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
                    out=out.absolute() if isinstance(out, Path) else out)
 
 
+def _outputs_per_source(config: ExpandConfig, dataset: Dataset) -> int:
+    """The most outputs a source is asked for: `copies`, or under --per-class-target the share
+    of the smallest class (thousands of copies a source, where `copies` is not used)."""
+    if config.per_class_target is None:
+        copies = config.copies
+    else:
+        copies = max(copies_per_source(dataset, config).values(), default=0)
+    return copies + config.include_originals
+
+
 def _executor(config: ExpandConfig, factory: ExecutorFactory | None, src: Store,
-              sources: tuple[SourceImage, ...]) -> Executor:
+              dataset: Dataset) -> Executor:
     """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
-    tasks = len(sources)
+    tasks = len(dataset.sources)
     chunk = 1 if config.workers == 1 or config.scheduler is not None else \
-        _chunksize(tasks, config.workers, config.copies + config.include_originals,
-                   _output_ms(config, src, sources))
+        _chunksize(tasks, config.workers, _outputs_per_source(config, dataset),
+                   _output_ms(config, src, dataset.sources))
     if factory is not None:
         return factory(config.workers, chunk)
     if config.scheduler is not None:
@@ -364,7 +375,7 @@ def expand_dataset(
         try:
             # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
             # overlap the planning, and the pool is ready when the first task is.
-            with _executor(config, executor_factory, src, dataset.sources) as pool:
+            with _executor(config, executor_factory, src, dataset) as pool:
                 found, earlier, plan = _prepare(config, dataset, out)
                 new_dir = found.config is None  # DIR held no run (no run.json, no journal)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)

@@ -18,7 +18,8 @@ from expand.errors import DatasetLayoutError, ImageReadError, LockHeldError
 from expand.executors import ProcessPoolExecutor, SerialExecutor
 from expand.layout import OutputLock
 from expand.manifest import read_manifest
-from expand.runner import _HEAD_BYTES, _chunksize, _output_ms, _probe, expand_dataset
+from expand.runner import (_HEAD_BYTES, _chunksize, _output_ms, _outputs_per_source, _probe,
+                           expand_dataset)
 from expand.storage import LocalStore, open_store
 from expand.worker import Task, worker_init
 from tests.conftest import snapshot
@@ -202,6 +203,24 @@ def test_a_message_to_a_worker_carries_about_20_ms_of_work(tmp_path: Path) -> No
     assert chunks["tiny"] > 1
     assert chunks["tiny"] * task_ms["tiny"] >= 20 > (chunks["tiny"] - 1) * task_ms["tiny"]
     assert _chunksize(12, 2, 20, 0.19) == 1  # too few sources to group any
+
+
+def test_a_balanced_run_chunks_by_the_copies_its_sources_get(tmp_path: Path) -> None:
+    """Under --per-class-target `copies` is not used: a message's size comes from the most
+    copies a source gets (here 2,000 and 100), so thousands of outputs go one source at a time."""
+    for label, count in (("few", 10), ("many", 200)):
+        (tmp_path / "src" / label).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (24, 24), (i, 0, 0)).save(tmp_path / "src" / label / f"{i}.png")
+    dataset = discover(tmp_path / "src")
+    balanced = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", per_class_target=20_000)
+    assert _outputs_per_source(balanced, dataset) == 2_000
+    plain = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", copies=20,
+                         include_originals=True)
+    assert _outputs_per_source(plain, dataset) == 21
+    output_ms = _output_ms(balanced, open_store(tmp_path / "src"), dataset.sources)
+    assert _chunksize(len(dataset.sources), 2, 2_000, output_ms) == 1
+    assert _chunksize(len(dataset.sources), 2, 10, output_ms) > 1  # what `copies` gave
 
 
 def test_a_header_is_probed_from_the_head_and_from_the_whole_file_only_when_needed(
