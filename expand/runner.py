@@ -242,13 +242,15 @@ def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     return dataset
 
 
-def _prepare(config: ExpandConfig, dataset: Dataset, out: Store) -> tuple[Earlier, Earlier, Plan]:
-    """What DIR holds, what the plan starts from (nothing under --rebuild), and the plan."""
+def _prepare(config: ExpandConfig, dataset: Dataset, out: Store, copies: dict[str, int]
+             ) -> tuple[Earlier, Earlier, Plan]:
+    """What DIR holds, what the plan starts from (nothing under --rebuild), and the plan;
+    `copies`: copies_per_source(dataset, config)."""
     found = read_earlier(out)
     if found.config is not None and not config.rebuild:
         check_compatible(found.config, config.determining(), out.location)
     earlier = Earlier(None, {}) if config.rebuild else found
-    return found, earlier, make_plan(dataset, config, earlier, out)
+    return found, earlier, make_plan(dataset, config, earlier, out, copies)
 
 
 def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
@@ -294,7 +296,7 @@ def dry_run(config: ExpandConfig) -> DryRun:
     """
     src, out = _stores(config)
     dataset = _check_place(config, src, out)
-    _, earlier, plan = _prepare(config, dataset, out)
+    _, earlier, plan = _prepare(config, dataset, out, copies_per_source(dataset, config))
     return _dry_run(config, out, dataset, earlier, plan)
 
 
@@ -309,23 +311,18 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
                    out=out.absolute() if isinstance(out, Path) else out)
 
 
-def _outputs_per_source(config: ExpandConfig, dataset: Dataset) -> int:
-    """The most outputs a source is asked for: `copies`, or under --per-class-target the share
-    of the smallest class (thousands of copies a source, where `copies` is not used)."""
-    if config.per_class_target is None:
-        copies = config.copies
-    else:
-        copies = max(copies_per_source(dataset, config).values(), default=0)
-    return copies + config.include_originals
+def _outputs_per_source(config: ExpandConfig, copies: dict[str, int]) -> int:
+    """The most outputs a source is asked for (`copies`: copies_per_source): under
+    --per-class-target a small class's sources get thousands, and `--copies` is not used."""
+    return max(copies.values(), default=0) + config.include_originals
 
 
 def _executor(config: ExpandConfig, factory: ExecutorFactory | None, src: Store,
-              dataset: Dataset) -> Executor:
+              sources: tuple[SourceImage, ...], outputs_per_source: int) -> Executor:
     """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
-    tasks = len(dataset.sources)
+    tasks = len(sources)
     chunk = 1 if config.workers == 1 or config.scheduler is not None else \
-        _chunksize(tasks, config.workers, _outputs_per_source(config, dataset),
-                   _output_ms(config, src, dataset.sources))
+        _chunksize(tasks, config.workers, outputs_per_source, _output_ms(config, src, sources))
     if factory is not None:
         return factory(config.workers, chunk)
     if config.scheduler is not None:
@@ -375,8 +372,10 @@ def expand_dataset(
         try:
             # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
             # overlap the planning, and the pool is ready when the first task is.
-            with _executor(config, executor_factory, src, dataset) as pool:
-                found, earlier, plan = _prepare(config, dataset, out)
+            copies = copies_per_source(dataset, config)  # once: by hash under --per-class-target
+            with _executor(config, executor_factory, src, dataset.sources,
+                           _outputs_per_source(config, copies)) as pool:
+                found, earlier, plan = _prepare(config, dataset, out, copies)
                 new_dir = found.config is None  # DIR held no run (no run.json, no journal)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:

@@ -181,13 +181,15 @@ def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
     return plan
 
 
-def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Store) -> Plan:
-    """Compare what should exist with what DIR verifiably holds (each file checked by its hash).
+def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Store,
+              copies: dict[str, int]) -> Plan:
+    """Compare what should exist with what DIR verifiably holds (each file checked by its hash);
+    `copies`: copies_per_source(dataset, config), made once by the caller, who also sizes the
+    pool's messages by it.
 
     Raises:
         OutputWriteError: DIR cannot be listed or read.
     """
-    copies = copies_per_source(dataset, config)
     by_source: dict[str, list[Row]] = {}
     for row in earlier.rows.values():
         by_source.setdefault(row["source"], []).append(row)

@@ -20,6 +20,7 @@ from expand.layout import OutputLock
 from expand.manifest import read_manifest
 from expand.runner import (_HEAD_BYTES, _chunksize, _output_ms, _outputs_per_source, _probe,
                            expand_dataset)
+from expand.state import copies_per_source
 from expand.storage import LocalStore, open_store
 from expand.worker import Task, worker_init
 from tests.conftest import snapshot
@@ -214,10 +215,10 @@ def test_a_balanced_run_chunks_by_the_copies_its_sources_get(tmp_path: Path) -> 
             Image.new("RGB", (24, 24), (i, 0, 0)).save(tmp_path / "src" / label / f"{i}.png")
     dataset = discover(tmp_path / "src")
     balanced = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", per_class_target=20_000)
-    assert _outputs_per_source(balanced, dataset) == 2_000
+    assert _outputs_per_source(balanced, copies_per_source(dataset, balanced)) == 2_000
     plain = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", copies=20,
                          include_originals=True)
-    assert _outputs_per_source(plain, dataset) == 21
+    assert _outputs_per_source(plain, copies_per_source(dataset, plain)) == 21
     output_ms = _output_ms(balanced, open_store(tmp_path / "src"), dataset.sources)
     assert _chunksize(len(dataset.sources), 2, 2_000, output_ms) == 1
     assert _chunksize(len(dataset.sources), 2, 10, output_ms) > 1  # what `copies` gave
