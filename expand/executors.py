@@ -145,8 +145,8 @@ def _serve(connection: Connection, initializer: Callable[[], None] | None) -> No
 
 
 #: The largest chunk sent to a worker that is still busy (pickled bytes): at most a quarter of the
-#: pipe's buffer (a socket's: 208 kB on Linux, 8 kB on macOS), and above a usual chunk (1.5 to
-#: 3.5 kB: the config is pickled once a chunk). A larger one, such as 16 sources asked for
+#: pipe's buffer (a socket's SO_SNDBUF: 208 kB on this Linux; smaller defaults elsewhere), and
+#: above a usual chunk (1.5 to 3.5 kB: the config is pickled once a chunk). A larger one, such as 16 sources asked for
 #: thousands of copies each, waits until its worker is idle and reading.
 _AHEAD_BYTES = 32 * 1024
 
@@ -166,9 +166,9 @@ class ProcessPoolExecutor:
     Not multiprocessing.Pool: its three helper threads and shared queues cost the parent about
     0.6 ms of CPU a message (300 messages of 5 kB: 170-245 ms against 14-35 over pipes), which on
     2 cores is taken from the workers. At most two chunks per worker are in flight, so a run of
-    millions of sources never holds them all, and a worker never waits for its next chunk; chunks
-    are small (the runner sends at most 16 sources), so a send never waits on a worker that is
-    itself waiting to send its results. On an error or Ctrl-C the workers are terminated at once;
+    millions of sources never holds them all, and a worker never waits for its next chunk; the
+    second is sent only if it fits in the pipe's buffer (_AHEAD_BYTES), so a send never waits on
+    a worker that is itself waiting to send its results. On an error or Ctrl-C the workers are terminated at once;
     a worker that dies (killed, out of memory) stops the map with WorkerLostError instead of
     leaving it waiting.
     """
@@ -209,7 +209,7 @@ class ProcessPoolExecutor:
             raise RuntimeError("a process pool runs one map: its workers exit as it ends")
         iterator = iter(items)
         pending = self._pending = [0] * self.workers
-        held: dict[int, bytes] = {}  # a chunk too large to send to its worker before it is idle
+        held: dict[int, memoryview] = {}  # a chunk too large to send before its worker is idle
 
         def top_up(worker: int) -> None:
             """Keep two chunks with each worker: one it works on, one waiting in the pipe. The
@@ -223,7 +223,7 @@ class ProcessPoolExecutor:
                         if not pending[worker]:
                             self._release(worker)
                         return
-                    message = bytes(ForkingPickler.dumps((fn, chunk)))
+                    message = ForkingPickler.dumps((fn, chunk))
                 if pending[worker] and len(message) > self._ahead_bytes:
                     held[worker] = message
                     return

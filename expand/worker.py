@@ -50,9 +50,6 @@ class ManifestRecord:
     mode: str
     params: dict[str, Any] | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
     def encoded(self) -> tuple[str, str]:
         """(file name, manifest line: json.dumps(row, ensure_ascii=False)), made in the worker:
         the parent, which shares the cores with the workers, then only files the line, and a
