@@ -556,8 +556,9 @@ def _paint(cover: np.ndarray, polarity: Polarity, like: np.ndarray, ink: float |
 
 @dataclass(frozen=True)
 class Traced:
-    """A source traced once for all its copies: its polarity, centre lines, typical stroke
-    width (px) and the box of its half-covered ink (pixel edges, right/bottom exclusive)."""
+    """A source traced once for all the copies of its task: its polarity, centre lines, typical
+    stroke width (px) and the box of its half-covered ink (pixel edges, right/bottom
+    exclusive)."""
 
     polarity: Polarity
     width: float

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -311,18 +311,42 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
                    out=out.absolute() if isinstance(out, Path) else out)
 
 
-def _outputs_per_source(config: ExpandConfig, copies: dict[str, int]) -> int:
-    """The most outputs a source is asked for (`copies`: copies_per_source): under
-    --per-class-target a small class's sources get thousands, and `--copies` is not used."""
-    return max(copies.values(), default=0) + config.include_originals
+#: The most copies one task makes. A source asked for more (a small class under
+#: --per-class-target gets thousands) is split into tasks of this many copies, its original going
+#: with the first: every worker can take a share of it, and a worker holds and returns one task's
+#: rows (about 140 kB) instead of a source's (100,000 copies: 55 MB). Each such task decodes the
+#: source (and traces it, for line-art transforms) again: once per 256 outputs. 256 is also the
+#: block of copies whose streams SourceStreams seeds together.
+COPIES_PER_TASK = 256
+
+
+def make_tasks(work: Iterable[Work], config: ExpandConfig, new_dir: bool) -> Iterator[Task]:
+    """The tasks of the plan's work, made as they are taken (a million sources are never a
+    million Tasks at once)."""
+    for item in work:
+        for start in range(0, max(1, len(item.copies)), COPIES_PER_TASK):
+            yield Task(item.source, config, item.copies[start:start + COPIES_PER_TASK],
+                       item.original and start == 0, new_dir)
+
+
+def _tasks_per_source(copies: int) -> int:
+    return max(1, math.ceil(copies / COPIES_PER_TASK))
+
+
+def _outputs_per_task(config: ExpandConfig, copies: dict[str, int]) -> int:
+    """The most outputs a task makes (`copies`: copies_per_source): under --per-class-target a
+    small class's sources get thousands, in tasks of COPIES_PER_TASK, and `--copies` is not
+    used."""
+    return min(max(copies.values(), default=0), COPIES_PER_TASK) + config.include_originals
 
 
 def _executor(config: ExpandConfig, factory: ExecutorFactory | None, src: Store,
-              sources: tuple[SourceImage, ...], outputs_per_source: int) -> Executor:
+              sources: tuple[SourceImage, ...], copies: dict[str, int]) -> Executor:
     """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
-    tasks = len(sources)
+    tasks = sum(_tasks_per_source(count) for count in copies.values())
     chunk = 1 if config.workers == 1 or config.scheduler is not None else \
-        _chunksize(tasks, config.workers, outputs_per_source, _output_ms(config, src, sources))
+        _chunksize(tasks, config.workers, _outputs_per_task(config, copies),
+                   _output_ms(config, src, sources))
     if factory is not None:
         return factory(config.workers, chunk)
     if config.scheduler is not None:
@@ -373,8 +397,7 @@ def expand_dataset(
             # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
             # overlap the planning, and the pool is ready when the first task is.
             copies = copies_per_source(dataset, config)  # once: by hash under --per-class-target
-            with _executor(config, executor_factory, src, dataset.sources,
-                           _outputs_per_source(config, copies)) as pool:
+            with _executor(config, executor_factory, src, dataset.sources, copies) as pool:
                 found, earlier, plan = _prepare(config, dataset, out, copies)
                 new_dir = found.config is None  # DIR held no run (no run.json, no journal)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
@@ -398,16 +421,17 @@ def expand_dataset(
                 carried = [*plan.kept, *kept_orphans]
                 spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
                 journal = open_journal(out, config.determining(), spool.add(carried))
-                skipped = [Skipped(rel, f"{rel}: not an image file (extension)")
-                           for rel in dataset.not_images]
-                skipped += [Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected]
+                # by source: a source split into several tasks fails in each
+                skipped = {rel: Skipped(rel, f"{rel}: not an image file (extension)")
+                           for rel in dataset.not_images}
+                skipped.update((rel, Skipped(rel, f"{rel}: {reason}"))
+                               for rel, reason in dataset.rejected)
                 notes: list[str] = []
                 unchanged: list[str] = []
                 if progress is not None:
                     progress.start(plan.outputs_to_write)
                 task_config = _for_workers(config)
-                tasks = (Task(w.source, task_config, w.copies, w.original, new_dir)
-                         for w in plan.work)
+                tasks = make_tasks(plan.work, task_config, new_dir)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)
@@ -424,7 +448,8 @@ def expand_dataset(
                 lock.verify()
                 rows = spool.write(out)
                 duplicates = spool.duplicates()
-                write_run_file(out, _run_record(config, dataset.classes, rows, skipped))
+                write_run_file(out, _run_record(config, dataset.classes, rows,
+                                                skipped.values()))
                 journal.remove()
         except BaseException:
             if journal is not None:
@@ -443,7 +468,7 @@ def expand_dataset(
                 "folder)" for name in dataset.top_level_files]
     warnings += [f"{src.display(label)}: class folder holds no image"
                  for label in dataset.empty_classes]
-    warnings += sorted(notes)
+    warnings += sorted(set(notes))  # a source split into several tasks notes it in each
     if kept_orphans:
         warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
                         "is no longer asked for were kept (listed in the manifest); --prune "
@@ -451,7 +476,7 @@ def expand_dataset(
     if unrecorded:
         warnings.append(f"{unrecorded} files named like outputs that no manifest or journal row "
                         "records (written while an earlier run was stopped) were removed")
-    skipped.sort(key=lambda s: s.source)
+    reported = sorted(skipped.values(), key=lambda s: s.source)
     images = {label: 0 for label in dataset.classes}
     for label, count in rows.labels.items():
         images[label] = count
@@ -460,7 +485,7 @@ def expand_dataset(
                      f"{config.per_class_target} (it has more sources than that)"
                      for label, count in images.items() if count > config.per_class_target]
     return RunSummary(config.out, len(dataset.sources),
-                      plan.outputs_to_write - _lost(skipped, plan), images, tuple(skipped),
+                      plan.outputs_to_write - _lost(reported, plan), images, tuple(reported),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       kept=len(plan.kept), redone=plan.redone, pruned=pruned,
                       orphans_kept=len(kept_orphans), unrecorded_removed=unrecorded,
@@ -474,11 +499,11 @@ def _lost(skipped: list[Skipped], plan: Plan) -> int:
 
 
 def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,
-             skipped: list[Skipped], notes: list[str], progress: Progress | None,
+             skipped: dict[str, Skipped], notes: list[str], progress: Progress | None,
              plan: Plan) -> None:
     notes.extend(result.notes)
     if result.skipped is not None:
-        skipped.append(Skipped(result.source, result.skipped))
+        skipped.setdefault(result.source, Skipped(result.source, result.skipped))
     else:
         journal.add(spool.add_encoded(result.label, result.source, result.rows))
     if progress is not None:
@@ -486,8 +511,9 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | Obje
 
 
 def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTotals,
-                skipped: list[Skipped]) -> dict[str, Any]:
+                skipped: Iterable[Skipped]) -> dict[str, Any]:
     """Only what determines the output, so two identical runs write identical run.json files."""
+    listed = sorted(skipped, key=lambda s: s.source)
     return {
         "tool": "expand",
         "version": __version__,
@@ -500,8 +526,7 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTo
                                 "images": rows.labels.get(label, 0)} for label in classes},
             "sources": sum(rows.sources.values()),
             "images": sum(rows.labels.values()),
-            "skipped": len(skipped),
+            "skipped": len(listed),
         },
-        "skipped": [{"source": s.source, "reason": s.reason}
-                    for s in sorted(skipped, key=lambda s: s.source)],
+        "skipped": [{"source": s.source, "reason": s.reason} for s in listed],
     }

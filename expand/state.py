@@ -373,7 +373,7 @@ class Unrecorded:
 def unrecorded_outputs(out: Store, recorded: Container[str],
                        src_inside: str | None) -> list[Unrecorded]:
     """Files inside DIR's class folders, named like outputs, that no row records: written by
-    tasks still in flight when a run was stopped (the journal records whole sources only).
+    tasks still in flight when a run was stopped (the journal records whole tasks only).
     Hidden paths, and SRC's files when SRC lies inside DIR (at `src_inside`), are never listed.
 
     Raises:

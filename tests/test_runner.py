@@ -18,8 +18,8 @@ from expand.errors import DatasetLayoutError, ImageReadError, LockHeldError
 from expand.executors import ProcessPoolExecutor, SerialExecutor
 from expand.layout import OutputLock
 from expand.manifest import read_manifest
-from expand.runner import (_HEAD_BYTES, _chunksize, _output_ms, _outputs_per_source, _probe,
-                           expand_dataset)
+from expand.runner import (_HEAD_BYTES, COPIES_PER_TASK, _chunksize, _output_ms, _outputs_per_task,
+                           _probe, expand_dataset)
 from expand.state import copies_per_source
 from expand.storage import LocalStore, open_store
 from expand.worker import Task, worker_init
@@ -206,22 +206,73 @@ def test_a_message_to_a_worker_carries_about_20_ms_of_work(tmp_path: Path) -> No
     assert _chunksize(12, 2, 20, 0.19) == 1  # too few sources to group any
 
 
-def test_a_balanced_run_chunks_by_the_copies_its_sources_get(tmp_path: Path) -> None:
+def test_a_balanced_run_chunks_by_the_copies_its_tasks_make(tmp_path: Path) -> None:
     """Under --per-class-target `copies` is not used: a message's size comes from the most
-    copies a source gets (here 2,000 and 100), so thousands of outputs go one source at a time."""
+    copies a task makes (here sources get 2,000 and 100, in tasks of COPIES_PER_TASK), so such
+    tasks go one at a time."""
     for label, count in (("few", 10), ("many", 200)):
         (tmp_path / "src" / label).mkdir(parents=True)
         for i in range(count):
             Image.new("RGB", (24, 24), (i, 0, 0)).save(tmp_path / "src" / label / f"{i}.png")
     dataset = discover(tmp_path / "src")
     balanced = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", per_class_target=20_000)
-    assert _outputs_per_source(balanced, copies_per_source(dataset, balanced)) == 2_000
+    assert max(copies_per_source(dataset, balanced).values()) == 2_000
+    assert _outputs_per_task(balanced, copies_per_source(dataset, balanced)) == COPIES_PER_TASK
     plain = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", copies=20,
                          include_originals=True)
-    assert _outputs_per_source(plain, copies_per_source(dataset, plain)) == 21
+    assert _outputs_per_task(plain, copies_per_source(dataset, plain)) == 21
     output_ms = _output_ms(balanced, open_store(tmp_path / "src"), dataset.sources)
-    assert _chunksize(len(dataset.sources), 2, 2_000, output_ms) == 1
+    assert _chunksize(len(dataset.sources), 2, COPIES_PER_TASK, output_ms) == 1
     assert _chunksize(len(dataset.sources), 2, 10, output_ms) > 1  # what `copies` gave
+
+
+def test_a_source_asked_for_many_copies_is_split_into_tasks_with_the_same_outputs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More copies than COPIES_PER_TASK make several tasks, the original with the first: every
+    worker can share the source, and a task's answer stays bounded. The files, the manifest and
+    run.json are those of the source in one task."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+        src / "a" / "one.png")
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(src / "a" / "two.png")
+    copies = 2 * COPIES_PER_TASK + 40
+    recording = _Recording()
+    split = ExpandConfig(src=src, out=tmp_path / "split", copies=copies, augment=AUGMENT,
+                         include_originals=True, workers=1)
+    summary = expand_dataset(split, executor_factory=lambda workers, chunk: recording)
+    assert summary.exit_code == 0 and summary.images_written == 2 * (copies + 1)
+    made = [(t.source.rel_path, t.copies[0], t.copies[-1], t.original) for t in recording.tasks]
+    last = copies - 1
+    assert made == [(name, start, min(start + COPIES_PER_TASK - 1, last), start == 0)
+                    for name in ("a/one.png", "a/two.png")
+                    for start in range(0, copies, COPIES_PER_TASK)]
+    monkeypatch.setattr("expand.runner.COPIES_PER_TASK", 10 * copies)
+    whole = _Recording()
+    expand_dataset(ExpandConfig(src=src, out=tmp_path / "whole", copies=copies, augment=AUGMENT,
+                                include_originals=True, workers=1),
+                   executor_factory=lambda workers, chunk: whole)
+    assert len(whole.tasks) == 2
+    assert snapshot(tmp_path / "split") == snapshot(tmp_path / "whole")
+
+
+def test_a_bad_source_split_into_tasks_is_skipped_once(tmp_path: Path) -> None:
+    """Each of its tasks fails on it; the summary and run.json list it once, and a note about a
+    source (here: frames beyond the first) is given once, not once a task."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    frames = [Image.new("RGB", (8, 8), (i * 60, 0, 0)) for i in range(2)]
+    frames[0].save(src / "a" / "moving.gif", save_all=True, append_images=frames[1:])
+    copies = COPIES_PER_TASK + 1
+    summary = expand_dataset(ExpandConfig(src=src, out=tmp_path / "out", copies=copies,
+                                          augment=AUGMENT, workers=1))
+    assert [s.source for s in summary.skipped] == ["a/bad.png"]
+    assert summary.images_written == copies and summary.exit_code == 1
+    assert [w for w in summary.warnings if "frames" in w] == \
+        ["a/moving.gif: 2 frames; only the first is used"]
+    recorded = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert recorded["counts"]["skipped"] == 1 and len(recorded["skipped"]) == 1
 
 
 def test_a_header_is_probed_from_the_head_and_from_the_whole_file_only_when_needed(
