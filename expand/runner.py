@@ -320,7 +320,7 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
 COPIES_PER_TASK = 256
 
 
-def make_tasks(work: Iterable[Work], config: ExpandConfig, new_dir: bool) -> Iterator[Task]:
+def _make_tasks(work: Iterable[Work], config: ExpandConfig, new_dir: bool) -> Iterator[Task]:
     """The tasks of the plan's work, made as they are taken (a million sources are never a
     million Tasks at once)."""
     for item in work:
@@ -431,7 +431,7 @@ def expand_dataset(
                 if progress is not None:
                     progress.start(plan.outputs_to_write)
                 task_config = _for_workers(config)
-                tasks = make_tasks(plan.work, task_config, new_dir)
+                tasks = _make_tasks(plan.work, task_config, new_dir)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
                     _collect(result, spool, journal, skipped, notes, progress, plan)

@@ -19,7 +19,7 @@ from PIL import Image
 from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import EXIT_FATAL, DatasetLayoutError, OutputWriteError
-from expand.runner import dry_run, expand_dataset
+from expand.runner import COPIES_PER_TASK, dry_run, expand_dataset
 from expand.state import JOURNAL, Journal, Row
 from tests.conftest import snapshot
 
@@ -247,6 +247,38 @@ def _stopped_mid_run(src: Path, out: Path, monkeypatch: pytest.MonkeyPatch, copi
                 for row in json.loads(line).get("rows", [])}
     assert len(recorded) == journaled * copies and not (out / "metadata.jsonl").exists()
     return {p.relative_to(out).as_posix() for p in out.glob("*/*.png")} - recorded
+
+
+def test_a_source_stopped_between_its_tasks_resumes_where_its_journal_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source split into tasks is journaled task by task: stopped after its first task was
+    recorded (the second's files written, not recorded), the rerun makes only the copies the
+    journal lacks, and DIR ends as a run that was never stopped."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "a").mkdir(parents=True)
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(src / "a" / "one.png")
+    copies = 2 * COPIES_PER_TASK + 10
+    real_add = Journal.add
+    calls = {"n": 0}
+
+    def add(journal: Journal, rows: list[Row]) -> None:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        real_add(journal, rows)
+
+    monkeypatch.setattr(Journal, "add", add)
+    with pytest.raises(KeyboardInterrupt):
+        expand_dataset(_config(src, out, copies=copies))
+    monkeypatch.setattr(Journal, "add", real_add)
+    recorded = [row["file_name"] for line in (out / JOURNAL).open()
+                for row in json.loads(line).get("rows", [])]
+    assert len(recorded) == COPIES_PER_TASK
+    assert len(list(out.glob("a/*.png"))) == 2 * COPIES_PER_TASK
+    summary = expand_dataset(_config(src, out, copies=copies))
+    assert summary.exit_code == 0 and summary.images_written == copies - COPIES_PER_TASK
+    expand_dataset(_config(src, tmp_path / "fresh", copies=copies))
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
 
 
 @pytest.mark.parametrize("prune", [False, True])
