@@ -125,13 +125,18 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _print_dry_run(report: DryRun, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
     per_class = ", ".join(f"{k}: {v}" for k, v in report.to_write_per_class.items())
     free = "unknown" if report.free_bytes is None else f"{report.free_bytes / 2**20:,.0f} MiB"
-    typer.echo(f"would write {report.to_write} images from {report.sources} sources to "
+    typer.echo(f"would write {_counted(report.to_write, 'image')} from "
+               f"{_counted(report.sources, 'source')} to "
                f"{report.out} ({per_class}); about {report.estimated_bytes / 2**20:,.1f} MiB, "
                f"{free} free{'' if report.fits else ': NOT ENOUGH SPACE'}")
     if report.already_done or report.orphans or report.redone:
@@ -148,9 +153,10 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
     if quiet:
         return
     typer.echo(
-        f"wrote {summary.images_written} images from {summary.sources} sources to {summary.out} "
+        f"wrote {_counted(summary.images_written, 'image')} from "
+        f"{_counted(summary.sources, 'source')} to {summary.out} "
         f"in {summary.elapsed_s:.1f} s ({summary.images_per_second:.0f} images/s; "
-        f"{summary.executor}, {summary.workers} worker{'s' if summary.workers != 1 else ''})"
+        f"{summary.executor}, {_counted(summary.workers, 'worker')})"
     )
     per_class = ", ".join(f"{k}: {v}" for k, v in summary.images_per_class.items())
     target = f" (target {summary.per_class_target})" if summary.per_class_target else ""

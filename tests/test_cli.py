@@ -48,6 +48,17 @@ def test_default_preset_is_announced(samples_train: Path, tmp_path: Path) -> Non
     assert "wrote 45 images from 45 sources" in done.stdout
 
 
+def test_counts_of_one_are_singular(samples_train: Path, tmp_path: Path) -> None:
+    """One source, one copy, one worker: "1 image from 1 source", not "1 images from 1 sources"."""
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    shutil.copy(sorted((samples_train / "circle").iterdir())[0], tmp_path / "src" / "a")
+    dry = expand(tmp_path / "src", "--copies", "1", "--out", tmp_path / "o", "--dry-run")
+    assert dry.returncode == 0 and "would write 1 image from 1 source to " in dry.stdout
+    done = expand(tmp_path / "src", "--copies", "1", "--out", tmp_path / "o", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "wrote 1 image from 1 source to " in done.stdout and "serial, 1 worker)" in done.stdout
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["{missing}", "--out", "{out}"], 2, "no such folder"),
     (["{file}", "--copies", "2", "--out", "{out}"], 2, "is a file"),
