@@ -428,13 +428,15 @@ def expand_dataset(
                                for rel, reason in dataset.rejected)
                 notes: list[str] = []
                 unchanged: list[str] = []
+                written = 0  # counted from the answers: a source may fail in one task only
                 if progress is not None:
                     progress.start(plan.outputs_to_write)
                 task_config = _for_workers(config)
                 tasks = _make_tasks(plan.work, task_config, new_dir)
                 executor_name, workers = pool.name, pool.workers
                 for result in pool.map_unordered(process_source, tasks):
-                    _collect(result, spool, journal, skipped, notes, progress, plan)
+                    _collect(result, spool, journal, skipped, notes, progress)
+                    written += len(result.rows)
                     unchanged += result.unchanged
                     if again:
                         again.difference_update(name for name, _ in result.rows)
@@ -485,7 +487,7 @@ def expand_dataset(
                      f"{config.per_class_target} (it has more sources than that)"
                      for label, count in images.items() if count > config.per_class_target]
     return RunSummary(config.out, len(dataset.sources),
-                      plan.outputs_to_write - _lost(reported, plan), images, tuple(reported),
+                      written, images, tuple(reported),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       kept=len(plan.kept), redone=plan.redone, pruned=pruned,
                       orphans_kept=len(kept_orphans), unrecorded_removed=unrecorded,
@@ -493,14 +495,8 @@ def expand_dataset(
                       per_class_target=config.per_class_target)
 
 
-def _lost(skipped: list[Skipped], plan: Plan) -> int:
-    failed = {s.source for s in skipped}
-    return sum(w.outputs for w in plan.work if w.source.rel_path in failed)
-
-
 def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,
-             skipped: dict[str, Skipped], notes: list[str], progress: Progress | None,
-             plan: Plan) -> None:
+             skipped: dict[str, Skipped], notes: list[str], progress: Progress | None) -> None:
     notes.extend(result.notes)
     if result.skipped is not None:
         skipped.setdefault(result.source, Skipped(result.source, result.skipped))

@@ -275,6 +275,36 @@ def test_a_bad_source_split_into_tasks_is_skipped_once(tmp_path: Path) -> None:
     assert recorded["counts"]["skipped"] == 1 and len(recorded["skipped"]) == 1
 
 
+def test_a_source_unreadable_for_one_of_its_tasks_counts_what_was_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read that fails once (a network share's hiccup) fails one task of a split source: the
+    source is reported, the summary counts the files its other task wrote, and a rerun makes the
+    copies that are missing."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    Image.new("RGB", (8, 8), (30, 60, 90)).save(src / "a" / "one.png")
+    copies = COPIES_PER_TASK + 10
+    real = LocalStore.read_bytes
+    reads = {"n": 0}
+
+    def flaky(store: LocalStore, rel: str) -> bytes:
+        if rel == "a/one.png":
+            reads["n"] += 1
+            if reads["n"] == 2:
+                raise OSError(5, "Input/output error")
+        return real(store, rel)
+
+    monkeypatch.setattr(LocalStore, "read_bytes", flaky)
+    config = ExpandConfig(src=src, out=tmp_path / "out", copies=copies, augment=AUGMENT, workers=1)
+    summary = expand_dataset(config)
+    assert [s.source for s in summary.skipped] == ["a/one.png"] and summary.exit_code == 1
+    assert summary.images_written == len(list(read_manifest(tmp_path / "out"))) \
+        == len(list((tmp_path / "out" / "a").iterdir())) in (10, COPIES_PER_TASK)
+    again = expand_dataset(config)
+    assert again.exit_code == 0 and again.images_written == copies - summary.images_written
+    assert len(list(read_manifest(tmp_path / "out"))) == copies
+
+
 def test_a_header_is_probed_from_the_head_and_from_the_whole_file_only_when_needed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A PNG's size is in its first bytes: the rest of a large file is not read. A JPEG whose ICC
