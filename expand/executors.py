@@ -146,8 +146,9 @@ def _serve(connection: Connection, initializer: Callable[[], None] | None) -> No
 
 #: The largest chunk sent to a worker that is still busy (pickled bytes): at most a quarter of the
 #: pipe's buffer (a socket's SO_SNDBUF: 208 kB on this Linux; smaller defaults elsewhere), and
-#: above a usual chunk (1.5 to 3.5 kB: the config is pickled once a chunk). A larger one, such as 16 sources asked for
-#: thousands of copies each, waits until its worker is idle and reading.
+#: above a usual chunk (1.5 to 3.5 kB: the config is pickled once a chunk). A larger one (the
+#: runner's tasks stay below it; another caller's items may not) waits until its worker is idle
+#: and reading.
 _AHEAD_BYTES = 32 * 1024
 
 
@@ -168,9 +169,9 @@ class ProcessPoolExecutor:
     2 cores is taken from the workers. At most two chunks per worker are in flight, so a run of
     millions of sources never holds them all, and a worker never waits for its next chunk; the
     second is sent only if it fits in the pipe's buffer (_AHEAD_BYTES), so a send never waits on
-    a worker that is itself waiting to send its results. On an error or Ctrl-C the workers are terminated at once;
-    a worker that dies (killed, out of memory) stops the map with WorkerLostError instead of
-    leaving it waiting.
+    a worker that is itself waiting to send its results. On an error or Ctrl-C the workers are
+    terminated at once; a worker that dies (killed, out of memory) stops the map with
+    WorkerLostError instead of leaving it waiting.
     """
 
     name = "process-pool"

@@ -24,7 +24,7 @@ from expand.executors import Executor, make_executor, take_prewarmed
 from expand.layout import check_not_foreign, check_output_location, lock_for, relative_inside
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              write_run_file)
-from expand.seeding import RANDOM_STREAMS_VERSION
+from expand.seeding import RANDOM_STREAMS_VERSION, SEED_BLOCK
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
                           copies_per_source, estimate_bytes, has_earlier_run, make_plan,
                           open_journal, read_earlier, remove_files, remove_outputs,
@@ -311,26 +311,28 @@ def _for_workers(config: ExpandConfig) -> ExpandConfig:
                    out=out.absolute() if isinstance(out, Path) else out)
 
 
-#: The most copies one task makes. A source asked for more (a small class under
-#: --per-class-target gets thousands) is split into tasks of this many copies, its original going
-#: with the first: every worker can take a share of it, and a worker holds and returns one task's
-#: rows (about 140 kB) instead of a source's (100,000 copies: 55 MB). Each such task decodes the
-#: source (and traces it, for line-art transforms) again: once per 256 outputs. 256 is also the
-#: block of copies whose streams SourceStreams seeds together.
-COPIES_PER_TASK = 256
+#: The most copies one task makes: one block of seeds (SourceStreams). A source asked for more (a
+#: small class under --per-class-target gets thousands) is split into tasks of this many copies,
+#: its original going with the first: every worker can take a share of it, and a worker holds and
+#: returns one task's rows (146 kB for 256 copies of a W1 source) instead of a source's (about
+#: 57 MB for 100,000 copies, at 571 bytes a row). Each such task decodes the source (and traces
+#: it, for line-art transforms) again: once per 256 outputs.
+COPIES_PER_TASK = SEED_BLOCK
+
+
+def _task_starts(copies: int) -> range:
+    """Where each task of a source asked for `copies` copies starts in its list (one task when
+    it gets none: its original)."""
+    return range(0, max(1, copies), COPIES_PER_TASK)
 
 
 def _make_tasks(work: Iterable[Work], config: ExpandConfig, new_dir: bool) -> Iterator[Task]:
     """The tasks of the plan's work, made as they are taken (a million sources are never a
     million Tasks at once)."""
     for item in work:
-        for start in range(0, max(1, len(item.copies)), COPIES_PER_TASK):
+        for start in _task_starts(len(item.copies)):
             yield Task(item.source, config, item.copies[start:start + COPIES_PER_TASK],
                        item.original and start == 0, new_dir)
-
-
-def _tasks_per_source(copies: int) -> int:
-    return max(1, math.ceil(copies / COPIES_PER_TASK))
 
 
 def _outputs_per_task(config: ExpandConfig, copies: dict[str, int]) -> int:
@@ -343,7 +345,7 @@ def _outputs_per_task(config: ExpandConfig, copies: dict[str, int]) -> int:
 def _executor(config: ExpandConfig, factory: ExecutorFactory | None, src: Store,
               sources: tuple[SourceImage, ...], copies: dict[str, int]) -> Executor:
     """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
-    tasks = sum(_tasks_per_source(count) for count in copies.values())
+    tasks = sum(len(_task_starts(count)) for count in copies.values())
     chunk = 1 if config.workers == 1 or config.scheduler is not None else \
         _chunksize(tasks, config.workers, _outputs_per_task(config, copies),
                    _output_ms(config, src, sources))

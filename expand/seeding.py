@@ -238,6 +238,10 @@ class Stream:
 Rng = np.random.Generator | Stream
 
 
+#: SourceStreams' block of copies (below); the runner's tasks carry at most this many copies.
+SEED_BLOCK = 256
+
+
 class SourceStreams:
     """rng_for(seed, key, copy, name) for one source, without re-mixing what all its streams share.
 
@@ -250,7 +254,7 @@ class SourceStreams:
 
     #: Copies whose seeds are made together and held: a source asked for 100,000 copies (a
     #: balanced class of one image) holds a block, not all of them (about 2 kB a copy).
-    _BLOCK = 256
+    _BLOCK = SEED_BLOCK
 
     def __init__(self, seed: int, key: tuple[int, ...], copies: tuple[int, ...] = (),
                  names: tuple[str, ...] = ()) -> None:

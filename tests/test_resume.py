@@ -227,9 +227,10 @@ def test_fewer_copies_and_removed_sources_are_kept_unless_pruned(samples_train: 
 
 
 def _stopped_mid_run(src: Path, out: Path, monkeypatch: pytest.MonkeyPatch, copies: int,
-                     journaled: int) -> set[str]:
-    """Stop a run as Ctrl-C stops a task in flight: after `journaled` sources were recorded,
-    the next one's outputs are written but never journaled. Returns those outputs' names."""
+                     journaled: int, per_task: int | None = None) -> set[str]:
+    """Stop a run as Ctrl-C stops a task in flight: after `journaled` tasks were recorded (each
+    of `per_task` outputs; default `copies`, a source a task), the next one's outputs are written
+    but never journaled. Returns those outputs' names."""
     real_add = Journal.add
     calls = {"n": 0}
 
@@ -245,7 +246,8 @@ def _stopped_mid_run(src: Path, out: Path, monkeypatch: pytest.MonkeyPatch, copi
     monkeypatch.setattr(Journal, "add", real_add)
     recorded = {row["file_name"] for line in (out / JOURNAL).open()
                 for row in json.loads(line).get("rows", [])}
-    assert len(recorded) == journaled * copies and not (out / "metadata.jsonl").exists()
+    assert len(recorded) == journaled * (per_task or copies)
+    assert not (out / "metadata.jsonl").exists()
     return {p.relative_to(out).as_posix() for p in out.glob("*/*.png")} - recorded
 
 
@@ -258,23 +260,9 @@ def test_a_source_stopped_between_its_tasks_resumes_where_its_journal_ends(
     (src / "a").mkdir(parents=True)
     Image.new("RGB", (8, 8), (200, 10, 10)).save(src / "a" / "one.png")
     copies = 2 * COPIES_PER_TASK + 10
-    real_add = Journal.add
-    calls = {"n": 0}
-
-    def add(journal: Journal, rows: list[Row]) -> None:
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        real_add(journal, rows)
-
-    monkeypatch.setattr(Journal, "add", add)
-    with pytest.raises(KeyboardInterrupt):
-        expand_dataset(_config(src, out, copies=copies))
-    monkeypatch.setattr(Journal, "add", real_add)
-    recorded = [row["file_name"] for line in (out / JOURNAL).open()
-                for row in json.loads(line).get("rows", [])]
-    assert len(recorded) == COPIES_PER_TASK
-    assert len(list(out.glob("a/*.png"))) == 2 * COPIES_PER_TASK
+    in_flight = _stopped_mid_run(src, out, monkeypatch, copies, journaled=1,
+                                 per_task=COPIES_PER_TASK)
+    assert len(in_flight) == COPIES_PER_TASK  # the second task's files, written, not recorded
     summary = expand_dataset(_config(src, out, copies=copies))
     assert summary.exit_code == 0 and summary.images_written == copies - COPIES_PER_TASK
     expand_dataset(_config(src, tmp_path / "fresh", copies=copies))
