@@ -36,8 +36,20 @@ def _pool_size(args: list[str]) -> int | None:
     return size if size > 1 else None
 
 
+def _one_blas_thread() -> None:
+    """NumPy's OpenBLAS and OpenCV's own copy of it each start a thread per extra core at import,
+    which then spins (sched_yield) for about 0.1 s of CPU waiting for work: in this process, in
+    the forkserver and so beside the run's workers, on the cores they need (on 2 cores, W1's run
+    took 0.075-0.111 s, median 0.09, instead of 0.075-0.088, median 0.08). A worker is one core
+    by design (OpenCV runs one thread there too), so the command's processes (this one and, by
+    inheritance, its workers) run OpenBLAS on one thread; a user's own setting is kept. Only the
+    command does this: a library caller's process and the children it starts are theirs to set."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main() -> None:
     """Console entry point (`expand`, `python -m expand`)."""
+    _one_blas_thread()  # before anything imports NumPy or OpenCV
     from expand import executors  # light: multiprocessing only (as _pool_size needs it)
 
     size = _pool_size(sys.argv[1:])

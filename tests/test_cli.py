@@ -171,3 +171,32 @@ def test_the_worker_server_starts_only_for_a_local_pool() -> None:
     assert _pool_size(["data", "--out", "aug", "--workers", "2", "--scheduler", "local"]) is None
     assert _pool_size(["data", "--out", "aug", "--scheduler=tcp://h:8786"]) is None
     assert _pool_size(["preview", "data", "--out", "sheet.png"]) is None
+
+
+_BLAS_PROBE = """
+import os, sys
+sys.argv = ["expand", "--version"]
+from expand.launch import main
+try:
+    main()
+except SystemExit:
+    pass
+import cv2, numpy
+print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in Linux's /proc")
+def test_the_command_runs_openblas_on_one_thread_unless_the_user_set_it() -> None:
+    """NumPy's and OpenCV's OpenBLAS would each start a thread that spins beside the workers
+    (launch._one_blas_thread): after the command's first step they import with no thread."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+
+    def probe(**extra: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", _BLAS_PROBE], env={**env, **extra},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1].split()
+
+    assert probe() == ["1", "1"]  # the variable set, and no thread but the main one
+    assert probe(OPENBLAS_NUM_THREADS="2")[0] == "2"  # the user's own setting is kept
