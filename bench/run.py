@@ -284,6 +284,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    # What the `expand` command sets for itself (launch._one_blas_thread), given to every method:
+    # their OpenBLAS threads would spin beside their work too. It can only help the others.
+    env["OPENBLAS_NUM_THREADS"] = "1"
     started = datetime.datetime.now(datetime.timezone.utc)
     info = machine()
     sources = {}
