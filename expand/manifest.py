@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import os
@@ -141,9 +142,12 @@ class ManifestSpool:
         return tuple(sorted(tuple(g) for g in self._groups.values() if len(g) > 1))
 
     def discard(self) -> None:
+        """A spool folder already gone (a user's `rm -rf DIR` racing the run) is no error: called
+        as the run ends, this must not hide how it ended."""
         for run in self._runs:
             run.unlink(missing_ok=True)
-        self._dir.rmdir()
+        with contextlib.suppress(FileNotFoundError):
+            self._dir.rmdir()
 
 
 def write_run_file(out: Store, data: dict[str, Any]) -> None:

@@ -331,3 +331,27 @@ def test_a_header_is_probed_from_the_head_and_from_the_whole_file_only_when_need
     with pytest.raises(ImageReadError):
         _probe(store, "bad.png")
     assert whole_reads == ["icc.jpg", "a.webp"]
+
+
+def test_a_run_whose_spool_folder_is_removed_from_outside_still_ends_cleanly(
+        samples_train: Path, tmp_path: Path) -> None:
+    """A user's `rm -rf DIR` racing the run took the manifest's spool folder with it: the run's
+    cleanup then raised FileNotFoundError over its own ending (a traceback at the CLI)."""
+    out = tmp_path / "aug"
+
+    class RemovesTheSpool:
+        def start(self, total: int) -> None:
+            pass
+
+        def advance(self, images: int) -> None:
+            for folder in out.glob(".expand-spool-*"):
+                shutil.rmtree(folder)
+
+        def close(self) -> None:
+            pass
+
+    summary = expand_dataset(ExpandConfig(src=samples_train, out=out, copies=2, augment=AUGMENT,
+                                          workers=1), progress=RemovesTheSpool())
+    assert summary.images_written == 2 * len(list(samples_train.rglob("*.png")))
+    assert len(list(read_manifest(out))) == summary.images_written
+    assert not list(out.glob(".expand-spool-*"))
