@@ -452,8 +452,8 @@ def expand_dataset(
                 lock.verify()
                 rows = spool.write(out)
                 duplicates = spool.duplicates()
-                write_run_file(out, _run_record(config, dataset.classes, rows,
-                                                skipped.values()))
+                reported = sorted(skipped.values(), key=lambda s: s.source)
+                write_run_file(out, _run_record(config, dataset.classes, rows, reported))
                 journal.remove()
         except BaseException:
             if journal is not None:
@@ -480,7 +480,6 @@ def expand_dataset(
     if unrecorded:
         warnings.append(f"{unrecorded} files named like outputs that no manifest or journal row "
                         "records (written while an earlier run was stopped) were removed")
-    reported = sorted(skipped.values(), key=lambda s: s.source)
     images = {label: 0 for label in dataset.classes}
     for label, count in rows.labels.items():
         images[label] = count
@@ -509,9 +508,9 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | Obje
 
 
 def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTotals,
-                skipped: Iterable[Skipped]) -> dict[str, Any]:
-    """Only what determines the output, so two identical runs write identical run.json files."""
-    listed = sorted(skipped, key=lambda s: s.source)
+                skipped: list[Skipped]) -> dict[str, Any]:
+    """Only what determines the output, so two identical runs write identical run.json files
+    (`skipped` sorted by source)."""
     return {
         "tool": "expand",
         "version": __version__,
@@ -524,7 +523,7 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTo
                                 "images": rows.labels.get(label, 0)} for label in classes},
             "sources": sum(rows.sources.values()),
             "images": sum(rows.labels.values()),
-            "skipped": len(listed),
+            "skipped": len(skipped),
         },
-        "skipped": [{"source": s.source, "reason": s.reason} for s in listed],
+        "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
     }
