@@ -1,6 +1,6 @@
 """The anchors `expand` is compared with, each run in a fresh process by bench/run.py.
 
-    python -m bench.methods {keras,albumentations,floor} SRC OUT --copies N --format png|jpeg
+    python -m bench.methods {keras,albumentations,floor,floor-1} SRC OUT --copies N --format png|jpeg
         [--quality 75]
 
 prints one JSON line: `import_s` (interpreter start to libraries imported) and `work_s` (from
@@ -14,11 +14,13 @@ copies of every SRC/<class>/<image>, written into OUT/<class>/.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 STARTED = time.perf_counter()
@@ -128,13 +130,16 @@ def _floor_source(job: tuple[str, str, str, int, str, tuple[int, ...], int]) -> 
     return copies
 
 
-def floor(src: Path, out: Path, copies: int, fmt: str, quality: int) -> float:
+def floor(src: Path, out: Path, copies: int, fmt: str, quality: int,
+          processes: int = 2) -> float:
     """The unavoidable work on 2 processes: decode each source once (OpenCV), one warpAffine per
     output, encode with the encoder and settings `expand` uses (expand.codec.opencv_params),
     plain writes; a forked pool (the cheapest start), one OpenCV thread per process. Sources go
     several to a message, as `expand` sends them, by a simpler rule (up to 4, at least 6
     messages per process; `expand`'s gives 1 to 4 here): with one source a message, Pool's cost
-    per message (about 0.6 ms of the parent's CPU) had slowed the floor by 7% on W2 JPEG."""
+    per message (about 0.6 ms of the parent's CPU) had slowed the floor by 7% on W2 JPEG.
+    With one process (floor-1), the same work in this process, as `expand --workers 1` does it:
+    what the machine gives a second process on this work, against which to read `expand`'s."""
     import multiprocessing
 
     from expand.codec import opencv_params
@@ -145,14 +150,21 @@ def floor(src: Path, out: Path, copies: int, fmt: str, quality: int) -> float:
     for seed, (label, path) in enumerate(sources(src)):
         (out / label).mkdir(parents=True, exist_ok=True)
         jobs.append((str(path), str(out / label), path.stem, copies, EXTENSIONS[fmt], params, seed))
+    if processes == 1:
+        _floor_init()
+        for job in jobs:
+            _floor_source(job)
+        return imported
     chunk = max(1, min(4, len(jobs) // 12))
-    with multiprocessing.get_context("fork").Pool(2, initializer=_floor_init) as pool:
+    with multiprocessing.get_context("fork").Pool(processes, initializer=_floor_init) as pool:
         for _ in pool.imap_unordered(_floor_source, jobs, chunk):
             pass
     return imported
 
 
-METHODS = {"keras": keras, "albumentations": albumentations, "floor": floor}
+METHODS: dict[str, Callable[[Path, Path, int, str, int], float]] = {
+    "keras": keras, "albumentations": albumentations, "floor": floor,
+    "floor-1": functools.partial(floor, processes=1)}
 
 
 def main() -> None:

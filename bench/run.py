@@ -54,9 +54,11 @@ CASES = {
     "W2-jpeg": Case("W2-jpeg", "W2", "jpeg", 10),
     "W3": Case("W3", "W3", "jpeg", 10),
 }
-METHODS = ("expand-2", "expand-1", "keras", "albumentations", "floor", "expand-2-q90")
+METHODS = ("expand-2", "expand-1", "keras", "albumentations", "floor", "floor-1", "expand-2-q90")
 # expand-2-q90: expand at its own default JPEG quality (90), for the file sizes a user gets without
 # --quality; JPEG cases only. Everything else writes JPEG at 75, which Keras cannot change.
+# floor-1: the floor in one process, on W3 only: what a second process gives the minimal script,
+# the yardstick for the one target on scaling (2 workers against 1).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -124,7 +126,7 @@ class TreeMonitor:
 
 
 def run_once(method: str, case: Case, src: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
-    if method == "floor":
+    if method.startswith("floor"):
         # The limit: OpenBLAS on one thread, as `expand` sets for itself (launch._one_blas_thread).
         # Keras and Albumentations run as users run them.
         env = {"OPENBLAS_NUM_THREADS": "1", **env}
@@ -217,6 +219,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
+def references(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, float]:
+    """Figures no target bounds, beside the targets they explain: the floor's own speed-up from
+    a second process on W3 (per round, then the median), against which `expand`'s is read."""
+    w3 = runs.get("W3", {})
+    if not w3.get("floor") or not w3.get("floor-1"):
+        return {}
+    return {"W3: floor with 2 processes vs 1": _median(
+        [one["work_s"] / two["work_s"] for two, one in zip(w3["floor"], w3["floor-1"])])}
+
+
 def memory_check(root: Path, rounds: int, env: dict[str, str], scratch: Path) -> dict[str, Any]:
     """Peak RSS of expand (2 workers, W2 as JPEG) on W2 and on W2 with 10x the sources."""
     case = Case("memory", "W2", "jpeg", 10)
@@ -298,7 +310,8 @@ def main() -> None:
     def plan(case: Case) -> list[str]:
         return [m for m in methods if not (m == "keras" and case.workload == "W3"
                                            and not args.keras_w3)
-                and not (m == "expand-2-q90" and case.fmt != "jpeg")]
+                and not (m == "expand-2-q90" and case.fmt != "jpeg")
+                and not (m == "floor-1" and case.workload != "W3")]
 
     scratch = args.scratch
     print(f"warm-up (not counted): every method once on {cases[0].name}", file=sys.stderr)
@@ -326,6 +339,7 @@ def main() -> None:
         print("memory check: W2 against W2 with 10x the sources", file=sys.stderr)
         report["memory"] = memory_check(args.data, args.rounds, env, scratch)
     report["targets"] = targets(results)
+    report["references"] = references(runs)
     report["machine"]["load_average_at_end"] = os.getloadavg()
     shutil.rmtree(scratch, ignore_errors=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -346,6 +360,8 @@ def main() -> None:
         value = "n/a" if check["value"] is None else f"{check['value']:.2f}"
         state = {True: "met", False: "MISSED", None: "not run"}[check["met"]]
         print(f"- {check['target']}: {value} ({state})")
+    for name, value in report["references"].items():
+        print(f"- {name}: {value:.2f} (a reference, no target)")
     print(f"\nwritten: {RESULTS / f'bench-{stamp}.json'}")
 
 
