@@ -151,16 +151,26 @@ def adjust_brightness(image: np.ndarray, factor: float, has_alpha: bool) -> np.n
     return _replace_colour(image, scaled.astype(np.uint8), has_alpha)
 
 
-def flip(image: np.ndarray, horizontal: bool, vertical: bool) -> np.ndarray:
+def flip(image: np.ndarray, horizontal: bool, vertical: bool, in_place: bool = False
+         ) -> np.ndarray:
     """Mirror left-right and/or upside down, in one pass (OpenCV: 30x faster than a NumPy copy
-    of a reversed view, the same pixels)."""
+    of a reversed view, the same pixels).
+
+    `in_place`: the caller owns `image` (a copy it has just made), which is then flipped where
+    it is: a second full-size buffer would be written and read again, and with 2 workers on
+    1024x768 copies that cost 3% of a run. OpenCV swaps the two mirrored pixels or rows in one
+    step, so flipping in place gives the same pixels (tested).
+    """
     if not (horizontal or vertical):
         return image
     code = -1 if horizontal and vertical else 1 if horizontal else 0
     bgrx = codec.bgrx_of(image)
-    if bgrx is not None:  # a warped copy stays BGRX for the encoder
-        return codec.rgb_view(cv2.flip(bgrx, code))
-    return cv2.flip(image, code).reshape(image.shape)
+    target = image if bgrx is None else bgrx  # a warped copy stays BGRX for the encoder
+    if in_place and target.flags.c_contiguous and target.flags.writeable:
+        cv2.flip(target, code, dst=target)
+        return image
+    flipped = cv2.flip(target, code)
+    return codec.rgb_view(flipped) if bgrx is not None else flipped.reshape(image.shape)
 
 
 def _replace_colour(image: np.ndarray, colour: np.ndarray, has_alpha: bool) -> np.ndarray:

@@ -151,7 +151,7 @@ def apply_params(
         out = warp(out, matrix, config.fill_mode, config.cval, has_alpha)
     if params.channel_shift_intensity is not None:
         out = F.channel_shift(out, params.channel_shift_intensity, has_alpha)
-    out = F.flip(out, params.flip_horizontal, params.flip_vertical)
+    out = F.flip(out, params.flip_horizontal, params.flip_vertical, in_place=out is not image)
     if params.brightness is not None:
         out = F.adjust_brightness(out, params.brightness, has_alpha)
     for transform in config.transforms:

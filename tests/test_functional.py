@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from expand import codec
+from expand import functional as F
 from expand.config import AugmentConfig
 from expand.functional import affine_matrix, is_identity
 from expand.params import AugmentParams
@@ -108,6 +110,46 @@ def test_flips_reverse_columns_and_rows() -> None:
     out = apply_params(image, AugmentParams(flip_horizontal=True, flip_vertical=True),
                        AugmentConfig(), False)
     assert np.array_equal(out, image[::-1, ::-1])
+
+
+def test_a_flip_in_place_gives_the_pixels_of_a_flip_into_a_new_array() -> None:
+    """OpenCV's flip is run on the warped copy where it is (apply_params owns it): odd and even
+    sizes, 1 to 4 channels, each direction, and an RGB view of BGRX (how a warped copy comes)."""
+    rng = np.random.default_rng(8)
+    for height, width in ((1, 1), (7, 5), (40, 80), (33, 64), (768, 1024)):
+        for channels in (1, 2, 3, 4):
+            image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+            images = [image]
+            if channels == 3:
+                images.append(codec.rgb_view(np.ascontiguousarray(image[..., [2, 1, 0, 0]])))
+            for original in images:
+                for horizontal, vertical in ((True, False), (False, True), (True, True)):
+                    expected = original[::-1 if vertical else 1, ::-1 if horizontal else 1]
+                    copied = F.flip(original, horizontal, vertical)
+                    mine = original.copy() if codec.bgrx_of(original) is None else \
+                        codec.rgb_view(codec.bgrx_of(original).copy())
+                    buffer = codec.bgrx_of(mine)
+                    flipped = F.flip(mine, horizontal, vertical, in_place=True)
+                    assert np.array_equal(copied, expected) and np.array_equal(flipped, expected)
+                    assert flipped is mine  # no new array: the caller's own was flipped
+                    assert buffer is None or codec.bgrx_of(flipped) is buffer
+
+
+def test_apply_params_leaves_the_source_alone_when_it_flips() -> None:
+    """The copy is flipped in place only when the pipeline made it; a flip of the source itself
+    (no geometry drawn) goes into a new array, and a read-only source stays as it was."""
+    rng = np.random.default_rng(9)
+    for channels in (1, 3, 4):
+        image = rng.integers(0, 256, (H, W, channels), dtype=np.uint8)
+        before = image.copy()
+        for theta in (0.0, 20.0):
+            params = AugmentParams(theta=theta, flip_horizontal=True, flip_vertical=True)
+            out = apply_params(image, params, AugmentConfig(), channels == 4)
+            assert np.array_equal(image, before) and not np.shares_memory(out, image)
+        image.flags.writeable = False
+        out = apply_params(image, AugmentParams(flip_horizontal=True), AugmentConfig(),
+                           channels == 4)
+        assert np.array_equal(out, before[:, ::-1])
 
 
 def test_affine_matrix_is_the_product_of_the_six_matrices_to_the_bit() -> None:
