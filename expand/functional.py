@@ -136,19 +136,47 @@ def warp(image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
     return np.asarray(warped).reshape(height, width, channels)
 
 
+#: Every uint8 value, as the float32 the per-value kernels compute in.
+_LEVELS = np.arange(256, dtype=np.float32)
+
+
+def _with_colours(image: np.ndarray, has_alpha: bool) -> tuple[np.ndarray, int, bool]:
+    """The array to work on (a warped copy's whole BGRX, else the image), how many of its
+    channels are colour (alpha and the X of BGRX are not), and whether it is BGRX."""
+    bgrx = codec.bgrx_of(image)
+    if bgrx is not None:
+        return bgrx, 3, True
+    return image, image.shape[2] - (1 if has_alpha else 0), False
+
+
+def _map_colour(image: np.ndarray, table: np.ndarray, has_alpha: bool) -> np.ndarray:
+    """Each colour value v replaced by table[v] (256 uint8), alpha kept. A kernel of one value
+    at a time, computed on the 256 levels in float32 and looked up, gives the very values it
+    gives computed pixel by pixel, in one pass instead of five over float32 copies. A warped
+    copy stays BGRX for the encoder."""
+    target, colours, widened = _with_colours(image, has_alpha)
+    tables = np.repeat(table[:, None], target.shape[2], axis=1)
+    tables[:, colours:] = np.arange(256, dtype=np.uint8)[:, None]
+    mapped = cv2.LUT(np.ascontiguousarray(target), tables.reshape(256, 1, -1))
+    mapped = mapped.reshape(target.shape)
+    return codec.rgb_view(mapped) if widened else mapped
+
+
 def channel_shift(image: np.ndarray, intensity: float, has_alpha: bool) -> np.ndarray:
-    """Keras's shift: one value added to every colour channel, clipped to the image's own range."""
-    colour = image[..., :-1] if has_alpha else image
-    low, high = int(colour.min()), int(colour.max())
-    shifted = np.clip(np.rint(colour.astype(np.float32) + np.float32(intensity)), low, high)
-    return _replace_colour(image, shifted.astype(np.uint8), has_alpha)
+    """Keras's shift: one value added to every colour channel, clipped to the image's own range.
+    The range is reduced over rows first, a contiguous pass: the colour channels alone of BGRX
+    or RGBA are strided, and their min and max took 30 times as long."""
+    target, colours, _ = _with_colours(image, has_alpha)
+    low = int(target.min(axis=0)[:, :colours].min())
+    high = int(target.max(axis=0)[:, :colours].max())
+    table = np.clip(np.rint(_LEVELS + np.float32(intensity)), low, high).astype(np.uint8)
+    return _map_colour(image, table, has_alpha)
 
 
 def adjust_brightness(image: np.ndarray, factor: float, has_alpha: bool) -> np.ndarray:
     """Multiply colour values by `factor`, rounded and clipped (Keras truncates)."""
-    colour = image[..., :-1] if has_alpha else image
-    scaled = np.clip(np.rint(colour.astype(np.float32) * np.float32(factor)), 0, 255)
-    return _replace_colour(image, scaled.astype(np.uint8), has_alpha)
+    table = np.clip(np.rint(_LEVELS * np.float32(factor)), 0, 255).astype(np.uint8)
+    return _map_colour(image, table, has_alpha)
 
 
 def flip(image: np.ndarray, horizontal: bool, vertical: bool, in_place: bool = False
@@ -263,8 +291,7 @@ def grayscale(image: np.ndarray, has_alpha: bool) -> np.ndarray:
 def adjust_gamma(image: np.ndarray, gamma: float, has_alpha: bool) -> np.ndarray:
     if gamma == 1.0:
         return image
-    table = _to_uint8(255.0 * (np.arange(256) / 255.0) ** gamma)
-    return _replace_colour(image, table[_colour(image, has_alpha)], has_alpha)
+    return _map_colour(image, _to_uint8(255.0 * (np.arange(256) / 255.0) ** gamma), has_alpha)
 
 
 def _pil_colour(image: np.ndarray, has_alpha: bool) -> Image.Image:

@@ -112,6 +112,54 @@ def test_flips_reverse_columns_and_rows() -> None:
     assert np.array_equal(out, image[::-1, ::-1])
 
 
+def _float_brightness(colour: np.ndarray, factor: float) -> np.ndarray:
+    scaled = np.clip(np.rint(colour.astype(np.float32) * np.float32(factor)), 0, 255)
+    return scaled.astype(np.uint8)
+
+
+def _float_shift(colour: np.ndarray, intensity: float) -> np.ndarray:
+    low, high = int(colour.min()), int(colour.max())
+    return np.clip(np.rint(colour.astype(np.float32) + np.float32(intensity)), low,
+                   high).astype(np.uint8)
+
+
+def test_brightness_channel_shift_and_gamma_by_table_equal_the_per_pixel_computation() -> None:
+    """The kernels look each value up in a table computed on the 256 levels: the result must be
+    the per-pixel computation's (float32 for Keras's two), bit for bit, with alpha and BGRX's X
+    left alone."""
+    rng = np.random.default_rng(10)
+    for trial in range(60):
+        channels = 1 + trial % 4
+        has_alpha = channels in (2, 4)
+        low, high = sorted(int(v) for v in rng.integers(0, 256, 2))
+        image = rng.integers(low, high + 1, (int(rng.integers(1, 50)), int(rng.integers(1, 50)),
+                                             channels), dtype=np.uint8)
+        images = [image]
+        if channels == 3:  # a warped copy: an RGB view of BGRX, X anything
+            bgrx = np.concatenate([image[..., ::-1], rng.integers(0, 256, (*image.shape[:2], 1),
+                                                                  dtype=np.uint8)], axis=2)
+            images.append(codec.rgb_view(bgrx))
+        factor = float(rng.choice([0.0, 1.0, 2.5, rng.uniform(0.2, 1.8)]))
+        intensity = float(rng.choice([-300.0, 0.0, 300.0, rng.uniform(-60, 60)]))
+        for original in images:
+            colour = original[..., :-1] if has_alpha else original
+            gamma = factor or 0.5
+            levels = np.clip(np.rint(255.0 * (np.arange(256) / 255.0) ** gamma), 0, 255)
+            for out, expected in (
+                    (F.adjust_brightness(original, factor, has_alpha),
+                     _float_brightness(colour, factor)),
+                    (F.channel_shift(original, intensity, has_alpha),
+                     _float_shift(colour, intensity)),
+                    (F.adjust_gamma(original, gamma, has_alpha),
+                     levels.astype(np.uint8)[colour])):
+                assert out.shape == original.shape
+                assert np.array_equal(out[..., :-1] if has_alpha else out, expected)
+                if has_alpha:
+                    assert np.array_equal(out[..., -1], original[..., -1])
+                if codec.bgrx_of(original) is not None:
+                    assert codec.bgrx_of(out) is not None  # still BGRX for the encoder
+
+
 def test_a_flip_in_place_gives_the_pixels_of_a_flip_into_a_new_array() -> None:
     """OpenCV's flip is run on the warped copy where it is (apply_params owns it): odd and even
     sizes, 1 to 4 channels, each direction, and an RGB view of BGRX (how a warped copy comes)."""
