@@ -295,6 +295,7 @@ def main() -> None:
                         help="where the methods write (each output deleted after it is measured); "
                         "a tmpfs such as /dev/shm/expand-bench keeps a shared disk's stalls out")
     args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)  # git-ignored: absent from a fresh clone
     cases = [CASES[name] for name in args.cases.split(",")]
     methods = args.methods.split(",")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
