@@ -192,13 +192,12 @@ def flip(image: np.ndarray, horizontal: bool, vertical: bool, in_place: bool = F
     if not (horizontal or vertical):
         return image
     code = -1 if horizontal and vertical else 1 if horizontal else 0
-    bgrx = codec.bgrx_of(image)
-    target = image if bgrx is None else bgrx  # a warped copy stays BGRX for the encoder
+    target, _, widened = _with_colours(image, False)  # a warped copy stays BGRX for the encoder
     if in_place and target.flags.c_contiguous and target.flags.writeable:
         cv2.flip(target, code, dst=target)
         return image
     flipped = cv2.flip(target, code)
-    return codec.rgb_view(flipped) if bgrx is not None else flipped.reshape(image.shape)
+    return codec.rgb_view(flipped) if widened else flipped.reshape(image.shape)
 
 
 def _replace_colour(image: np.ndarray, colour: np.ndarray, has_alpha: bool) -> np.ndarray:

@@ -238,7 +238,9 @@ class Stream:
 Rng = np.random.Generator | Stream
 
 
-#: SourceStreams' block of copies (below); the runner's tasks carry at most this many copies.
+#: Copies whose seeds SourceStreams makes together and holds: a source asked for 100,000 copies
+#: (a balanced class of one image) holds a block, not all of them (about 2 kB a copy). The
+#: runner's tasks carry at most this many copies.
 SEED_BLOCK = 256
 
 
@@ -247,14 +249,10 @@ class SourceStreams:
 
     `for_copy(copy)` gives the `stream(name)` function that sample_params takes; each call of it
     starts that stream afresh. `copies` and `names`, when given, are the streams about to be
-    drawn: their seeds are made together (_seed_table), _BLOCK copies at a time, at about a
+    drawn: their seeds are made together (_seed_table), SEED_BLOCK copies at a time, at about a
     third of the cost of one at a time; any other copy or name is made on its own, the same
     stream either way.
     """
-
-    #: Copies whose seeds are made together and held: a source asked for 100,000 copies (a
-    #: balanced class of one image) holds a block, not all of them (about 2 kB a copy).
-    _BLOCK = SEED_BLOCK
 
     def __init__(self, seed: int, key: tuple[int, ...], copies: tuple[int, ...] = (),
                  names: tuple[str, ...] = ()) -> None:
@@ -272,7 +270,7 @@ class SourceStreams:
             at = bisect.bisect_left(self._batch, copy)
             if at == len(self._batch) or self._batch[at] != copy:
                 return None
-            block = self._batch[at - at % self._BLOCK:][:self._BLOCK]
+            block = self._batch[at - at % SEED_BLOCK:][:SEED_BLOCK]
             self._table = dict(zip(block, _seed_table(self._pool, self._hash, block,
                                                       list(self._names))))
             row = self._table[copy]

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expand.seeding import SourceStreams, Stream, rng_for, source_key, transform_id
+from expand.seeding import SEED_BLOCK, SourceStreams, Stream, rng_for, source_key, transform_id
 
 NAMES = ("rotation", "width_shift", "height_shift", "shear", "zoom", "horizontal_flip",
          "vertical_flip", "channel_shift", "brightness")
@@ -103,10 +103,10 @@ def test_many_copies_are_seeded_a_block_at_a_time() -> None:
     """A source asked for far more copies than a block (a balanced class of one image) holds one
     block of seeds at a time, and every stream is still NumPy's, asked in any order."""
     key = source_key("solo/only.png")
-    count = 3 * SourceStreams._BLOCK + 17
+    count = 3 * SEED_BLOCK + 17
     streams = SourceStreams(5, key, tuple(range(count)), NAMES[:3])
-    for copy in [0, count - 1, SourceStreams._BLOCK, 1, 2 * SourceStreams._BLOCK - 1, count - 2]:
+    for copy in [0, count - 1, SEED_BLOCK, 1, 2 * SEED_BLOCK - 1, count - 2]:
         for name in NAMES[:3]:
             state = streams.for_copy(copy)(name).bit_generator.state
             assert state == rng_for(5, key, copy, name).bit_generator.state
-        assert copy in streams._table and len(streams._table) <= SourceStreams._BLOCK
+        assert copy in streams._table and len(streams._table) <= SEED_BLOCK
