@@ -27,6 +27,13 @@ class DatasetLayoutError(ExpandError):
     exit_code = EXIT_USAGE
 
 
+class StateError(ExpandError):
+    """DIR's own records (metadata.jsonl, the journal, run.json) are malformed or name a path that
+    is not the tool's to touch: refused before anything in DIR is changed."""
+
+    exit_code = EXIT_USAGE
+
+
 class ImageReadError(ExpandError):
     """One source could not be read or decoded; the run skips it and goes on."""
 

@@ -151,14 +151,14 @@ def inspect_output(run: Run, per_class: int, cell: int,
     """
     augment = run.config.augment
     stats = Stats()
-    for row in read_manifest(run.out):
+    for row in read_manifest(run.out, params=True):
         stats.add(row, augment.for_class(row["label"]))
     picks = {label: _picks(n, per_class) for label, n in stats.images.items()}
     counts = {key: [0] * BINS for key in stats.ranges}
     seen: dict[str, int] = {}
     rows: dict[str, list[Cell]] = {label: [] for label in stats.images}
     unreadable: list[str] = []
-    for row in read_manifest(run.out):
+    for row in read_manifest(run.out, params=True):
         label = row["label"]
         index = seen.get(label, 0)
         seen[label] = index + 1

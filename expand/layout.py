@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +23,7 @@ MANIFEST = "metadata.jsonl"
 RUN_FILE = "run.json"
 STATE_PREFIX = ".expand"  # lock and spool files at DIR's top; never images, never classes
 LOCK_FILE = f"{STATE_PREFIX}.lock"
+JOURNAL = f"{STATE_PREFIX}-journal.jsonl"
 TOOL_NAME = "expand"
 
 
@@ -53,6 +55,32 @@ def parse_output_name(rel_file: str) -> tuple[str, int | None] | None:
     named = original_name(source, extension) if copy is None else \
         copy_name(source, copy, extension)
     return (source, copy) if named == rel_file else None  # `__aug00003` is not a name we write
+
+
+def is_own_file(rel: str) -> bool:
+    """Whether the tool writes a file of this name (relative to DIR): its records, or an output
+    in a class folder. Only such names are ever swept as temporaries."""
+    if rel in (MANIFEST, RUN_FILE, JOURNAL):
+        return True
+    parts = rel.split("/")
+    return len(parts) > 1 and not any(p.startswith(".") for p in parts) and \
+        parse_output_name(rel) is not None
+
+
+def check_no_links(out: Store, folders: Iterable[str]) -> None:
+    """Refuse a class folder of DIR that is a symbolic link: writes and --prune would reach
+    through it into a folder that is not DIR's.
+
+    Raises:
+        DatasetLayoutError: naming the link.
+    """
+    if not isinstance(out, LocalStore):
+        return
+    for name in sorted(set(folders)):
+        if (out.root / name).is_symlink():
+            raise DatasetLayoutError(f"{out.display(name)}: is a symbolic link; expand never "
+                                     "writes or deletes through one inside DIR; replace it by a "
+                                     "folder")
 
 
 def read_run_file(out: Path | Store) -> dict[str, Any] | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import heapq
 import json
+import math
 import os
+import re
 import tempfile
 from array import array
 from collections import Counter
@@ -17,8 +19,9 @@ from typing import IO, Any
 import numpy as np
 
 from expand import storage
-from expand.errors import OutputWriteError
-from expand.layout import MANIFEST, RUN_FILE, STATE_PREFIX
+from expand.errors import OutputWriteError, StateError
+from expand.layout import MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name
+from expand.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.storage import LocalStore, Store, open_store
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -150,6 +153,26 @@ class ManifestSpool:
             self._dir.rmdir()
 
 
+_SPOOL_FILE = re.compile(r"run\d{6}\.jsonl")
+
+
+def remove_spools(out: Store) -> None:
+    """Remove spool folders that killed runs left in DIR (called under DIR's lock, so none is in
+    use); only files the spool writes are removed, and a folder holding anything else stays."""
+    if not isinstance(out, LocalStore):
+        return  # a remote run spools in a local temporary folder
+    for name in out.top_names():
+        folder = out.root / name
+        if not name.startswith(f"{STATE_PREFIX}-spool-") or folder.is_symlink() or \
+                not folder.is_dir():
+            continue
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if _SPOOL_FILE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+            folder.rmdir()
+
+
 def write_run_file(out: Store, data: dict[str, Any]) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     try:
@@ -159,12 +182,117 @@ def write_run_file(out: Store, data: dict[str, Any]) -> None:
             from None
 
 
-def read_manifest(out: Path | Store) -> Iterator[dict[str, Any]]:
-    """The rows of DIR's manifest, streamed (DIR a local folder, or any store)."""
-    lines = open_store(out).lines(MANIFEST) if isinstance(out, Path) else out.lines(MANIFEST)
-    for line in lines:
-        row: dict[str, Any] = json.loads(line)
-        yield row
+Row = dict[str, Any]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_KERAS_FLAGS = ("flip_horizontal", "flip_vertical")
+_KERAS_OPTIONAL = ("channel_shift_intensity", "brightness")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _path_problem(key: str, value: Any) -> str | None:
+    """Why `value` is not a path the tool could have written inside DIR: relative, POSIX, no
+    `..`, no hidden part (DIR's state and a user's `.git` are never outputs)."""
+    if not isinstance(value, str) or not value:
+        return f"{key} is not a file name"
+    parts = value.split("/")
+    if value.startswith("/") or "\0" in value or any(
+            part in ("", ".", "..") or part.startswith(".") for part in parts):
+        return f"{key} {value!r} is outside DIR"
+    return None
+
+
+def row_problem(value: Any) -> str | None:
+    """What is wrong with a manifest or journal row, or None. Only a row the tool could have
+    written passes: its file name is the output name of its own source and copy, inside DIR."""
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    for key in ("file_name", "source"):
+        problem = _path_problem(key, value.get(key))
+        if problem is not None:
+            return problem
+    source, copy = value["source"], value.get("copy")
+    if value.get("label") != source.split("/", 1)[0] or "/" not in source:
+        return f"label {value.get('label')!r} is not the class folder of source {source!r}"
+    if copy is not None and not _count(copy):
+        return f"copy {copy!r} is not a copy number"
+    if parse_output_name(value["file_name"]) != (source, copy):
+        return f"file_name {value['file_name']!r} is not the output name of {source!r}, " \
+            f"copy {copy!r}"
+    if not isinstance(value.get("sha256"), str) or not _SHA256.fullmatch(value["sha256"]):
+        return "sha256 is not a SHA-256 in hex"
+    if not _count(value.get("bytes")):
+        return f"bytes {value.get('bytes')!r} is not a size"
+    return None
+
+
+def params_problem(row: Row) -> str | None:
+    """What keeps a row's params from being replayed, or None (replay and inspect read them)."""
+    params = row.get("params")
+    if row["copy"] is None:
+        return None if params is None else "an original with params"
+    if not isinstance(params, dict):
+        return "params is not an object"
+    for key in KERAS_PARAM_KEYS:
+        value = params.get(key)
+        ok = isinstance(value, bool) if key in _KERAS_FLAGS else \
+            value is None or _number(value) if key in _KERAS_OPTIONAL else _number(value)
+        if not ok:
+            return f"params.{key} {value!r} is not a drawn value"
+    try:
+        AugmentParams.from_dict(params)
+    except (KeyError, TypeError, ValueError):
+        return "params of a transform are incomplete"
+    return None
+
+
+def check_row(value: Any, where: str, hint: str, params: bool = False) -> Row:
+    """The row, if the tool could have written it (`params`: its params must replay too).
+
+    Raises:
+        StateError: `WHERE: what is wrong; HINT`.
+    """
+    problem = row_problem(value)
+    if problem is None and params:
+        problem = params_problem(value)
+    if problem is not None:
+        raise StateError(f"{where}: {problem}; {hint}")
+    row: Row = value
+    return row
+
+
+#: What replay and inspect say of a malformed manifest: they only read DIR.
+READ_HINT = "the manifest was changed after the run; run expand again with --rebuild"
+
+
+def read_manifest(out: Path | Store, params: bool = False) -> Iterator[Row]:
+    """The rows of DIR's manifest, streamed and checked (DIR a local folder, or any store).
+
+    Raises:
+        StateError: DIR has no manifest, or a line is not a row the tool wrote (`FILE:LINE:`).
+    """
+    store = open_store(out) if isinstance(out, Path) else out
+    where = store.display(MANIFEST)
+    try:
+        for number, line in enumerate(store.lines(MANIFEST), 1):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                raise StateError(f"{where}:{number}: not a JSON line; {READ_HINT}") from None
+            yield check_row(value, f"{where}:{number}", READ_HINT, params)
+    except FileNotFoundError:
+        raise StateError(f"{where}: missing; {READ_HINT}") from None
+    except UnicodeDecodeError:
+        raise StateError(f"{where}: not UTF-8 text; {READ_HINT}") from None
+    except OSError as exc:
+        raise StateError(f"{where}: cannot read ({storage.reason(exc)})") from None
 
 
 _SHA256_KEY = '"sha256": "'

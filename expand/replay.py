@@ -11,7 +11,7 @@ from typing import Any
 
 from expand import codec, storage
 from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import DatasetLayoutError, ImageReadError
+from expand.errors import DatasetLayoutError, ImageReadError, StateError
 from expand.layout import RUN_FILE, read_run_file
 from expand.manifest import MANIFEST_SCHEMA_VERSION, read_manifest
 from expand.params import KERAS_PARAM_KEYS, AugmentParams
@@ -84,11 +84,26 @@ def load_run(out: Path, src: Path | None = None) -> Run:
             f"{out}: made with manifest schema {record.get('manifest_schema')} and random streams "
             f"{record.get('random_streams')}; this expand has {MANIFEST_SCHEMA_VERSION} and "
             f"{RANDOM_STREAMS_VERSION}")
-    settings: dict[str, Any] = dict(record["config"])
+    try:
+        config = _settings(record["config"], out, src)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StateError(f"{out / RUN_FILE}: config is not what expand records "
+                         f"({type(exc).__name__}: {exc}); run expand again with --rebuild") \
+            from None
+    now = library_versions()
+    changes = tuple(f"{name} {version} → {now.get(name)}"
+                    for name, version in record.get("libraries", {}).items()
+                    if now.get(name) != version)
+    return Run(out, config, changes)
+
+
+def _settings(recorded: Any, out: Path, src: Path | None) -> ExpandConfig:
+    """run.json's config as the ExpandConfig that made DIR."""
+    settings: dict[str, Any] = dict(recorded)
     augment = AugmentConfig(**settings.pop("augment"))
     resize = settings.pop("resize")
     copies = settings.pop("copies")
-    config = ExpandConfig(
+    return ExpandConfig(
         src=src if src is not None else Path(settings.pop("src")), out=out,
         copies=copies if copies is not None else 0, seed=settings["seed"],
         image_format=settings["format"], quality=settings["quality"],
@@ -97,11 +112,6 @@ def load_run(out: Path, src: Path | None = None) -> Run:
         preset=settings["preset"], per_class_target=settings.get("per_class_target"),
         max_image_pixels=settings.get("max_image_pixels"),
         follow_symlinks=bool(settings.get("follow_symlinks")))
-    now = library_versions()
-    changes = tuple(f"{name} {version} → {now.get(name)}"
-                    for name, version in record.get("libraries", {}).items()
-                    if now.get(name) != version)
-    return Run(out, config, changes)
 
 
 def _row_name(out: Path, file: str) -> str:
@@ -158,10 +168,11 @@ def replay(run: Run, files: list[str] | None) -> Iterator[Replayed]:
         DatasetLayoutError: a named file is not in the manifest.
     """
     if files is None:
-        yield from (replay_row(run, row) for row in read_manifest(run.out))
+        yield from (replay_row(run, row) for row in read_manifest(run.out, params=True))
         return
     wanted = {_row_name(run.out, f): f for f in files}
-    rows = {row["file_name"]: row for row in read_manifest(run.out) if row["file_name"] in wanted}
+    rows = {row["file_name"]: row for row in read_manifest(run.out, params=True)
+            if row["file_name"] in wanted}
     for name, given in wanted.items():
         if name not in rows:
             raise DatasetLayoutError(f"{given}: not in {run.out / 'metadata.jsonl'}")

@@ -21,9 +21,10 @@ from expand.discover import Dataset, SourceImage, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor, take_prewarmed
-from expand.layout import check_not_foreign, check_output_location, lock_for, relative_inside
+from expand.layout import (check_no_links, check_not_foreign, check_output_location,
+                           is_own_file, lock_for, relative_inside)
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
-                             write_run_file)
+                             remove_spools, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION, SEED_BLOCK
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
                           copies_per_source, estimate_bytes, has_earlier_run, make_plan,
@@ -242,15 +243,22 @@ def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     return dataset
 
 
-def _prepare(config: ExpandConfig, dataset: Dataset, out: Store, copies: dict[str, int]
-             ) -> tuple[Earlier, Earlier, Plan]:
-    """What DIR holds, what the plan starts from (nothing under --rebuild), and the plan;
-    `copies`: copies_per_source(dataset, config)."""
-    found = read_earlier(out)
+def _read_state(config: ExpandConfig, dataset: Dataset, src: Store, out: Store) -> Earlier:
+    """What DIR records, checked before anything in it changes: malformed records and class
+    folders that are links are refused."""
+    found = read_earlier(out, config.rebuild, relative_inside(src, out))
+    check_no_links(out, [*dataset.classes, *(row["label"] for row in found.rows.values())])
+    return found
+
+
+def _prepare(config: ExpandConfig, dataset: Dataset, out: Store, copies: dict[str, int],
+             found: Earlier) -> tuple[Earlier, Plan]:
+    """What the plan starts from (nothing under --rebuild), and the plan; `found`: what DIR
+    records; `copies`: copies_per_source(dataset, config)."""
     if found.config is not None and not config.rebuild:
         check_compatible(found.config, config.determining(), out.location)
     earlier = Earlier(None, {}) if config.rebuild else found
-    return found, earlier, make_plan(dataset, config, earlier, out, copies)
+    return earlier, make_plan(dataset, config, earlier, out, copies)
 
 
 def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
@@ -296,7 +304,8 @@ def dry_run(config: ExpandConfig) -> DryRun:
     """
     src, out = _stores(config)
     dataset = _check_place(config, src, out)
-    _, earlier, plan = _prepare(config, dataset, out, copies_per_source(dataset, config))
+    found = _read_state(config, dataset, src, out)
+    earlier, plan = _prepare(config, dataset, out, copies_per_source(dataset, config), found)
     return _dry_run(config, out, dataset, earlier, plan)
 
 
@@ -392,7 +401,9 @@ def expand_dataset(
         raise OutputWriteError(f"{out.location}: cannot create ({storage.reason(exc)})") from None
     src_inside = relative_inside(src, out)  # SRC's place in DIR: never swept
     with lock_for(out) as lock:
-        out.remove_temporaries(src_inside)
+        found = _read_state(config, dataset, src, out)
+        out.remove_temporaries(is_own_file, src_inside)
+        remove_spools(out)
         journal: Journal | ObjectJournal | None = None
         spool: ManifestSpool | None = None
         try:
@@ -400,7 +411,7 @@ def expand_dataset(
             # overlap the planning, and the pool is ready when the first task is.
             copies = copies_per_source(dataset, config)  # once: by hash under --per-class-target
             with _executor(config, executor_factory, src, dataset.sources, copies) as pool:
-                found, earlier, plan = _prepare(config, dataset, out, copies)
+                earlier, plan = _prepare(config, dataset, out, copies, found)
                 new_dir = found.config is None  # DIR held no run (no run.json, no journal)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:
@@ -411,11 +422,11 @@ def expand_dataset(
                 if config.rebuild:
                     remove_outputs(out, found.rows.values())
                 pruned = remove_outputs(out, plan.orphans) if config.prune else 0
-                # Debris of a stopped run, in a DIR of ours; not when an unreadable manifest
-                # hides what DIR records, unless all of it is being replaced anyway.
+                # Debris of a stopped run, in a DIR of ours; not when a missing or malformed
+                # manifest hides what DIR records.
                 unplanned: list[str] = []
                 again: set[str] = set()
-                if found.config is not None and (found.complete or config.rebuild):
+                if found.config is not None and found.complete and not found.dropped:
                     unplanned, again = split_unrecorded(unrecorded_outputs(
                         out, earlier.rows, src_inside), plan)
                 unrecorded = remove_files(out, unplanned)
@@ -445,7 +456,8 @@ def expand_dataset(
                 # Every task has answered, so no file is being written any more. The pool stays
                 # open until the run is recorded: its workers, told to exit as the work ran
                 # out, exit meanwhile (on an error leaving it terminates them).
-                out.remove_temporaries(src_inside)  # left by a task that was retried, if any
+                # left by a task that was retried, if any
+                out.remove_temporaries(is_own_file, src_inside)
                 # Written again but not recorded after all: their source failed this time, or
                 # its outputs now have another extension.
                 unrecorded += remove_files(out, sorted(again))
@@ -461,7 +473,7 @@ def expand_dataset(
                     journal.close()
                 except ExpandError:
                     pass  # the store is failing: the error being raised already says so
-            out.remove_temporaries(src_inside)
+            out.remove_temporaries(is_own_file, src_inside)
             raise
         finally:
             if spool is not None:
@@ -473,6 +485,9 @@ def expand_dataset(
     warnings += [f"{src.display(label)}: class folder holds no image"
                  for label in dataset.empty_classes]
     warnings += sorted(set(notes))  # a source split into several tasks notes it in each
+    if found.dropped:
+        warnings.append(f"{found.dropped} malformed records of DIR were set aside by --rebuild "
+                        "(the files they named were left alone)")
     if kept_orphans:
         warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
                         "is no longer asked for were kept (listed in the manifest); --prune "

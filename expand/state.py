@@ -13,11 +13,12 @@ from typing import IO, Any
 
 from expand.config import ExpandConfig
 from expand.discover import Dataset, SourceImage
-from expand.errors import DatasetLayoutError, OutputWriteError
-from expand.layout import MANIFEST, STATE_PREFIX, parse_output_name, read_run_file
+from expand.errors import DatasetLayoutError, OutputWriteError, StateError
+from expand.layout import (JOURNAL, MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name,
+                           read_run_file)
+from expand.manifest import row_problem
 from expand.storage import LocalStore, RemoteStore, Store, reason
 
-JOURNAL = f"{STATE_PREFIX}-journal.jsonl"
 JOURNAL_VERSION = 1
 # On an object store (no append) the journal is a series of objects
 # `.expand-journal-<generation>-<segment>.jsonl`: segment 0 holds the header and the rows carried
@@ -35,24 +36,103 @@ Row = dict[str, Any]
 class Earlier:
     """An earlier run in DIR: its settings and every row it recorded (manifest, then journal).
 
-    `complete` is False when run.json names a finished run whose manifest could not be read: DIR
-    may then hold recorded outputs that `rows` does not name, so none may be taken for debris.
+    `complete` is False when run.json names a finished run whose manifest is missing: DIR may
+    then hold recorded outputs that `rows` does not name, so none may be taken for debris.
+    `dropped` counts malformed rows that --rebuild set aside (their files are not touched).
     """
 
     config: dict[str, Any] | None
     rows: dict[str, Row]
     complete: bool = True
+    dropped: int = 0
 
 
-def _lines(out: Store, rel: str) -> Iterator[dict[str, Any]]:
+#: How a run tells the user to get past malformed state.
+REBUILD_HINT = "fix or remove that line, or add --rebuild to make DIR again"
+
+
+class _Reader:
+    """Reads DIR's records, refusing the first malformed one (or, under --rebuild, counting it
+    and setting it aside) with the file and line named."""
+
+    def __init__(self, out: Store, lenient: bool, src_inside: str | None) -> None:
+        self.out = out
+        self.lenient = lenient
+        self.src_inside = src_inside
+        self.dropped = 0
+
+    def refuse(self, where: str, problem: str) -> None:
+        if not self.lenient:
+            raise StateError(f"{where}: {problem}; {REBUILD_HINT}")
+        self.dropped += 1
+
+    def row(self, value: Any, where: str) -> Row | None:
+        problem = row_problem(value)
+        if problem is None and self.src_inside is not None and (
+                self.src_inside == "" or value["file_name"].startswith(self.src_inside + "/")):
+            problem = f"file_name {value['file_name']!r} is inside SRC"
+        if problem is not None:
+            self.refuse(where, problem)
+            return None
+        row: Row = value
+        return row
+
+    def manifest(self, rows: dict[str, Row]) -> bool:
+        """Add the manifest's rows; False when it is missing."""
+        where = self.out.display(MANIFEST)
+        try:
+            for number, line in enumerate(self.out.lines(MANIFEST), 1):
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    self.refuse(f"{where}:{number}", "not a JSON line")
+                    continue
+                row = self.row(value, f"{where}:{number}")
+                if row is not None:
+                    rows[row["file_name"]] = row
+        except FileNotFoundError:
+            return False
+        except IsADirectoryError:
+            raise StateError(f"{where}: is a folder, not expand's manifest; move it away") \
+                from None
+        except UnicodeDecodeError:
+            self.refuse(where, "not UTF-8 text")
+        except OSError as exc:
+            raise StateError(f"{where}: cannot read ({reason(exc)})") from None
+        return True
+
+    def journal(self, rows: dict[str, Row]) -> dict[str, Any] | None:
+        """Add the journal's rows; the settings its header records."""
+        config = None
+        for where, entry in _journal_entries(self.out):
+            if isinstance(entry, dict) and "journal" in entry and \
+                    isinstance(entry.get("config"), dict):
+                config = entry["config"]
+            elif isinstance(entry, dict) and isinstance(entry.get("rows"), list):
+                for value in entry["rows"]:
+                    row = self.row(value, where)
+                    if row is not None:
+                        rows[row["file_name"]] = row
+            else:
+                self.refuse(where, "not a journal entry")
+        return config
+
+
+def _lines(out: Store, rel: str) -> Iterator[tuple[str, Any]]:
+    """(FILE:LINE, parsed JSON) of a journal file, up to its first line that is not JSON."""
+    where = out.display(rel)
     try:
-        for line in out.lines(rel):
+        for number, line in enumerate(out.lines(rel), 1):
             try:
-                yield json.loads(line)
+                yield f"{where}:{number}", json.loads(line)
             except ValueError:
                 return  # a line cut short by a kill: everything after it is unknown
     except FileNotFoundError:
         return
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise StateError(f"{where}: is not expand's journal; move it away") from None
+    except OSError as exc:
+        raise StateError(f"{where}: cannot read ({reason(exc)})") from None
 
 
 def _segments(out: RemoteStore) -> dict[str, list[str]]:
@@ -65,7 +145,7 @@ def _segments(out: RemoteStore) -> dict[str, list[str]]:
     return found
 
 
-def _journal_entries(out: Store) -> Iterator[dict[str, Any]]:
+def _journal_entries(out: Store) -> Iterator[tuple[str, Any]]:
     if isinstance(out, LocalStore):
         yield from _lines(out, JOURNAL)
         return
@@ -85,27 +165,26 @@ def has_earlier_run(out: Store) -> bool:
     return journal or read_run_file(out) is not None
 
 
-def read_earlier(out: Store) -> Earlier:
+def read_earlier(out: Store, rebuild: bool = False, src_inside: str | None = None) -> Earlier:
+    """What DIR records. `rebuild`: malformed rows are set aside (counted), not refused;
+    `src_inside`: SRC's place inside DIR, where no row may point.
+
+    Raises:
+        StateError: run.json, the manifest or the journal is malformed (`FILE:LINE:` named).
+    """
     rows: dict[str, Row] = {}
     config: dict[str, Any] | None = None
     complete = True
+    reader = _Reader(out, rebuild, src_inside)
     run = read_run_file(out) if out.is_dir() else None
     if run is not None:
         config = run.get("config")
-        try:
-            for line in out.lines(MANIFEST):
-                row = json.loads(line)
-                rows[row["file_name"]] = row
-        except (OSError, ValueError, KeyError):
-            rows = {}
-            complete = False
-    for entry in _journal_entries(out):
-        if "journal" in entry:
-            config = entry.get("config")
-        else:
-            for row in entry.get("rows", []):
-                rows[row["file_name"]] = row
-    return Earlier(config, rows, complete)
+        if not isinstance(config, dict):
+            raise StateError(f"{out.display(RUN_FILE)}: config is not an object; "
+                             "add --rebuild to make DIR again")
+        complete = reader.manifest(rows)
+    config = reader.journal(rows) or config
+    return Earlier(config, rows, complete, reader.dropped)
 
 
 def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: str) -> None:

@@ -17,6 +17,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -90,16 +91,53 @@ def holds(path: Path | str, data: bytes) -> bool:
         return False
 
 
-def remove_temporaries(root: Path, keep: str | None = None) -> None:
-    """Remove the `*.part` files under `root`, never below `keep` (SRC inside DIR: the user's,
-    whatever its files are named) and never through a symlink."""
+def remove_temporaries(root: Path, owned: Callable[[str], bool], keep: str | None = None) -> None:
+    """Remove the `*.part` files under `root` whose final name `owned` accepts (relative POSIX
+    path): never a user's, never below `keep` (SRC inside DIR), never through a symlink."""
     kept = os.path.join(root, keep) if keep else None
     for folder, folders, files in os.walk(root):
         folders[:] = [name for name in folders if os.path.join(folder, name) != kept]
         for name in files:
-            if name.endswith(TEMP_SUFFIX):
+            path = os.path.join(folder, name)
+            if name.endswith(TEMP_SUFFIX) and \
+                    owned(Path(path[:-len(TEMP_SUFFIX)]).relative_to(root).as_posix()):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, name))
+                    os.unlink(path)
+
+
+def outside(rel: str) -> bool:
+    """Whether a relative path could leave its root: absolute, empty, or with a `..` part."""
+    return not rel or rel.startswith("/") or any(part in ("", ".", "..")
+                                                 for part in rel.split("/"))
+
+
+def linked_folder(root: str, rel: str) -> str | None:
+    """The first folder on `rel`'s way below `root` that is a symbolic link, or None: a write or
+    a delete through it would land outside the root."""
+    parts = rel.split("/")[:-1]
+    path = root
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return path
+        except FileNotFoundError:
+            return None
+    return None
+
+
+def _contained(root: str, rel: str) -> str:
+    """`root/rel`, checked to stay inside `root` without following a link.
+
+    Raises:
+        PermissionError: it would not.
+    """
+    if outside(rel):
+        raise PermissionError(errno.EPERM, f"{rel!r} is outside the folder")
+    link = linked_folder(root, rel)
+    if link is not None:
+        raise PermissionError(errno.EPERM, f"{link} is a symbolic link (never followed)")
+    return os.path.join(root, rel)
 
 
 def reason(exc: OSError) -> str:
@@ -172,6 +210,7 @@ class LocalStore:
         target = os.path.join(self._root, rel)
         folder = os.path.dirname(target)
         if folder not in _MADE_FOLDERS:
+            _contained(self._root, rel)
             os.makedirs(folder, exist_ok=True)
             _MADE_FOLDERS.add(folder)
         try:
@@ -187,8 +226,9 @@ class LocalStore:
             self.write(rel, data)
 
     def remove(self, rel: str) -> bool:
+        """Never outside the root, never through a linked folder (PermissionError)."""
         try:
-            (self.root / rel).unlink()
+            os.unlink(_contained(self._root, rel))
         except FileNotFoundError:
             return False
         return True
@@ -205,10 +245,11 @@ class LocalStore:
                 found.add(row["file_name"])
         return found
 
-    def remove_temporaries(self, keep: str | None = None) -> None:
-        """`keep`: a folder below DIR (SRC's place inside it) left alone."""
+    def remove_temporaries(self, owned: Callable[[str], bool], keep: str | None = None) -> None:
+        """`owned`: which final names are the tool's; `keep`: a folder below DIR (SRC's place
+        inside it) left alone."""
         if self.root.is_dir():
-            remove_temporaries(self.root, keep)
+            remove_temporaries(self.root, owned, keep)
 
     def free_bytes(self) -> int | None:
         probe = self.root
@@ -376,6 +417,8 @@ class RemoteStore:
 
     def write(self, rel: str, data: bytes) -> None:
         """One PUT of the finished object: no temporary name (there is no rename to move it)."""
+        if outside(rel):
+            raise PermissionError(errno.EPERM, f"{rel!r} is outside the folder")
         if self.protocol not in OBJECT_STORES and "/" in rel:  # a filesystem with real folders
             parent = self.member(rel).rsplit("/", 1)[0]
             if parent not in self._made:
@@ -410,6 +453,8 @@ class RemoteStore:
         self.write(rel, data)
 
     def remove(self, rel: str) -> bool:
+        if outside(rel):
+            raise PermissionError(errno.EPERM, f"{rel!r} is outside the folder")
         if not self.exists_member(rel):
             return False
         self._call(self.fs.rm_file, self.member(rel))
@@ -431,7 +476,7 @@ class RemoteStore:
                     found.add(row["file_name"])
         return found
 
-    def remove_temporaries(self, keep: str | None = None) -> None:
+    def remove_temporaries(self, owned: Callable[[str], bool], keep: str | None = None) -> None:
         return None  # nothing is written under a temporary name here
 
     def free_bytes(self) -> int | None:

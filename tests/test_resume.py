@@ -18,7 +18,7 @@ from PIL import Image
 
 from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import EXIT_FATAL, DatasetLayoutError, OutputWriteError
+from expand.errors import EXIT_FATAL, DatasetLayoutError, OutputWriteError, StateError
 from expand.runner import COPIES_PER_TASK, dry_run, expand_dataset
 from expand.state import JOURNAL, Journal, Row
 from tests.conftest import snapshot
@@ -349,14 +349,22 @@ def test_a_source_folder_inside_dir_is_never_swept(samples_train: Path, tmp_path
          if name.endswith(".png")}
 
 
-def test_an_unreadable_manifest_leaves_every_output_in_place(samples_train: Path,
-                                                           tmp_path: Path) -> None:
+def test_a_malformed_manifest_is_refused_and_rebuild_leaves_what_it_cannot_read(
+        samples_train: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     expand_dataset(_config(samples_train, out, copies=4))
     (out / "metadata.jsonl").write_text("{not json\n")
-    summary = expand_dataset(_config(samples_train, out, copies=2))
+    before = _outputs(out)
+    with pytest.raises(StateError, match=r"metadata\.jsonl:1: not a JSON line; .*--rebuild"):
+        expand_dataset(_config(samples_train, out, copies=2))
+    assert _outputs(out) == before
+    summary = expand_dataset(_config(samples_train, out, copies=2, rebuild=True))
     assert summary.unrecorded_removed == 0
+    assert any("set aside" in w for w in summary.warnings)
     assert len(list(out.glob("*/*.png"))) == 45 * 4  # what it recorded is unknown: kept
+    assert len((out / "metadata.jsonl").read_text().splitlines()) == 45 * 2
+
+
 def test_a_change_that_alters_outputs_is_refused_unless_rebuilt(samples_train: Path,
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "out"
