@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from expand.codec import FORMAT_EXTENSIONS
-from expand.errors import DatasetLayoutError, LockHeldError, StorageError
+from expand.errors import DatasetLayoutError, LockHeldError, OutputWriteError, StorageError
 from expand.storage import LocalStore, RemoteStore, Store, reason
 
 MANIFEST = "metadata.jsonl"
@@ -143,7 +143,10 @@ class OutputLock:
         return None  # the kernel holds a flock for as long as this process lives
 
     def __enter__(self) -> OutputLock:
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only DIR, or a lock that is not a file
+            raise OutputWriteError(f"{self.path}: cannot open the lock ({reason(exc)})") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
