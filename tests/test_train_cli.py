@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,13 +32,18 @@ def expanded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, expanded: Path) -> Path:
+def fitted(tmp_path_factory: pytest.TempPathFactory, expanded: Path) -> tuple[Path, str]:
+    """A run folder, and what `train fit` printed on stdout while writing it."""
     folder = tmp_path_factory.mktemp("runs") / "run"
     result = runner.invoke(app, ["fit", str(expanded), "--out", str(folder), "--epochs", "3",
                                  "--batch-size", "16", "--seed", "1"])
     assert result.exit_code == 0, result.output
-    assert "split by-source: 144 training images, 9 validation images" in result.stdout
-    return folder
+    return folder, result.stdout
+
+
+@pytest.fixture(scope="module")
+def run(fitted: tuple[Path, str]) -> Path:
+    return fitted[0]
 
 
 def test_public_api_resolves_to_functions_and_classes() -> None:
@@ -96,7 +102,8 @@ def test_evaluate_prints_the_accuracy_it_saves(run: Path) -> None:
     result = runner.invoke(app, ["evaluate", str(run), str(SAMPLES / "test")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((run / "eval/test/metrics.json").read_text())
-    printed = re.search(r"^accuracy: (\S+) \((\d+)/(\d+) images\)$", result.stdout, re.MULTILINE)
+    printed = re.search(r"^accuracy: (\S+) \((\d+)/(\d+) images from 15 independent sources\)$",
+                        result.stdout, re.MULTILINE)
     assert printed is not None
     assert printed.group(1) == f"{metrics['accuracy']:.4f}"
     assert (int(printed.group(2)), int(printed.group(3))) == (metrics["correct"], 15)
@@ -212,3 +219,166 @@ def test_imagenet_offline_is_a_runtime_error_with_a_way_out(tmp_path: Path, monk
     assert result.exit_code == 3, result.output
     assert result.stderr.startswith("error: --weights imagenet: cannot download")
     assert "--weights PATH/" in result.stderr and result.stderr.count("\n") == 1
+    assert "--weights none" not in result.stderr
+
+
+def test_fit_and_evaluate_say_what_the_accuracy_rests_on(fitted: tuple[Path, str],
+                                                          expanded: Path) -> None:
+    """Sources beside images, chance level, and compare's small-test warning (issue 25, point 4)."""
+    run, fit_output = fitted
+    assert ("split by-source: 144 training images from 36 sources, 9 validation images from 9 "
+            "held-out sources") in fit_output
+    assert re.search(r"^validation accuracy: \S+ \(\d+/9 images from 9 independent sources\)$",
+                     fit_output, re.MULTILINE), fit_output
+    chance = "chance level: 0.3333 (majority class rate: always answering circle)"
+    assert chance in fit_output
+    # 180 images, but 45 sources with 4 files each: the margin rests on the 45
+    evaluated = runner.invoke(app, ["evaluate", str(run), str(expanded), "-o",
+                                    str(run / "eval-expanded")])
+    assert evaluated.exit_code == 0, evaluated.output
+    lines = evaluated.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("accuracy: "))
+    assert lines[at].endswith("/180 images from 45 independent sources)")
+    assert lines[at + 1] == chance
+    assert lines[at + 2].startswith(f"warning: {expanded}: 180 images from 45 independent "
+                                    f"sources, so each image is worth 0.56 points")
+    assert "±14.6 points" in lines[at + 2]  # 1.96 x 50 / sqrt(45), not / sqrt(180)
+    metrics = json.loads((run / "eval-expanded/metrics.json").read_text())
+    assert metrics["sources"] == 45 and metrics["chance_level"]["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_evaluate_and_predict_json_is_one_document(run: Path) -> None:
+    evaluated = runner.invoke(app, ["evaluate", str(run), str(SAMPLES / "test"), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.stdout)
+    saved = json.loads((run / "eval/test/metrics.json").read_text())
+    assert report["accuracy"] == saved["accuracy"] and report["sources"] == 15
+    assert report["results"] == str(run / "eval" / "test") and "predictions" not in report
+    assert report["warning"] is not None and "±25.3 points" in report["warning"]
+    predicted = runner.invoke(app, ["predict", str(run), str(SAMPLES / "test"), "--json"])
+    assert len(json.loads(predicted.stdout)) == 15
+
+
+def test_predict_takes_folders(tmp_path: Path, run: Path) -> None:
+    """Every image of a folder, recursively, in sorted order (issue 25, point 7)."""
+    folder = SAMPLES / "test"
+    files = sorted(p for p in folder.rglob("*.png"))
+    by_folder = runner.invoke(app, ["predict", str(run), str(folder)])
+    assert by_folder.exit_code == 0, by_folder.output
+    by_file = runner.invoke(app, ["predict", str(run), *map(str, files)])
+    assert by_folder.stdout == by_file.stdout
+    assert [line.split("\t")[0] for line in by_folder.stdout.splitlines()] == list(map(str, files))
+    (tmp_path / "empty" / "inner").mkdir(parents=True)
+    (tmp_path / "empty" / "inner" / "notes.txt").write_text("no image here")
+    empty = runner.invoke(app, ["predict", str(run), str(tmp_path / "empty")])
+    assert empty.exit_code == 2 and empty.stderr.count("\n") == 1
+    assert "holds no png, jpeg, gif or bmp image" in empty.stderr
+
+
+def test_vgg16_refuses_a_frozen_random_base(tmp_path: Path) -> None:
+    """--weights none on a VGG16 model stops at once with one line (issue 25, point 3)."""
+    for model in ("vgg16-features", "vgg16-finetune"):
+        result = runner.invoke(app, ["fit", str(SAMPLES / "train"), "-o", str(tmp_path / model),
+                                     "--model", model, "--weights", "none", "--image-size", "32",
+                                     "--epochs", "1"])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and "learns nothing" in result.stderr
+        assert "--model scratch224" in result.stderr and not (tmp_path / model).exists()
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"train {version('expand-images')} ")
+    assert f"keras {version('keras')}" in result.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["fit"], ["evaluate"], ["predict"], ["compare"]])
+def test_help_is_plain_in_80_columns_with_panels(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert not re.search("[\u2500-\u257f\x1b]", text), text  # no box drawing, no escapes
+    assert max(map(len, text.splitlines())) <= 80
+    if command in ([], ["fit"]):
+        assert "Examples:\n\n    train fit " in text
+    if command in (["fit"], ["compare"]):
+        panels = re.findall(r"^(\w+):$", text, re.MULTILINE)
+        assert panels == ["Arguments", "Model", "Training", "Validation", "Output", "Options"]
+
+
+def _train(*args: str, stdout: int = subprocess.PIPE,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """`python -m train ARGS` in a fresh process, stdout a pipe: what `train … | cat` sees."""
+    result = subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, stdout=stdout,
+                            stderr=subprocess.PIPE, timeout=600, check=False,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+@pytest.mark.slow
+def test_piped_output_is_plain_and_json_is_alone(tmp_path: Path, expanded: Path) -> None:
+    """`train fit … | cat`: no escapes, backspaces or carriage returns, no TensorFlow start-up
+    lines; each command's --json is one document on stdout (issue 25, point 2)."""
+    plain = _train("fit", str(SAMPLES / "train"), "-o", str(tmp_path / "plain"), "--epochs", "2",
+                   "--batch-size", "16")
+    for stream in (plain.stdout, plain.stderr):
+        assert not any(code in stream for code in (b"\x1b", b"\b", b"\r")), stream
+    text = plain.stdout.decode()
+    assert re.search(r"^epoch 1/2: accuracy \S+, loss \S+, val_accuracy \S+, val_loss \S+$", text,
+                     re.MULTILINE), text
+    assert "validation accuracy: " in text and "chance level: " in text
+    assert b"oneDNN" not in plain.stderr and b"absl" not in plain.stderr, plain.stderr
+
+    run = tmp_path / "json"
+    fitted = _train("fit", str(SAMPLES / "train"), "-o", str(run), "--epochs", "2",
+                    "--batch-size", "16", "--json")
+    report = json.loads(fitted.stdout)
+    assert report["run_dir"] == str(run) and len(report["history"]["loss"]) == 2
+    assert report["validation"]["sources"] == 9 and report["split"]["train_sources"] == 36
+    assert fitted.stderr.decode().count("epoch ") == 2  # progress beside, not inside, the JSON
+    evaluated = json.loads(_train("evaluate", str(run), str(SAMPLES / "test"), "--json").stdout)
+    assert evaluated["images"] == 15
+    predicted = json.loads(_train("predict", str(run), str(SAMPLES / "test" / "circle"),
+                                  "--json").stdout)
+    assert [Path(p["image"]).parent.name for p in predicted] == ["circle"] * 5
+    compared = json.loads(_train("compare", str(SAMPLES / "train"), str(expanded), "--test",
+                                 str(SAMPLES / "test"), "--seeds", "1", "--epochs", "1",
+                                 "--json").stdout)
+    assert compared["tests"][0]["sources"] == 15
+
+
+@pytest.mark.slow
+def test_keras_progress_bar_only_on_a_colour_terminal(tmp_path: Path) -> None:
+    """On a terminal Keras draws its bar; NO_COLOR (any non-empty value) gets plain lines."""
+    import pty
+
+    inherited = {name: value for name, value in os.environ.items() if name != "NO_COLOR"}
+
+    def on_a_terminal(name: str, env: dict[str, str]) -> bytes:
+        leader, follower = pty.openpty()
+        with subprocess.Popen([sys.executable, "-m", "train", "fit", str(SAMPLES / "train"),
+                               "-o", str(tmp_path / name), "--epochs", "1", "--val-fraction",
+                               "0"], cwd=ROOT, stdout=follower, stderr=subprocess.DEVNULL,
+                              env={**inherited, "PYTHONPATH": str(ROOT), **env}) as process:
+            os.close(follower)
+            seen = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # the terminal is closed once the process exits
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            assert process.wait(timeout=600) == 0, seen
+        os.close(leader)
+        return seen
+
+    bar = on_a_terminal("bar", {})
+    plain = on_a_terminal("plain", {"NO_COLOR": "1"})
+    assert b"\x1b[" in bar and b"epoch 1/1:" not in bar
+    assert b"\x1b" not in plain and b"\b" not in plain and b"epoch 1/1: accuracy " in plain

@@ -13,6 +13,8 @@ from train_fixtures import CLASSES, SAMPLES, decode, expand_like, write_coded_so
 from train.config import FitConfig, ModelConfig, TrainConfig
 from train.data import (
     class_names,
+    count_sources,
+    image_files,
     list_images,
     load_folder,
     load_images,
@@ -192,3 +194,24 @@ def test_compare_refuses_an_original_folder_with_a_single_class(tmp_path: Path) 
     (tmp_path / "only").mkdir()
     with pytest.raises(DatasetError, match="single class folder \\(only\\); a classifier"):
         compare_datasets(CompareConfig(tmp_path, tmp_path, (tmp_path,)))
+
+
+def test_sources_count_copies_of_one_source_once(coded, tmp_path: Path) -> None:
+    src, out, _ = coded
+    files = list_images(out, CLASSES)
+    assert len(files) == 60 and count_sources(out, files) == 15
+    assert count_sources(out, [f for f in files if f.startswith("circle/")]) == 5
+    assert count_sources(src, list_images(src, CLASSES)) == 15  # a plain folder: one file each
+
+
+def test_image_files_open_folders_recursively_and_sorted(tmp_path: Path) -> None:
+    (tmp_path / "b" / "deep").mkdir(parents=True)
+    for name in ("b/deep/z.png", "b/a.jpg", "b/notes.txt", "c.png"):
+        (tmp_path / name).write_bytes(b"")
+    assert image_files([tmp_path / "c.png", tmp_path / "b"]) == [
+        tmp_path / "c.png", tmp_path / "b" / "a.jpg", tmp_path / "b" / "deep" / "z.png"]
+    (tmp_path / "b" / "x.webp").write_bytes(b"")
+    with pytest.raises(DatasetError, match="webp files, which Keras does not read"):
+        image_files([tmp_path / "b"])
+    with pytest.raises(DatasetError, match="image not found"):
+        image_files([tmp_path / "missing.png"])

@@ -38,8 +38,10 @@ def test_expand_fit_evaluate(tmp_path: Path) -> None:
 
     fitted = _run("train", "fit", str(expanded), "--out", str(run), "--model", "shapes",
                   "--epochs", "5", "--val-fraction", "0.2", "--seed", "0")
-    assert "split by-source: 720 training images, 180 validation images (9 held-out source " \
-           "images)" in fitted.stdout
+    assert "split by-source: 720 training images from 36 sources, 180 validation images from 9 " \
+           "held-out sources" in fitted.stdout
+    assert re.search(r"^validation accuracy: \S+ \(\d+/180 images from 9 independent sources\)$",
+                     fitted.stdout, re.MULTILINE), fitted.stdout
     info = json.loads((run / "run.json").read_text())
     source_of = {row["file_name"]: row["source"] for row in rows}
     val_files = [p["file"] for p in
@@ -54,7 +56,8 @@ def test_expand_fit_evaluate(tmp_path: Path) -> None:
                  "eval/test/classification_report.txt"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
-    printed = re.search(r"^accuracy: (\S+) \((\d+)/15 images\)$", evaluated.stdout, re.MULTILINE)
+    printed = re.search(r"^accuracy: (\S+) \((\d+)/15 images from 15 independent sources\)$",
+                        evaluated.stdout, re.MULTILINE)
     assert printed is not None, evaluated.stdout
     assert printed.group(1) == f"{metrics['accuracy']:.4f}"
     assert int(printed.group(2)) == metrics["correct"] == round(metrics["accuracy"] * 15)

@@ -22,6 +22,22 @@ def _trainable(model: keras.Model) -> int:
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
+@pytest.fixture(scope="module")
+def vgg_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A VGG16 notop weights file of random weights: what `--weights PATH` loads, offline.
+
+    A notop base's weights do not depend on the input size, so a 32x32 base writes them.
+    """
+    path = tmp_path_factory.mktemp("weights") / "vgg16_notop.weights.h5"
+    keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3)
+                             ).save_weights(path)
+    return str(path)
+
+
+def _weights(name: str, vgg_weights: str) -> str:
+    return vgg_weights if name.startswith("vgg16") else "none"
+
+
 @pytest.mark.parametrize(("name", "classes", "total", "trainable"), [
     ("shapes", 3, 839_107, 839_107),
     ("cifar", 10, 816_938, 815_530),  # BatchNorm's moving mean and variance do not train
@@ -30,16 +46,17 @@ def _trainable(model: keras.Model) -> int:
     ("vgg16-finetune", 3, 17_936_515, 5_581_635),
 ])
 def test_parameter_counts_match_the_tutorials(name: str, classes: int, total: int,
-                                              trainable: int) -> None:
-    model = build_model(ModelConfig(name, weights="none"), classes)  # type: ignore[arg-type]
+                                              trainable: int, vgg_weights: str) -> None:
+    model = build_model(ModelConfig(name, weights=_weights(name, vgg_weights)),  # type: ignore[arg-type]
+                        classes)
     assert model.count_params() == total
     assert _trainable(model) == trainable
     assert model.output_shape == (None, classes)
 
 
 @pytest.mark.parametrize("name", ["vgg16-features", "vgg16-finetune"])
-def test_vgg16_base_alone(name: str) -> None:
-    model = build_model(ModelConfig(name, weights="none"), 3)  # type: ignore[arg-type]
+def test_vgg16_base_alone(name: str, vgg_weights: str) -> None:
+    model = build_model(ModelConfig(name, weights=vgg_weights), 3)  # type: ignore[arg-type]
     base = model.get_layer("vgg16")
     assert base.count_params() == 14_714_688
     trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
@@ -72,6 +89,7 @@ def test_imagenet_weights_offline_say_how_to_pass_a_file(tmp_path: Path, monkeyp
         build_model(ModelConfig("vgg16-features", weights="imagenet"), 3)
     message = str(error.value)
     assert "--weights PATH" in message and "notop.h5" in message and "\n" not in message
+    assert "--weights none" not in message and "--model scratch224" in message
 
 
 def test_vgg16_weights_from_a_local_file(tmp_path: Path) -> None:
@@ -94,6 +112,8 @@ def test_bad_weights_file_is_a_config_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"name": "shapes", "weights": "imagenet"}, "no pretrained base"),
+    ({"name": "vgg16-features", "weights": "none"}, "frozen base with random weights"),
+    ({"name": "vgg16-finetune", "weights": "none"}, "--model scratch224"),
     ({"name": "vgg16-features", "weights": "/no/such/file.h5"}, "no such file"),
     ({"name": "vgg16-features", "color_mode": "grayscale"}, "takes rgb"),
     ({"name": "cifar", "image_size": (4, 4)}, "sides >= 8"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +11,17 @@ import numpy as np
 from scipy import stats
 
 from train.config import CompareConfig, TrainConfig
-from train.data import check_classes, list_images, load_folder, steps_per_pass, training_classes
+from train.data import (
+    check_classes,
+    count_sources,
+    list_images,
+    load_folder,
+    steps_per_pass,
+    training_classes,
+)
 from train.evaluate import evaluate_model
 from train.fit import train_model
+from train.uncertainty import small_test_warning
 
 ARMS = ("original", "expanded")
 
@@ -34,6 +41,7 @@ class TestResult:
 
     test_dir: Path
     images: int
+    sources: int
     accuracies: dict[str, tuple[float, ...]]
     confidence: float
 
@@ -49,29 +57,14 @@ class TestResult:
         diffs = np.array(self.differences)
         if len(diffs) < 2:
             return None
-        half = stats.t.ppf((1 + self.confidence) / 2, len(diffs) - 1) * _std(diffs) / math.sqrt(
+        half = stats.t.ppf((1 + self.confidence) / 2, len(diffs) - 1) * _std(diffs) / np.sqrt(
             len(diffs))
         return (float(diffs.mean() - half), float(diffs.mean() + half))
 
     @property
-    def resolution(self) -> float:
-        """Sampling uncertainty of one accuracy on this many images (worst case, p = 0.5).
-
-        Seeds only measure training noise; the test set is a sample too, and no number of seeds
-        shrinks that.
-        """
-        return float(stats.norm.ppf((1 + self.confidence) / 2) * 0.5 / math.sqrt(self.images))
-
-    @property
     def warning(self) -> str | None:
-        gap = abs(float(np.mean(self.differences)))
-        if gap >= self.resolution:
-            return None
-        return (f"{self.test_dir}: {self.images} test images, so each is worth "
-                f"{100 / self.images:.2f} points and an accuracy measured on them is uncertain "
-                f"by up to ±{100 * self.resolution:.1f} points, more than the difference of the "
-                f"means ({100 * gap:.1f} points): this test set is too small to separate the "
-                f"two arms")
+        return small_test_warning(self.test_dir, self.images, self.sources, self.confidence,
+                                  gap=float(np.mean(self.differences)))
 
     def to_dict(self) -> dict[str, Any]:
         interval = self.interval
@@ -79,6 +72,7 @@ class TestResult:
         return {
             "test_dir": str(self.test_dir),
             "images": self.images,
+            "sources": self.sources,
             "points_per_image": 100 / self.images,
             "arms": {arm: {"accuracies": list(accs), "mean": float(np.mean(accs)),
                            "std": _std(np.array(accs))}
@@ -139,7 +133,8 @@ def compare_datasets(config: CompareConfig, on_run: Callable[[ArmRun], None] | N
         check_classes(classes, test_dir, "test")
         dataset, files = load_folder(test_dir, classes, config.model.size,
                                      config.model.color_mode)
-        tests.append((test_dir, dataset.cache().batch(config.batch_size), files))
+        tests.append((test_dir, dataset.cache().batch(config.batch_size), files,
+                      count_sources(test_dir, files)))
     seeds = tuple(range(config.first_seed, config.first_seed + config.seeds))
     accuracies: dict[str, list[list[float]]] = {arm: [[] for _ in tests] for arm in ARMS}
     for seed in seeds:
@@ -150,15 +145,15 @@ def compare_datasets(config: CompareConfig, on_run: Callable[[ArmRun], None] | N
                 classes=classes, verbose=0)
             run = ArmRun(arm, seed, tuple(
                 evaluate_model(trained.model, dataset, files, classes, test_dir).accuracy
-                for test_dir, dataset, files in tests))
+                for test_dir, dataset, files, _ in tests))
             for per_test, accuracy in zip(accuracies[arm], run.accuracies):
                 per_test.append(accuracy)
             if on_run is not None:
                 on_run(run)
     return Comparison(config, seeds, images, steps, tuple(
-        TestResult(test_dir, len(files),
+        TestResult(test_dir, len(files), sources,
                    {arm: tuple(accuracies[arm][i]) for arm in ARMS}, config.confidence)
-        for i, (test_dir, _, files) in enumerate(tests)))
+        for i, (test_dir, _, files, sources) in enumerate(tests)))
 
 
 def format_comparison(comparison: Comparison) -> str:
@@ -167,8 +162,8 @@ def format_comparison(comparison: Comparison) -> str:
              + ", ".join(f"{arm} {comparison.train_images[arm]} images, "
                          f"{comparison.steps[arm]} optimizer steps" for arm in ARMS)]
     for test in comparison.tests:
-        lines += ["", (f"test {test.test_dir} ({test.images} images; one image = "
-                       f"{100 / test.images:.2f} points)"),
+        lines += ["", (f"test {test.test_dir} ({test.images} images from {test.sources} "
+                       f"independent sources; one image = {100 / test.images:.2f} points)"),
                   (f"{'arm':<10}" + "".join(f"{'seed ' + str(s):>9}" for s in comparison.seeds)
                    + f"{'mean':>9}{'std':>8}")]
         for arm in ARMS:

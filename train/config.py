@@ -53,7 +53,8 @@ class ModelConfig:
 
     `image_size` None means the tutorial's size for the model; `weights` None means `imagenet`
     for the VGG16 models and `none` for the others. `weights` may also be a path to a local
-    weights file for the pretrained base (Keras's `vgg16_..._notop.h5`).
+    weights file for the pretrained base (Keras's `vgg16_..._notop.h5`). The VGG16 models refuse
+    `none`: their base is frozen, and a frozen random base learns nothing.
     """
 
     name: ModelName = "shapes"
@@ -76,6 +77,12 @@ class ModelConfig:
         if pretrained and self.color_mode != "rgb":
             raise ConfigError(f"color_mode: model '{self.name}' is VGG16, which takes rgb images, "
                               f"got {self.color_mode!r}")
+        if pretrained and self.weights == "none":
+            raise ConfigError(f"weights: model '{self.name}' keeps its VGG16 base frozen, and a "
+                              f"frozen base with random weights (--weights none) learns nothing; "
+                              f"give it ImageNet weights (--weights imagenet, or offline "
+                              f"--weights PATH to the notop .h5 file) or train a network from "
+                              f"scratch with --model scratch224")
         if self.weights not in (None, "none") and not pretrained:
             raise ConfigError(f"weights: model '{self.name}' has no pretrained base; "
                               f"use --weights none (got {self.weights!r})")

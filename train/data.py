@@ -158,6 +158,20 @@ def read_manifest(folder: Path) -> tuple[ManifestRow, ...] | None:
     return tuple(rows)
 
 
+def count_sources(folder: Path, files: Collection[str]) -> int:
+    """How many independent source images `files` (relative to `folder`) come from.
+
+    An `expand` output's manifest names each file's source, and copies of one source count once;
+    a file the manifest does not list, or any file of a plain folder, is its own source.
+
+    Raises:
+        DatasetError: `folder/metadata.jsonl` is not a manifest.
+    """
+    rows = read_manifest(folder)
+    source_of = {} if rows is None else {row.file_name: row.source for row in rows}
+    return len({source_of.get(name, name) for name in files})
+
+
 def _check_manifest(folder: Path, rows: tuple[ManifestRow, ...], files: tuple[str, ...]) -> None:
     listed = {row.file_name for row in rows}
     on_disk = set(files)
@@ -338,6 +352,33 @@ def make_training_data(config: TrainConfig, classes: tuple[str, ...] | None = No
 def steps_per_pass(images: int, batch_size: int) -> int:
     """Optimizer steps in one pass over `images` (the last batch may be short)."""
     return math.ceil(images / batch_size)
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """Each path that is a file, and every image under each folder (recursively, sorted).
+
+    Raises:
+        DatasetError: a path does not exist, or a folder holds no image Keras reads or holds
+            images it does not (WebP, TIFF), which would otherwise be left out without a word.
+    """
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            if not path.exists():
+                raise DatasetError(f"image not found: {path}")
+            found.append(path)
+            continue
+        files = [p for p in sorted(path.rglob("*")) if p.is_file()]
+        unread = [p for p in files if p.suffix.lower() in UNREAD_SUFFIXES]
+        if unread:
+            raise DatasetError(f"{len(unread)} image(s) in {path} are {unread[0].suffix} files, "
+                               f"which Keras does not read (e.g. {unread[0]}); convert them to "
+                               f"png or jpeg")
+        images = [p for p in files if p.suffix.lower() in KERAS_SUFFIXES]
+        if not images:
+            raise DatasetError(f"folder {path} holds no png, jpeg, gif or bmp image")
+        found += images
+    return found
 
 
 def load_images(paths: list[Path], image_size: tuple[int, int], color_mode: ColorMode

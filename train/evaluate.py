@@ -13,7 +13,14 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 import train.models  # noqa: F401  (registers VGGPreprocess, so saved VGG16 models load)
 from train import plots
-from train.data import check_classes, decoding_errors, load_folder, load_images
+from train.data import (
+    check_classes,
+    count_sources,
+    decoding_errors,
+    image_files,
+    load_folder,
+    load_images,
+)
 from train.errors import RunFolderError
 from train.runfolder import (
     CONFUSION_FILE,
@@ -23,6 +30,7 @@ from train.runfolder import (
     RunInfo,
     write_json,
 )
+from train.uncertainty import small_test_warning
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -30,13 +38,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A model's predictions on one folder, and the metrics scikit-learn computes from them."""
+    """A model's predictions on one folder, and the metrics scikit-learn computes from them.
+
+    `sources` is what the accuracy rests on: the independent source images among `files`.
+    """
 
     data_dir: Path
     class_names: tuple[str, ...]
     files: tuple[str, ...]
     labels: np.ndarray
     probabilities: np.ndarray
+    sources: int
 
     @property
     def predicted(self) -> np.ndarray:
@@ -53,6 +65,24 @@ class Evaluation:
     @property
     def accuracy(self) -> float:
         return float(accuracy_score(self.labels, self.predicted))
+
+    @property
+    def majority_class(self) -> str:
+        return self.class_names[int(np.argmax(np.bincount(self.labels,
+                                                          minlength=len(self.class_names))))]
+
+    @property
+    def chance(self) -> float:
+        """The majority-class rate: what always answering the largest class scores here.
+
+        Not 1/classes: on an unbalanced folder a model that learnt nothing scores more than that.
+        """
+        return float(np.max(np.bincount(self.labels)) / self.images)
+
+    @property
+    def warning(self) -> str | None:
+        """`compare`'s small-test warning, for this one accuracy."""
+        return small_test_warning(self.data_dir, self.images, self.sources)
 
     def _report(self, as_dict: bool) -> Any:
         return classification_report(self.labels, self.predicted,
@@ -71,8 +101,9 @@ class Evaluation:
                                   labels=list(range(len(self.class_names))))
         return [[int(v) for v in row] for row in matrix]
 
-    def to_dict(self) -> dict[str, Any]:
-        """metrics.json: accuracy, per-class precision/recall/F1, confusion matrix, predictions."""
+    def to_dict(self, predictions: bool = True) -> dict[str, Any]:
+        """metrics.json: accuracy, what it rests on, per-class precision/recall/F1, confusion
+        matrix, and (unless `predictions` is False) every file's prediction."""
         report = self._report(True)
 
         def scores(entry: dict[str, float]) -> dict[str, float | int]:
@@ -84,19 +115,22 @@ class Evaluation:
             "images": self.images,
             "correct": self.correct,
             "accuracy": self.accuracy,
+            "sources": self.sources,
+            "chance_level": {"accuracy": self.chance, "rule": "majority class rate",
+                             "majority_class": self.majority_class},
+            "warning": self.warning,
             "class_names": list(self.class_names),
             "per_class": {name: scores(report[name]) for name in self.class_names},
             "macro_avg": scores(report["macro avg"]),
             "weighted_avg": scores(report["weighted avg"]),
             "confusion_matrix": self.confusion,
             "confusion_matrix_axes": "rows: true class, columns: predicted class",
-            "predictions": [
-                {"file": name, "label": self.class_names[int(true)],
-                 "predicted": self.class_names[int(guess)],
-                 "probabilities": [round(float(p), 6) for p in probs]}
-                for name, true, guess, probs in zip(self.files, self.labels, self.predicted,
-                                                    self.probabilities)],
-        }
+        } | ({"predictions": [
+            {"file": name, "label": self.class_names[int(true)],
+             "predicted": self.class_names[int(guess)],
+             "probabilities": [round(float(p), 6) for p in probs]}
+            for name, true, guess, probs in zip(self.files, self.labels, self.predicted,
+                                                self.probabilities)]} if predictions else {})
 
 
 def _images(images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -108,12 +142,13 @@ def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, files: tuple[st
     """Predict every batch of `dataset` (batched, unshuffled, cached, in the order of `files`).
 
     Raises:
-        DatasetError: an image could not be decoded.
+        DatasetError: an image could not be decoded, or `data_dir`'s manifest is unreadable.
     """
+    sources = count_sources(data_dir, files)
     with decoding_errors():
         probabilities = np.asarray(model.predict(dataset.map(_images), verbose=0))
         labels = np.concatenate([np.asarray(batch) for _, batch in dataset])
-    return Evaluation(data_dir, class_names, files, labels, probabilities)
+    return Evaluation(data_dir, class_names, files, labels, probabilities, sources)
 
 
 def write_evaluation(evaluation: Evaluation, folder: Path, title: str) -> None:
@@ -177,13 +212,14 @@ class Prediction:
 
 
 def predict_images(run_dir: Path, images: list[Path]) -> tuple[Prediction, ...]:
-    """Classify loose image files with a finished run's model.
+    """Classify image files, and every image of each folder given, with a finished run's model.
 
     Raises:
         RunFolderError: `run_dir` is not a finished run.
-        DatasetError: an image is missing or unreadable.
+        DatasetError: an image is missing or unreadable, or a folder holds none.
     """
     info = RunInfo.read(run_dir)
+    images = image_files(images)
     pixels = load_images(images, info.image_size, info.color_mode)
     probabilities = np.asarray(load_run_model(info).predict(pixels, batch_size=32, verbose=0))
     return tuple(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,8 @@ from train.runfolder import (
 )
 
 Verbose = Literal["auto", 0, 1, 2]
+#: Called after each epoch with its number (from 1), the number of epochs and Keras's logs.
+OnEpoch = Callable[[int, int, dict[str, float]], None]
 
 
 def seed_everything(seed: int) -> None:
@@ -44,7 +47,8 @@ class Trained:
 
 
 def train_model(config: TrainConfig, *, classes: tuple[str, ...] | None = None,
-                checkpoint: Path | None = None, verbose: Verbose = "auto") -> Trained:
+                checkpoint: Path | None = None, verbose: Verbose = "auto",
+                on_epoch: OnEpoch | None = None) -> Trained:
     """Build, compile and fit the configured model; nothing is written except `checkpoint`.
 
     Args:
@@ -52,6 +56,7 @@ def train_model(config: TrainConfig, *, classes: tuple[str, ...] | None = None,
         classes: a class order to enforce instead of the training folder's.
         checkpoint: where to keep the best epoch's model (lowest val_loss, or loss).
         verbose: Keras's progress display (0 silent, 1 progress bar, 2 one line per epoch).
+        on_epoch: a progress display of one's own (a log wants plain lines, not Keras's bar).
 
     Raises:
         DatasetError, ClassMismatchError: unusable data.
@@ -71,6 +76,13 @@ def train_model(config: TrainConfig, *, classes: tuple[str, ...] | None = None,
     if checkpoint is not None:
         callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor,
                                                          save_best_only=True))
+    if on_epoch is not None:
+        report = on_epoch
+
+        def epoch_end(epoch: int, logs: dict[str, float] | None) -> None:
+            report(epoch + 1, config.fit.epochs, {k: float(v) for k, v in (logs or {}).items()})
+
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=epoch_end))
     with decoding_errors():
         history = model.fit(data.train, validation_data=data.val, epochs=config.fit.epochs,
                             steps_per_epoch=config.fit.steps_per_epoch, callbacks=callbacks,
@@ -88,7 +100,7 @@ class FitRun:
 
 
 def fit_run(config: TrainConfig, run_dir: Path, *, overwrite: bool = False,
-            verbose: Verbose = "auto") -> FitRun:
+            verbose: Verbose = "auto", on_epoch: OnEpoch | None = None) -> FitRun:
     """Train and write the run folder.
 
     The folder gets `model.keras` (the final model, or the best epoch's with early stopping),
@@ -101,7 +113,7 @@ def fit_run(config: TrainConfig, run_dir: Path, *, overwrite: bool = False,
         DatasetError, ClassMismatchError, ConfigError, WeightsUnavailableError: see `train_model`.
     """
     prepare(run_dir, overwrite)
-    trained = train_model(config, verbose=verbose,
+    trained = train_model(config, verbose=verbose, on_epoch=on_epoch,
                           checkpoint=run_dir / BEST_MODEL_FILE if config.fit.checkpoint else None)
     trained.model.save(run_dir / MODEL_FILE)
     write_json(run_dir / HISTORY_FILE, trained.history)

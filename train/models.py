@@ -72,10 +72,9 @@ def _vgg16_base(config: ModelConfig) -> keras.Model:
         WeightsUnavailableError: `imagenet` weights are not cached and cannot be downloaded.
         ConfigError: a weights file does not fit VGG16.
     """
-    source = config.weights_source
-    weights = None if source == "none" else source
+    source = config.weights_source  # never "none": ModelConfig refuses a frozen random base
     try:
-        return keras.applications.VGG16(include_top=False, weights=weights,
+        return keras.applications.VGG16(include_top=False, weights=source,
                                         input_shape=config.input_shape)
     except (ValueError, OSError) as error:
         raise ConfigError(f"weights: {source} is not a VGG16 (no top) weights file: "
@@ -88,7 +87,7 @@ def _vgg16_base(config: ModelConfig) -> keras.Model:
             f"--weights imagenet: cannot download the VGG16 ImageNet weights (no internet?). "
             f"Get {VGG16_NOTOP_URL} on a connected machine, then pass the file with "
             f"--weights PATH/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (or copy it into "
-            f"~/.keras/models/), or use --weights none") from error
+            f"~/.keras/models/), or train from scratch with --model scratch224") from error
 
 
 def _vgg16(config: ModelConfig, num_classes: int, trainable: frozenset[str], name: str
