@@ -24,7 +24,12 @@ from expand.layout import MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name
 from expand.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.storage import LocalStore, Store, open_store
 
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 2
+#: Schemas this version reads: 1 lacks `source_sha256` (a run records it on its next run in DIR).
+READABLE_SCHEMAS = (1, 2)
+#: A row's keys, in order (then one per further transform, inside `params`).
+ROW_KEYS = ("file_name", "label", "source", "source_sha256", "copy", "sha256", "bytes", "width",
+            "height", "mode", "params")
 _RUN_ROWS = 100_000  # rows sorted in memory at a time; larger spools merge sorted runs from disk
 
 
@@ -228,6 +233,9 @@ def row_problem(value: Any) -> str | None:
             f"copy {copy!r}"
     if not isinstance(value.get("sha256"), str) or not _SHA256.fullmatch(value["sha256"]):
         return "sha256 is not a SHA-256 in hex"
+    pin = value.get("source_sha256")
+    if pin is not None and (not isinstance(pin, str) or not _SHA256.fullmatch(pin)):
+        return "source_sha256 is not a SHA-256 in hex"
     if not _count(value.get("bytes")):
         return f"bytes {value.get('bytes')!r} is not a size"
     return None
@@ -295,12 +303,19 @@ def read_manifest(out: Path | Store, params: bool = False) -> Iterator[Row]:
         raise StateError(f"{where}: cannot read ({storage.reason(exc)})") from None
 
 
+def pinned_row(row: dict[str, Any], source_sha256: str | None) -> dict[str, Any]:
+    """`row` (of either schema) with its source's hash, its keys in ROW_KEYS order: an updated
+    row is encoded as a row of a fresh run is. None: a schema-1 row whose source is gone."""
+    return {key: source_sha256 if key == "source_sha256" else row[key] for key in ROW_KEYS}
+
+
 _SHA256_KEY = '"sha256": "'
 
 
 def _prefix(line: str) -> int:
     """A manifest line's 8-byte hash prefix, read off the text (in JSON a value cannot hold an
-    unescaped quote, so the first `"sha256": "` is the row's key)."""
+    unescaped quote, so the first `"sha256": "` is the row's key; `"source_sha256"` does not
+    contain it)."""
     start = line.index(_SHA256_KEY) + len(_SHA256_KEY)
     return int(line[start:start + 16], 16)
 

@@ -13,7 +13,7 @@ from expand import codec, storage
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import DatasetLayoutError, ImageReadError, StateError
 from expand.layout import RUN_FILE, read_run_file
-from expand.manifest import MANIFEST_SCHEMA_VERSION, read_manifest
+from expand.manifest import MANIFEST_SCHEMA_VERSION, READABLE_SCHEMAS, read_manifest
 from expand.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.pipeline import apply_params
 from expand.runner import library_versions
@@ -30,17 +30,23 @@ class Replayed:
     replayed_sha256: str
     on_disk_sha256: str | None  # None: the file is missing from DIR
     streams_agree: bool  # the row's params are what its random streams draw today
+    #: the source and its SHA-256 today, when not the row's `source_sha256` (its bytes changed)
+    source_changed: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
         return self.replayed_sha256 == self.manifest_sha256 == self.on_disk_sha256 \
-            and self.streams_agree
+            and self.streams_agree and self.source_changed is None
 
     def explain(self) -> str:
         """One line: what matched, or what did not."""
         if self.ok:
             return f"{self.file_name}: replayed; sha256 {self.replayed_sha256[:16]}… matches"
         problems = []
+        if self.source_changed is not None:
+            source, now = self.source_changed
+            problems.append(f"its source {source} changed since the run (sha256 {now[:16]}…, "
+                            "not the manifest's): the manifest names what it was made from")
         if self.replayed_sha256 != self.manifest_sha256:
             problems.append(f"replayed sha256 {self.replayed_sha256[:16]}… but the manifest "
                             f"says {self.manifest_sha256[:16]}…")
@@ -78,7 +84,7 @@ def load_run(out: Path, src: Path | None = None) -> Run:
     record = read_run_file(out)
     if record is None:
         raise DatasetLayoutError(f"{out}: no {RUN_FILE} of expand here; give an output folder")
-    if record.get("manifest_schema") != MANIFEST_SCHEMA_VERSION or \
+    if record.get("manifest_schema") not in READABLE_SCHEMAS or \
             record.get("random_streams") != RANDOM_STREAMS_VERSION:
         raise DatasetLayoutError(
             f"{out}: made with manifest schema {record.get('manifest_schema')} and random streams "
@@ -134,8 +140,8 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
     config = run.config
     source = config.src / row["source"]
     try:
-        decoded = codec.decode(storage.read_bytes(source), row["source"], config.resize,
-                               config.max_image_pixels)
+        data = storage.read_bytes(source)
+        decoded = codec.decode(data, row["source"], config.resize, config.max_image_pixels)
     except (OSError, ImageReadError) as exc:
         raise DatasetLayoutError(f"{source}: cannot read the source of {row['file_name']} "
                                  f"({getattr(exc, 'strerror', None) or exc}); if SRC moved or "
@@ -153,8 +159,11 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
     encoded = encode_output(pixels, decoded, config)
     target = run.out / row["file_name"]
     on_disk = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else None
+    now = hashlib.sha256(data).hexdigest()
+    pinned = row.get("source_sha256")  # absent in schema 1; null when the source was gone
     return Replayed(row["file_name"], row["sha256"], hashlib.sha256(encoded.data).hexdigest(),
-                    on_disk, streams_agree)
+                    on_disk, streams_agree,
+                    (row["source"], now) if pinned is not None and pinned != now else None)
 
 
 def _json(value: Any) -> str:

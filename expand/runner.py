@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTot
 from expand.seeding import RANDOM_STREAMS_VERSION, SEED_BLOCK
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
                           copies_per_source, estimate_bytes, has_earlier_run, make_plan,
-                          open_journal, read_earlier, remove_files, remove_outputs,
+                          open_journal, pinned, read_earlier, remove_files, remove_outputs,
                           split_unrecorded, unrecorded_outputs)
 from expand.storage import LocalStore, Location, Store, open_store
 from expand.worker import SourceResult, Task, process_source, render_source, worker_init
@@ -79,6 +80,9 @@ class RunSummary:
     duplicates: tuple[tuple[str, ...], ...] = ()
     unchanged: tuple[str, ...] = ()
     per_class_target: int | None = None
+    #: sources whose bytes are not those their earlier outputs were made from: those outputs
+    #: were removed and the asked-for ones made again
+    changed: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -103,6 +107,7 @@ class RunSummary:
             "per_class_target": self.per_class_target,
             "duplicates": [list(group) for group in self.duplicates],
             "unchanged": list(self.unchanged),
+            "changed": list(self.changed),
             "exit_code": self.exit_code,
         }
 
@@ -243,6 +248,17 @@ def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     return dataset
 
 
+def _source_sha256(src: Store) -> Callable[[str], str | None]:
+    """A source's SHA-256 as it is now, None when it cannot be read (the plan then keeps none
+    of its outputs, and its task reports why)."""
+    def sha256(rel: str) -> str | None:
+        try:
+            return hashlib.sha256(src.read_bytes(rel)).hexdigest()
+        except OSError:
+            return None
+    return sha256
+
+
 def _read_state(config: ExpandConfig, dataset: Dataset, src: Store, out: Store) -> Earlier:
     """What DIR records, checked before anything in it changes: malformed records and class
     folders that are links are refused."""
@@ -251,14 +267,14 @@ def _read_state(config: ExpandConfig, dataset: Dataset, src: Store, out: Store) 
     return found
 
 
-def _prepare(config: ExpandConfig, dataset: Dataset, out: Store, copies: dict[str, int],
-             found: Earlier) -> tuple[Earlier, Plan]:
+def _prepare(config: ExpandConfig, dataset: Dataset, src: Store, out: Store,
+             copies: dict[str, int], found: Earlier) -> tuple[Earlier, Plan]:
     """What the plan starts from (nothing under --rebuild), and the plan; `found`: what DIR
     records; `copies`: copies_per_source(dataset, config)."""
     if found.config is not None and not config.rebuild:
-        check_compatible(found.config, config.determining(), out.location)
+        check_compatible(found.config, config.determining(), out.location, pinned(found))
     earlier = Earlier(None, {}) if config.rebuild else found
-    return earlier, make_plan(dataset, config, earlier, out, copies)
+    return earlier, make_plan(dataset, config, earlier, out, copies, _source_sha256(src))
 
 
 def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
@@ -305,7 +321,7 @@ def dry_run(config: ExpandConfig) -> DryRun:
     src, out = _stores(config)
     dataset = _check_place(config, src, out)
     found = _read_state(config, dataset, src, out)
-    earlier, plan = _prepare(config, dataset, out, copies_per_source(dataset, config), found)
+    earlier, plan = _prepare(config, dataset, src, out, copies_per_source(dataset, config), found)
     return _dry_run(config, out, dataset, earlier, plan)
 
 
@@ -411,7 +427,7 @@ def expand_dataset(
             # overlap the planning, and the pool is ready when the first task is.
             copies = copies_per_source(dataset, config)  # once: by hash under --per-class-target
             with _executor(config, executor_factory, src, dataset.sources, copies) as pool:
-                earlier, plan = _prepare(config, dataset, out, copies, found)
+                earlier, plan = _prepare(config, dataset, src, out, copies, found)
                 new_dir = found.config is None  # DIR held no run (no run.json, no journal)
                 report = _dry_run(config, out, dataset, earlier, plan, quick=True)
                 if not report.fits:
@@ -422,6 +438,7 @@ def expand_dataset(
                 if config.rebuild:
                     remove_outputs(out, found.rows.values())
                 pruned = remove_outputs(out, plan.orphans) if config.prune else 0
+                remove_outputs(out, plan.stale)  # never left beside copies of the new bytes
                 # Debris of a stopped run, in a DIR of ours; not when a missing or malformed
                 # manifest hides what DIR records.
                 unplanned: list[str] = []
@@ -492,6 +509,10 @@ def expand_dataset(
         warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
+    warnings += _changed_lines(plan, skipped)
+    if plan.newly_pinned:
+        warnings.append(f"{out.location}: made before sources were pinned (manifest schema 1): "
+                        f"the SHA-256 of its {plan.newly_pinned} sources is recorded now")
     if unrecorded:
         warnings.append(f"{unrecorded} files named like outputs that no manifest or journal row "
                         "records (written while an earlier run was stopped) were removed")
@@ -508,7 +529,32 @@ def expand_dataset(
                       kept=len(plan.kept), redone=plan.redone, pruned=pruned,
                       orphans_kept=len(kept_orphans), unrecorded_removed=unrecorded,
                       duplicates=duplicates, unchanged=tuple(sorted(unchanged)),
-                      per_class_target=config.per_class_target)
+                      per_class_target=config.per_class_target, changed=plan.changed)
+
+
+#: changed sources named one a line; more are summed up in one
+_CHANGED_LINES = 5
+
+
+def _changed_lines(plan: Plan, skipped: dict[str, Skipped]) -> list[str]:
+    """What the run did about sources that changed since the outputs in DIR were made."""
+    made = {w.source.rel_path: w for w in plan.work}
+
+    def did(rel: str) -> str:
+        work = made.get(rel)
+        if rel in skipped or work is None:
+            return "its earlier outputs were removed" + (" (it is skipped now)" * (rel in skipped))
+        count = len(work.copies)
+        what = [f"{count} cop{'y' if count == 1 else 'ies'}"] if count else []
+        what += ["original"] if work.original else []
+        return f"its {' and '.join(what)} {'was' if work.outputs == 1 else 'were'} made again"
+
+    if len(plan.changed) <= _CHANGED_LINES:
+        return [f"{rel} changed since the last run: {did(rel)}" for rel in plan.changed]
+    outputs = sum(made[rel].outputs for rel in plan.changed if rel in made and rel not in skipped)
+    named = ", ".join(plan.changed[:3])
+    return [(f"{len(plan.changed)} sources changed since the last run ({named}, …): their "
+             f"earlier outputs were removed and {outputs} made again")]
 
 
 def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,

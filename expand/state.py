@@ -16,7 +16,7 @@ from expand.discover import Dataset, SourceImage
 from expand.errors import DatasetLayoutError, OutputWriteError, StateError
 from expand.layout import (JOURNAL, MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name,
                            read_run_file)
-from expand.manifest import row_problem
+from expand.manifest import pinned_row, row_problem
 from expand.storage import LocalStore, RemoteStore, Store, reason
 
 JOURNAL_VERSION = 1
@@ -187,14 +187,23 @@ def read_earlier(out: Store, rebuild: bool = False, src_inside: str | None = Non
     return Earlier(config, rows, complete, reader.dropped)
 
 
-def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: str) -> None:
-    """Refuse a change that would alter outputs already in DIR.
+def pinned(earlier: Earlier) -> bool:
+    """Every recorded row names its source's hash (schema 2), and no row may be missing: the
+    sources' content, not SRC as typed, then decides which outputs stay."""
+    return earlier.complete and all("source_sha256" in row for row in earlier.rows.values())
+
+
+def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: str,
+                     by_content: bool) -> None:
+    """Refuse a change that would alter outputs already in DIR. `by_content` (pinned(...)): SRC
+    may be given another way, or be another folder; each source's hash decides (make_plan).
 
     Raises:
         DatasetLayoutError: naming the settings that differ and how to rebuild.
     """
+    ignored = ADDITIVE + (("src",) if by_content else ())
     differing = sorted(k for k in set(earlier) | set(new)
-                       if k not in ADDITIVE and earlier.get(k) != new.get(k))
+                       if k not in ignored and earlier.get(k) != new.get(k))
     if differing:
         raise DatasetLayoutError(
             f"{out}: holds a run made with other settings ({', '.join(differing)} differ), which "
@@ -217,9 +226,16 @@ class Work:
 @dataclass(frozen=True)
 class Plan:
     work: tuple[Work, ...]
-    kept: tuple[Row, ...]  # verified rows of outputs that stay as they are
+    kept: tuple[Row, ...]  # verified rows of outputs that stay as they are (with source hash)
     orphans: tuple[Row, ...]  # rows whose source is gone or whose copy is no longer asked for
     redone: int  # outputs recorded earlier but missing or damaged on disk
+    #: rows made from a source whose bytes are not those recorded: removed before the work (which
+    #: makes the wanted ones again), so old and new copies of a source never mix
+    stale: tuple[Row, ...] = ()
+    #: the sources of `stale` rows that could be read (changed since the run that made them)
+    changed: tuple[str, ...] = ()
+    #: sources of schema-1 rows whose hash this run records for the first time
+    newly_pinned: int = 0
 
     @property
     def outputs_to_write(self) -> int:
@@ -261,10 +277,12 @@ def copies_per_source(dataset: Dataset, config: ExpandConfig) -> dict[str, int]:
 
 
 def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Store,
-              copies: dict[str, int]) -> Plan:
-    """Compare what should exist with what DIR verifiably holds (each file checked by its hash);
-    `copies`: copies_per_source(dataset, config), made once by the caller, who also sizes the
-    pool's messages by it.
+              copies: dict[str, int], source_sha256: Callable[[str], str | None]) -> Plan:
+    """Compare what should exist with what DIR verifiably holds (each file checked by its hash,
+    each source with outputs to keep by its own); `copies`: copies_per_source(dataset, config),
+    made once by the caller, who also sizes the pool's messages by it. `source_sha256`: a
+    source's hash now (None: it cannot be read), asked once for each source that has rows to
+    keep; the others are hashed by the workers from the bytes they decode.
 
     Raises:
         OutputWriteError: DIR cannot be listed or read.
@@ -281,25 +299,40 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
     work: list[Work] = []
     kept: list[Row] = []
     orphans: list[Row] = []
+    stale: list[Row] = []
+    changed: list[str] = []
+    newly_pinned = 0
     redone = 0
     for source in dataset.sources:
+        rel = source.rel_path
         have: dict[int | None, Row] = {}
-        for row in by_source.pop(source.rel_path, []):
-            if not _wanted(row, copies[source.rel_path], config.include_originals):
-                orphans.append(row)
-            elif row["file_name"] in intact:
-                have[row["copy"]] = row
-            else:
+        rows = by_source.pop(rel, [])
+        wanted = [_wanted(row, copies[rel], config.include_originals) for row in rows]
+        keepable = any(not w or row["file_name"] in intact for row, w in zip(rows, wanted))
+        now = source_sha256(rel) if keepable else None
+        before = len(stale)
+        for row, want in zip(rows, wanted):
+            if want and row["file_name"] not in intact:
                 redone += 1
+            elif now is None or row.get("source_sha256", now) != now:
+                stale.append(row)  # unreadable now, or made from other bytes
+            elif want:
+                have[row["copy"]] = pinned_row(row, now)
+            else:
+                orphans.append(pinned_row(row, now))
+        if len(stale) > before and now is not None:
+            changed.append(rel)
+        newly_pinned += now is not None and any("source_sha256" not in row for row in rows)
         kept += have.values()
-        wanted = range(copies[source.rel_path])
-        missing = tuple(c for c in wanted if c not in have) if have else tuple(wanted)
+        asked = range(copies[rel])
+        missing = tuple(c for c in asked if c not in have) if have else tuple(asked)
         original = config.include_originals and None not in have
         if missing or original:
             work.append(Work(source, missing, original))
     for rows in by_source.values():
-        orphans += rows
-    return Plan(tuple(work), tuple(kept), tuple(orphans), redone)
+        orphans += (pinned_row(row, row.get("source_sha256")) for row in rows)
+    return Plan(tuple(work), tuple(kept), tuple(orphans), redone, tuple(stale), tuple(changed),
+                newly_pinned)
 
 
 def estimate_bytes(plan: Plan, earlier_rows: Iterable[Row], sample: Callable[[], list[int]]) -> int:

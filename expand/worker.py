@@ -37,11 +37,14 @@ class Task:
 
 @dataclass(frozen=True)
 class ManifestRecord:
-    """One written file: a row of metadata.jsonl (schema version 1)."""
+    """One written file: a row of metadata.jsonl (manifest.MANIFEST_SCHEMA_VERSION; the key
+    order is manifest.ROW_KEYS)."""
 
     file_name: str
     label: str
     source: str
+    #: of the source's bytes as read for decoding: what pins the row to its source
+    source_sha256: str
     copy: int | None
     sha256: str
     bytes: int
@@ -212,10 +215,11 @@ def process_source(task: Task) -> SourceResult:
     rows = []
     unchanged = []
     store = storage.open_store(task.config.out, task.config.storage_options)
+    pinned = hashlib.sha256(data).hexdigest()
     for out in _render(task, data, decoded, traced):
         _write(store, out.rel_file, out.encoded.data, task.new_dir)
-        rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, out.copy,
-                                   hashlib.sha256(out.encoded.data).hexdigest(),
+        rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, pinned,
+                                   out.copy, hashlib.sha256(out.encoded.data).hexdigest(),
                                    len(out.encoded.data), out.width, out.height,
                                    out.encoded.mode, out.params).encoded())
         if out.unchanged:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -50,18 +52,20 @@ def test_counts_manifest_and_layout(samples_train: Path, tmp_path: Path) -> None
     assert sorted(p.name for p in out.iterdir()) == [".expand.lock", "circle", "metadata.jsonl",
                                                     "rectangle", "run.json", "triangle"]
     assert [r["file_name"] for r in rows] == sorted(r["file_name"] for r in rows)
-    keys = {"file_name", "label", "source", "copy", "sha256", "bytes", "width", "height", "mode",
-            "params"}
-    assert all(set(r) == keys for r in rows)
+    keys = ["file_name", "label", "source", "source_sha256", "copy", "sha256", "bytes", "width",
+            "height", "mode", "params"]
+    assert all(list(r) == keys for r in rows)
     for row in rows:
         assert (out / row["file_name"]).stat().st_size == row["bytes"]
+        assert row["source_sha256"] == hashlib.sha256(
+            (samples_train / row["source"]).read_bytes()).hexdigest()
         assert row["label"] == row["file_name"].split("/")[0] == row["source"].split("/")[0]
         assert (row["copy"] is None) == (row["params"] is None)
     originals = [r for r in rows if r["copy"] is None]
     assert len(originals) == len(sources)
     assert all(r["file_name"].endswith(".png__orig.png") for r in originals)
     run = json.loads((out / "run.json").read_text())
-    assert run["manifest_schema"] == 1 and run["random_streams"] == 1
+    assert run["manifest_schema"] == 2 and run["random_streams"] == 1
     assert run["counts"]["images"] == len(rows) and run["skipped"] == []
     assert run["config"]["src"] == str(samples_train) and str(out) not in json.dumps(run)
 
