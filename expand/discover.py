@@ -39,7 +39,7 @@ class Dataset:
     classes: tuple[str, ...]
     sources: tuple[SourceImage, ...]
     not_images: tuple[str, ...]  # rel paths of files with a non-image extension: ignored
-    top_level_files: tuple[str, ...]  # at SRC's top, not a class folder: files, symlinks
+    top_level_files: tuple[str, ...]  # at SRC's top, not a class folder: files, links to files
     empty_classes: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...] = ()  # (rel path, reason): skipped without reading
     linked_classes: tuple[str, ...] = ()  # symlinked class folders, not followed
@@ -68,12 +68,12 @@ _SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character 
             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
-def not_regular(mode: int) -> str | None:
+def _not_regular(mode: int) -> str | None:
     """Why a file of this st_mode is never opened (a FIFO blocks, a device never ends), or None
     for a regular file."""
     if stat.S_ISREG(mode):
         return None
-    kind = next((text for test, text in _SPECIAL if test(mode)), "not a file")
+    kind = next((text for test, text in _SPECIAL if test(mode)), "a special file")
     return f"{kind}, not a regular file; never read"
 
 
@@ -91,11 +91,11 @@ def _file_problem(entry: os.DirEntry[str], src_real: Path, follow_symlinks: bool
             return f"cannot read ({reason(exc)})"
         if not follow_symlinks and src_real not in Path(entry.path).resolve().parents:
             return "symbolic link to outside SRC (not followed; --follow-symlinks follows it)"
-        return not_regular(mode)
+        return _not_regular(mode)
     if entry.is_file(follow_symlinks=False):
         return None
     try:
-        return not_regular(entry.stat(follow_symlinks=False).st_mode)
+        return _not_regular(entry.stat(follow_symlinks=False).st_mode)
     except OSError as exc:
         return f"cannot read ({reason(exc)})"
 
