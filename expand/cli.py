@@ -161,6 +161,11 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
     per_class = ", ".join(f"{k}: {v}" for k, v in summary.images_per_class.items())
     target = f" (target {summary.per_class_target})" if summary.per_class_target else ""
     typer.echo(f"per class{target}: {per_class}; skipped: {len(summary.skipped)}")
+    if summary.ignored:
+        noun = "file that is not an image" if len(summary.ignored) == 1 else \
+            "files that are not images"
+        typer.echo(f"ignored {len(summary.ignored)} {noun} (first: {summary.ignored[0]}; all in "
+                   "--json)")
     if summary.duplicates:
         files = sum(len(group) for group in summary.duplicates)
         first = ", ".join(summary.duplicates[0][:3])

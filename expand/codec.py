@@ -39,8 +39,12 @@ class Decoded:
 
 
 def _normalise_mode(image: Image.Image) -> Image.Image:
-    """L, LA, RGB, RGBA are kept; everything else gets the one documented conversion."""
+    """L, LA, RGB, RGBA are kept (L and RGB with a colour key become LA and RGBA); everything
+    else gets the one documented conversion."""
     mode = image.mode
+    if mode in ("L", "RGB", "1") and "transparency" in image.info:
+        # A colour key (PNG's tRNS chunk): its pixels become transparent, as a palette's do.
+        return image.convert("RGBA" if mode == "RGB" else "LA")
     if mode in ("L", "LA", "RGB", "RGBA"):
         return image
     if mode == "1":

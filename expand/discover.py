@@ -1,18 +1,26 @@
-"""Walk SRC/<class>/...: sorted classes and sources; junk ignored, non-images reported. A local
-SRC is walked by os.walk's rules (symlink policy, non-UTF-8 names); a URL is listed once through
-its store."""
+"""Walk SRC/<class>/...: sorted classes and sources; junk and non-image files ignored, sources
+that cannot be used rejected with a reason. A local SRC is walked by os.walk's rules (symlink
+policy, non-UTF-8 names); a URL is listed once through its store."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from expand.errors import DatasetLayoutError
-from expand.storage import RemoteStore, Store
+from expand.storage import RemoteStore, Store, reason
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+#: Image formats that are not read (no decoder here, or not one we test): reported, since the user
+#: may expect them to be used; any other extension is ignored, as Keras's loader ignores it.
+UNSUPPORTED_IMAGE_EXTENSIONS = frozenset({
+    ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".jpx", ".jfif", ".psd", ".svg", ".ico",
+    ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".pcx", ".dds", ".exr", ".hdr", ".qoi", ".xcf",
+    ".dng", ".raw", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf"})
 # Lower case: Windows and macOS write these in any case (THUMBS.DB, thumbs.db).
 JUNK_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini", ".ds_store", ".ipynb_checkpoints"})
 
@@ -30,10 +38,11 @@ class SourceImage:
 class Dataset:
     classes: tuple[str, ...]
     sources: tuple[SourceImage, ...]
-    not_images: tuple[str, ...]  # rel paths of files with a non-image extension
-    top_level_files: tuple[str, ...]  # at SRC's top, not a class folder: files, symlinks
+    not_images: tuple[str, ...]  # rel paths of files with a non-image extension: ignored
+    top_level_files: tuple[str, ...]  # at SRC's top, not a class folder: files, links to files
     empty_classes: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...] = ()  # (rel path, reason): skipped without reading
+    linked_classes: tuple[str, ...] = ()  # symlinked class folders, not followed
 
 
 def _ignored(name: str) -> bool:
@@ -45,15 +54,58 @@ def _printable(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def _link_problem(path: Path, src_real: Path, follow_symlinks: bool) -> str | None:
-    if not path.is_symlink():
+def _by_extension(name: str) -> str | None:
+    """None for a source's extension; "" for a file to ignore; else why it is rejected."""
+    extension = os.path.splitext(name)[1].lower()
+    if extension in IMAGE_EXTENSIONS:
         return None
-    target = path.resolve()
-    if not target.exists():
-        return "broken symbolic link"
-    if not follow_symlinks and src_real not in target.parents:
-        return "symbolic link to outside SRC (not followed; --follow-symlinks follows it)"
-    return None
+    if extension in UNSUPPORTED_IMAGE_EXTENSIONS:
+        return f"image format not supported ({extension[1:].upper()}); convert it to PNG or JPEG"
+    return ""
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this st_mode is never opened (a FIFO blocks, a device never ends), or None
+    for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((text for test, text in _SPECIAL if test(mode)), "a special file")
+    return f"{kind}, not a regular file; never read"
+
+
+def _file_problem(entry: os.DirEntry[str], src_real: Path, follow_symlinks: bool) -> str | None:
+    """Why a file found in a class folder is not a source (links, special files), or None. A
+    regular file costs no stat: the folder listing gave its type."""
+    if entry.is_symlink():
+        try:
+            mode = os.stat(entry.path).st_mode
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symbolic link loop"
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return "broken symbolic link"
+            return f"cannot read ({reason(exc)})"
+        if not follow_symlinks and src_real not in Path(entry.path).resolve().parents:
+            return "symbolic link to outside SRC (not followed; --follow-symlinks follows it)"
+        return _not_regular(mode)
+    if entry.is_file(follow_symlinks=False):
+        return None
+    try:
+        return _not_regular(entry.stat(follow_symlinks=False).st_mode)
+    except OSError as exc:
+        return f"cannot read ({reason(exc)})"
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether the entry is, or links to, a folder (a link loop or an unreadable target: no)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
@@ -74,11 +126,19 @@ def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
     except OSError as exc:
         raise DatasetLayoutError(f"{src}: cannot list ({exc.strerror})") from None
     # A symlinked class folder is not followed unless asked, like os.walk's symlinked
-    # sub-folders: no cycles, no sources from outside SRC. It is reported with the top-level files.
-    folders = [e.name for e in entries
-               if e.is_dir(follow_symlinks=follow_symlinks) and not _ignored(e.name)]
-    top_files = [_printable(e.name) for e in entries
-                 if not e.is_dir(follow_symlinks=follow_symlinks) and not _ignored(e.name)]
+    # sub-folders: no cycles, no sources from outside SRC. It is reported as such.
+    folders: list[str] = []
+    linked: list[str] = []
+    top_files: list[str] = []
+    for entry in entries:
+        if _ignored(entry.name):
+            continue
+        if not _is_dir(entry):
+            top_files.append(_printable(entry.name))
+        elif entry.is_symlink() and not follow_symlinks:
+            linked.append(_printable(entry.name))
+        else:
+            folders.append(entry.name)
     rejected = [(_printable(name), "class folder name is not valid UTF-8; rename it")
                 for name in folders if not _is_utf8(name)]
     classes = [name for name in folders if _is_utf8(name)]
@@ -91,7 +151,9 @@ def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
     for label in classes:
         found = 0
         visited: set[Path] = set()
-        for dirpath, dirnames, files in _walk(os.path.join(src, label), follow_symlinks):
+        unreadable: list[tuple[str, OSError]] = []
+        for dirpath, dirnames, files in _walk(os.path.join(src, label), follow_symlinks,
+                                              unreadable):
             real = Path(dirpath).resolve()
             if real in visited:  # a loop through a followed link
                 dirnames[:] = []
@@ -104,42 +166,45 @@ def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
                 if _ignored(name):
                     continue
                 rel = f"{rel_dir}/{name}"
-                problem = "name is not valid UTF-8; rename it" if not _is_utf8(rel) else \
-                    _link_problem(Path(entry.path), src_real, follow_symlinks) \
-                    if entry.is_symlink() else None
+                problem = _by_extension(name)
+                if problem == "":
+                    not_images.append(_printable(rel))
+                    continue
+                if problem is None:
+                    problem = "name is not valid UTF-8; rename it" if not _is_utf8(rel) else \
+                        _file_problem(entry, src_real, follow_symlinks)
                 if problem is not None:
                     rejected.append((_printable(rel), problem))
-                elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                else:
                     sources.append(SourceImage(Path(entry.path), rel, label))
                     found += 1
-                else:
-                    not_images.append(rel)
-        if not found:
+        rejected += [(_printable(Path(path).relative_to(src).as_posix()),
+                      f"folder cannot be read ({reason(exc)}); its images are not used")
+                     for path, exc in unreadable]
+        if not found and not any(path == os.path.join(src, label) for path, _ in unreadable):
             empty.append(label)
     sources.sort(key=lambda s: s.rel_path)
     return Dataset(tuple(classes), tuple(sources), tuple(sorted(not_images)), tuple(top_files),
-                   tuple(empty), tuple(sorted(rejected)))
+                   tuple(empty), tuple(sorted(rejected)), tuple(linked))
 
 
-def _walk(top: str, follow_symlinks: bool
+def _walk(top: str, follow_symlinks: bool, unreadable: list[tuple[str, OSError]]
           ) -> Iterator[tuple[str, list[str], list[os.DirEntry[str]]]]:
-    """os.walk (top-down: the caller may prune the folder names; a folder that cannot be listed
-    is skipped; a linked folder is entered only when following links), with each folder's files
-    as scandir entries, whose type is known without a stat (os.walk's names needed an lstat and
-    three Path objects a file: 100,000 sources took 1.6-1.8 s to list, now 0.55-0.77)."""
+    """os.walk (top-down: the caller may prune the folder names; a linked folder is entered only
+    when following links), with each folder's files as scandir entries, whose type is known
+    without a stat (os.walk's names needed an lstat and three Path objects a file: 100,000
+    sources took 1.6-1.8 s to list, now 0.55-0.77). A folder that cannot be listed is added to
+    `unreadable` with its error, and skipped."""
     try:
         with os.scandir(top) as listing:
             entries = list(listing)
-    except OSError:
+    except OSError as exc:
+        unreadable.append((top, exc))
         return
     folders: list[str] = []
     files: list[os.DirEntry[str]] = []
     for entry in entries:
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            is_dir = False
-        if is_dir:
+        if _is_dir(entry):
             folders.append(entry.name)
         else:
             files.append(entry)
@@ -147,7 +212,7 @@ def _walk(top: str, follow_symlinks: bool
     for name in folders:
         path = os.path.join(top, name)
         if follow_symlinks or not os.path.islink(path):
-            yield from _walk(path, follow_symlinks)
+            yield from _walk(path, follow_symlinks, unreadable)
 
 
 def _is_utf8(name: str) -> bool:
@@ -193,16 +258,20 @@ def _from_listing(store: RemoteStore, entries: list[tuple[str, bool]]) -> Datase
                                  "SRC/<class>/<images>)")
     sources: list[SourceImage] = []
     not_images: list[str] = []
+    rejected: list[tuple[str, str]] = []
     found = dict.fromkeys(classes, 0)
     for rel, is_dir in entries:
         parts = rel.split("/")
         if is_dir or len(parts) < 2 or any(_ignored(part) for part in parts):
             continue
-        if Path(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS:
+        problem = _by_extension(parts[-1])
+        if problem is None:
             sources.append(SourceImage(store.display(rel), rel, parts[0]))
             found[parts[0]] += 1
+        elif problem:
+            rejected.append((rel, problem))
         else:
             not_images.append(rel)
     sources.sort(key=lambda s: s.rel_path)
     return Dataset(tuple(classes), tuple(sources), tuple(sorted(not_images)), tuple(top_files),
-                   tuple(label for label in classes if not found[label]))
+                   tuple(label for label in classes if not found[label]), tuple(sorted(rejected)))

@@ -46,6 +46,11 @@ class OutputWriteError(ExpandError):
     exit_code = EXIT_FATAL
 
 
+class OutputNameError(OutputWriteError):
+    """DIR's file system refuses an output's name (too long, or bytes it cannot store): a
+    problem of that source's name, so the run skips the source and goes on."""
+
+
 class LockHeldError(ExpandError):
     """Another run is writing into the same DIR."""
 

@@ -181,7 +181,9 @@ def remove_spools(out: Store) -> None:
 def write_run_file(out: Store, data: dict[str, Any]) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     try:
-        out.write(RUN_FILE, text.encode("utf-8"))
+        # A path byte that is not UTF-8 (SRC's name; Python holds it as a lone surrogate) is
+        # written as its JSON escape, `\udcff`, which reads back as the same path.
+        out.write(RUN_FILE, text.encode("utf-8", "backslashreplace"))
     except OSError as exc:
         raise OutputWriteError(f"{out.display(RUN_FILE)}: cannot write ({storage.reason(exc)})") \
             from None

@@ -52,8 +52,72 @@ def as_location(value: Location) -> Location:
     return value
 
 
-def read_bytes(path: Path) -> bytes:
-    return path.read_bytes()
+#: The largest file read whole (a source, an output checked by replay): 1 GiB. A larger one is
+#: refused from its size, before a byte is read; an image that big would not decode anyway under
+#: the default pixel limit.
+MAX_READ_BYTES = 2**30
+_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO then opens at once, to be refused, instead of waiting
+
+
+def _open_regular(path: Path | str) -> tuple[int, int]:
+    """(descriptor, size) of a regular file opened for reading. Anything else (a FIFO, which
+    would block, a device such as /dev/zero, which never ends) is refused without a read.
+
+    Raises:
+        OSError: it cannot be opened, or is not a regular file (errno EINVAL).
+    """
+    handle = os.open(path, _READ)
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file; never read")
+    except BaseException:
+        os.close(handle)
+        raise
+    return handle, info.st_size
+
+
+def _too_large(limit: int) -> OSError:
+    return OSError(errno.EFBIG, f"over {limit:,} bytes, the most a file read whole may be")
+
+
+def read_bytes(path: Path | str, limit: int = MAX_READ_BYTES) -> bytes:
+    """A regular file's bytes, at most `limit` of them.
+
+    Raises:
+        OSError: it cannot be read, is not a regular file, or is larger than `limit` (EFBIG).
+    """
+    handle, size = _open_regular(path)
+    try:
+        if size > limit:
+            raise _too_large(limit)
+        parts = []
+        left = limit + 1  # one byte over the limit tells a file that grew while being read
+        want = size + 1  # usually one read, and one more that finds the end
+        while left > 0:
+            part = os.read(handle, min(want, left))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+            want = 2**20
+        if left <= 0:
+            raise _too_large(limit)
+        return b"".join(parts)  # a single part is returned as it is, not copied
+    finally:
+        os.close(handle)
+
+
+def read_head(path: Path | str, size: int) -> bytes:
+    """The first `size` bytes of a regular file (fewer when the file is shorter).
+
+    Raises:
+        OSError: it cannot be read, or is not a regular file.
+    """
+    handle, _ = _open_regular(path)
+    with open(handle, "rb") as reader:
+        return reader.read(size)
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) \
@@ -196,8 +260,7 @@ class LocalStore:
 
     def read_head(self, rel: str, size: int) -> bytes:
         """The first `size` bytes (fewer when the file is shorter)."""
-        with open(self.root / rel, "rb") as handle:
-            return handle.read(size)
+        return read_head(self.root / rel, size)
 
     def lines(self, rel: str) -> Iterator[str]:
         """The lines of a UTF-8 text file, streamed; FileNotFoundError if it is absent."""

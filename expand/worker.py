@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import posixpath
@@ -14,7 +16,7 @@ import numpy as np
 from expand import codec, storage
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.discover import SourceImage
-from expand.errors import ImageReadError, NotLineArtError, OutputWriteError
+from expand.errors import ImageReadError, NotLineArtError, OutputNameError, OutputWriteError
 from expand.lineart import Traced
 from expand.layout import copy_name, original_name
 from expand.params import AugmentParams, sample_params, stream_names
@@ -126,8 +128,15 @@ def _write(out: storage.Store, rel_file: str, data: bytes, new_dir: bool) -> Non
         else:
             out.ensure(rel_file, data)
     except OSError as exc:
+        if exc.errno in _NAME_REFUSED:
+            raise OutputNameError(f"{rel_file}: DIR's file system cannot store this output's "
+                                  f"name ({storage.reason(exc)}); rename the source") from None
         raise OutputWriteError(f"{out.display(rel_file)}: cannot write ({storage.reason(exc)})") \
             from None
+
+
+#: What a file system answers for a name it cannot hold (too long; bytes it cannot store).
+_NAME_REFUSED = (errno.ENAMETOOLONG, errno.EILSEQ)
 
 
 @dataclass(frozen=True)
@@ -216,14 +225,20 @@ def process_source(task: Task) -> SourceResult:
     unchanged = []
     store = storage.open_store(task.config.out, task.config.storage_options)
     pinned = hashlib.sha256(data).hexdigest()
-    for out in _render(task, data, decoded, traced):
-        _write(store, out.rel_file, out.encoded.data, task.new_dir)
-        rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, pinned,
-                                   out.copy, hashlib.sha256(out.encoded.data).hexdigest(),
-                                   len(out.encoded.data), out.width, out.height,
-                                   out.encoded.mode, out.params).encoded())
-        if out.unchanged:
-            unchanged.append(out.rel_file)
+    try:
+        for out in _render(task, data, decoded, traced):
+            _write(store, out.rel_file, out.encoded.data, task.new_dir)
+            rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, pinned,
+                                       out.copy, hashlib.sha256(out.encoded.data).hexdigest(),
+                                       len(out.encoded.data), out.width, out.height,
+                                       out.encoded.mode, out.params).encoded())
+            if out.unchanged:
+                unchanged.append(out.rel_file)
+    except OutputNameError as exc:
+        for name, _ in rows:  # written, but the source is skipped: no row will record them
+            with contextlib.suppress(OSError):
+                store.remove(name)
+        return SourceResult(source.rel_path, source.label, (), str(exc))
     return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
                         tuple(unchanged))
 

@@ -70,9 +70,9 @@ def test_bad_sources_are_skipped_and_named_and_the_rest_expanded(tmp_path: Path)
         "circle/empty.jpg": b"",
         "square/cut.png": png[: len(png) // 2],
         "square/sub/cut.jpg": _image_bytes("JPEG", "RGB", (64, 48))[:300],
-        "square/notes.txt": b"remember the milk\n",
+        "square/photo.HEIC": b"an image format not read here\n",
     }
-    for rel, data in bad.items():
+    for rel, data in {**bad, "square/notes.txt": b"remember the milk\n"}.items():
         _write(src / rel, data)
     before = _snapshot(src)
 
@@ -84,6 +84,7 @@ def test_bad_sources_are_skipped_and_named_and_the_rest_expanded(tmp_path: Path)
         assert skipped.source in skipped.reason
     assert summary.images_written == COPIES * len(GOOD)
     assert summary.images_per_class == {"circle": COPIES * 3, "square": COPIES * 3}
+    assert summary.ignored == ("square/notes.txt",)  # not an image format: ignored, not skipped
 
     rows = _manifest(out)
     assert sorted({str(row["source"]) for row in rows}) == sorted(GOOD)
