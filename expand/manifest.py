@@ -221,6 +221,9 @@ def row_problem(value: Any) -> str | None:
     written passes: its file name is the output name of its own source and copy, inside DIR."""
     if not isinstance(value, dict):
         return "not a JSON object"
+    absent = [key for key in ROW_KEYS if key not in value and key != "source_sha256"]
+    if absent:
+        return f"{absent[0]} is missing"
     for key in ("file_name", "source"):
         problem = _path_problem(key, value.get(key))
         if problem is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from expand import codec, storage
 from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import DatasetLayoutError, ImageReadError, StateError
+from expand.errors import ConfigError, DatasetLayoutError, ImageReadError, StateError
 from expand.layout import RUN_FILE, read_run_file
 from expand.manifest import MANIFEST_SCHEMA_VERSION, READABLE_SCHEMAS, read_manifest
 from expand.params import KERAS_PARAM_KEYS, AugmentParams
@@ -92,6 +92,8 @@ def load_run(out: Path, src: Path | None = None) -> Run:
             f"{RANDOM_STREAMS_VERSION}")
     try:
         config = _settings(record["config"], out, src)
+    except ConfigError as exc:
+        raise StateError(f"{out / RUN_FILE}: {exc}; run expand again with --rebuild") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StateError(f"{out / RUN_FILE}: config is not what expand records "
                          f"({type(exc).__name__}: {exc}); run expand again with --rebuild") \

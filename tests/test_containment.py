@@ -276,7 +276,8 @@ def test_finding_8_a_lock_that_cannot_be_opened_is_one_line_exit_3(made: tuple[P
 
 HOSTILE_VALUES = ["../sentinel/keep.txt", "SENTINEL", "circle/../../sentinel/keep.txt", ".git/x",
                   "circle", None, 5, [], {}, "abc", -1, True, "", "circle/circle0.png"]
-FIELDS = ["file_name", "source", "label", "copy", "bytes", "sha256", "params"]
+FIELDS = ["file_name", "source", "label", "copy", "bytes", "sha256", "params", "width", "mode",
+          "source_sha256"]
 
 
 @st.composite
@@ -340,7 +341,7 @@ def _apply(out: Path, sentinel: Path, records: str, edits: list[tuple[str, Any]]
             record = json.loads((out / "run.json").read_text())
             if arg[0] in ("config", "tool"):
                 record[arg[0]] = real(arg[1])
-            else:
+            elif isinstance(record["config"], dict):
                 record["config"][arg[0]] = real(arg[1])
             (out / "run.json").write_text(json.dumps(record))
     path.write_text("".join(line + "\n" for line in lines))
