@@ -80,8 +80,9 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "mix/broken-crc.png": (_broken_crc(), "skip:"),
     "mix/jpeg-named.png": (_png(format="JPEG"), "ok:RGB:20x16"),
     "mix/png-named.jpg": (_png(), "ok:RGB:20x16"),
-    "mix/drawing.svg": (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "skip:not an image file"),
-    "mix/photo.heic": (b"\0\0\0\x18ftypheic", "skip:not an image file"),
+    "mix/drawing.svg": (b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                         "skip:image format not supported (SVG)"),
+    "mix/photo.heic": (b"\0\0\0\x18ftypheic", "skip:image format not supported (HEIC)"),
     "mix/animated.gif": (_gif_animated(), "ok:RGB:12x12"),
     "mix/cmyk.jpg": (_png("RGB", format="JPEG"), "ok:RGB:20x16"),  # replaced by CMYK below
     "mix/deep16.png": (b"", "ok:L:9x7"),  # replaced by a 16-bit PNG below
@@ -101,7 +102,7 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "mix/Thumbs.db": (b"junk", "ignored"),
     "mix/__MACOSX/._good.png": (b"junk", "ignored"),
     "mix/.ipynb_checkpoints/good-checkpoint.png": (_png(), "ignored"),
-    "mix/notes.txt": (b"hello", "skip:not an image file"),
+    "mix/notes.txt": (b"hello", "ignored"),
 }
 
 

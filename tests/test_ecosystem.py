@@ -63,5 +63,5 @@ def test_the_manifest_reads_into_pandas_one_row_per_file(expanded: Path) -> None
     frame = pandas.read_json(expanded / "metadata.jsonl", lines=True)
     assert len(frame) == len(list(expanded.glob("*/*.png"))) == 45 * (COPIES + 1)
     assert frame["copy"].isna().sum() == 45
-    assert set(frame.columns) == {"file_name", "label", "source", "copy", "sha256", "bytes",
+    assert set(frame.columns) == {"file_name", "label", "source", "source_sha256", "copy", "sha256", "bytes",
                                   "width", "height", "mode", "params"}

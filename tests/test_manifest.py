@@ -25,7 +25,8 @@ def _rows(count: int) -> list[dict[str, object]]:
         source = f"{label}/s{i // 4:03d}.png"
         digest = hashlib.sha256(str(i % 50).encode()).hexdigest()  # every 50th row repeats
         rows.append({"file_name": f"{source}__aug{i % 4:04d}.png", "label": label,
-                     "source": source, "copy": i % 4, "sha256": digest, "bytes": i})
+                     "source": source, "copy": i % 4, "sha256": digest, "bytes": i,
+                     "width": 8, "height": 8, "mode": "RGB", "params": {}})
     return rows
 
 
