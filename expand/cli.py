@@ -433,8 +433,8 @@ def preview_command(
 def inspect_command(
     out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An output folder of expand.",
                                             show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (outside DIR).",
-                                      show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (never inside an "
+                                      "output folder or the run's SRC).", show_default=False)],
     per_class: Annotated[int, typer.Option("--per-class", min=1, help="Pictures per "
                                            "class.")] = 8,
     cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
@@ -450,7 +450,9 @@ def inspect_command(
         from expand.sheet import check_destination
 
         run = load_run(out_dir)
-        check_destination(out, forbidden=[out_dir])
+        # SRC as run.json records it (as given at the run), when it is a local folder
+        src = [run.config.src] if isinstance(run.config.src, Path) else []
+        check_destination(out, forbidden=[out_dir, *src])
         image, cells, stats, unreadable = inspect_output(run, per_class, cell)
         for problem in unreadable:
             typer.echo(f"expand: skipped {problem}", err=True)
