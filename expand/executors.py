@@ -65,8 +65,8 @@ def _main_left_out(get: Callable[[str], dict[str, Any]]) -> Callable[[str], dict
 def _leave_main_out() -> None:
     """Install _main_left_out once (spawn's and forkserver's Popen both ask this function)."""
     if not hasattr(multiprocessing.spawn.get_preparation_data, "__wrapped__"):
-        multiprocessing.spawn.get_preparation_data = _main_left_out(
-            multiprocessing.spawn.get_preparation_data)
+        setattr(multiprocessing.spawn, "get_preparation_data",  # noqa: B010  (typed as a def)
+                _main_left_out(multiprocessing.spawn.get_preparation_data))
 
 
 @contextmanager
