@@ -374,6 +374,10 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
+#: The most sources, copies or pictures a sheet shows per class (a sheet is one image in memory).
+SHEET_MAX = 64
+
+
 def _write_sheet(png: Path, image: Any, cells: list[Any], extra: dict[str, Any],
                  as_json: bool) -> None:
     from expand.sheet import save_png
@@ -393,10 +397,11 @@ def preview_command(
                                         show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (never inside an "
                                       "output folder or SRC).", show_default=False)],
-    per_class: Annotated[int, typer.Option("--per-class", min=1, help="Sources shown per "
-                                           "class.")] = 2,
-    copies: Annotated[int, typer.Option("--copies", "-n", min=1, help="Copies shown per source "
-                                        "(the run's copies 0..N-1).")] = 6,
+    per_class: Annotated[int, typer.Option("--per-class", min=1, max=SHEET_MAX,
+                                           help="Sources shown per class.")] = 2,
+    copies: Annotated[int, typer.Option("--copies", "-n", min=1, max=SHEET_MAX,
+                                        help="Copies shown per source (the run's copies "
+                                        "0..N-1).")] = 6,
     cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
                                       "pixels.")] = 128,
     preset: Annotated[Optional[str], typer.Option(show_default=False,
@@ -438,10 +443,10 @@ def preview_command(
 def inspect_command(
     out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An output folder of expand.",
                                             show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (outside DIR).",
-                                      show_default=False)],
-    per_class: Annotated[int, typer.Option("--per-class", min=1, help="Pictures per "
-                                           "class.")] = 8,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (never inside an "
+                                      "output folder or the run's SRC).", show_default=False)],
+    per_class: Annotated[int, typer.Option("--per-class", min=1, max=SHEET_MAX,
+                                           help="Pictures per class.")] = 8,
     cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
                                       "pixels.")] = 128,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics and the sheet's "
@@ -455,7 +460,9 @@ def inspect_command(
         from expand.sheet import check_destination
 
         run = load_run(out_dir)
-        check_destination(out, forbidden=[out_dir])
+        # SRC as run.json records it (as given at the run), when it is a local folder
+        src = [run.config.src] if isinstance(run.config.src, Path) else []
+        check_destination(out, forbidden=[out_dir, *src])
         image, cells, stats, unreadable = inspect_output(run, per_class, cell)
         for problem in unreadable:
             typer.echo(f"expand: skipped {problem}", err=True)
@@ -567,4 +574,6 @@ def main(argv: list[str] | None = None) -> None:
         args = ["run", "--help"]
     elif not args or (args[0] not in SUBCOMMANDS and args[0] not in ROOT_OPTIONS):
         args = ["run", *args]
+    if args[0] != "run":  # the launcher's SIGTERM-as-interrupt is for the run, which says 130
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     app(args, prog_name="expand")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from expand.errors import ConfigError
+from expand.executors import max_workers
 from expand.storage import Location, as_location
 from expand.transforms import (LINE_ART, Transform, check_pipeline, probability,
                                transform_from_dict)
@@ -41,13 +42,30 @@ KERAS_NOT_OFFLINE: dict[str, str] = {
 }
 
 
-def _as_pair(name: str, value: Any) -> tuple[float, float]:
+# Upper bounds of every number a run takes, checked where the settings are made (so the command
+# line, a config file and the Python API share them): an absurd value is one line, never a plan
+# the size of the value, a worker's overflow or a fork without end.
+MAX_COPIES = 100_000  # per source
+MAX_PER_CLASS_TARGET = 1_000_000  # images per class
+MAX_SEED = 2**63 - 1
+MAX_SIDE = 16_384  # --resize, each side; shifts in pixels
+MAX_RESIZE_PIXELS = 2 * 89_478_485  # --resize's area: Pillow's refusal limit for sources
+MAX_IMAGE_PIXELS = 2**30  # --max-image-pixels
+MAX_DEGREES = 360.0  # rotation_range, shear_range
+MAX_ZOOM = 100.0  # zoom_range values (and 1 / the smallest)
+MAX_BRIGHTNESS = 100.0  # brightness_range values
+MAX_LEVELS = 255.0  # channel_shift_range, |cval|: 8-bit images
+
+
+def _as_pair(name: str, value: Any, high: float = math.inf) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ConfigError(f"{name}: expected two numbers [low, high], got {value!r}")
-    low, high = (_as_number(name, v) for v in value)
-    if low > high:
-        raise ConfigError(f"{name}: low must not exceed high, got [{low}, {high}]")
-    return (float(low), float(high))
+    low, top = (_as_number(name, v) for v in value)
+    if low > top:
+        raise ConfigError(f"{name}: low must not exceed high, got [{low}, {top}]")
+    if top > high:
+        raise ConfigError(f"{name}: values must be <= {high:g}, got [{low:g}, {top:g}]")
+    return (float(low), float(top))
 
 
 def _as_number(name: str, value: Any) -> float:
@@ -56,25 +74,26 @@ def _as_number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _non_negative(name: str, value: Any) -> float:
+def _non_negative(name: str, value: Any, high: float) -> float:
     number = _as_number(name, value)
-    if number < 0:
-        raise ConfigError(f"{name}: must be >= 0, got {value!r}")
+    if not 0 <= number <= high:
+        raise ConfigError(f"{name}: must be between 0 and {high:g}, got {value!r}")
     return number
 
 
 def _shift_range(name: str, value: Any) -> ShiftRange:
-    """Keep Keras's three meanings apart: float (uniform), int (integer pixels), list (choices)."""
+    """Keep Keras's three meanings apart: float (uniform), int (integer pixels), list (choices).
+    Pixels are bounded by the largest side an image may have."""
     if isinstance(value, bool):
         raise ConfigError(f"{name}: expected a number or a list of numbers, got {value!r}")
     if isinstance(value, int):
-        if value < 0:
-            raise ConfigError(f"{name}: must be >= 0, got {value}")
+        if not 0 <= value <= MAX_SIDE:
+            raise ConfigError(f"{name}: must be between 0 and {MAX_SIDE}, got {value}")
         return value
     if isinstance(value, float):
-        return _non_negative(name, value)
+        return _non_negative(name, value, MAX_SIDE)
     if isinstance(value, (list, tuple)) and value:
-        return tuple(_non_negative(name, v) for v in value)
+        return tuple(_non_negative(name, v, MAX_SIDE) for v in value)
     raise ConfigError(f"{name}: expected a number or a non-empty list of numbers, got {value!r}")
 
 
@@ -139,17 +158,19 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "rotation_range", _non_negative("rotation_range", self.rotation_range))
+        set_(self, "rotation_range",
+             _non_negative("rotation_range", self.rotation_range, MAX_DEGREES))
         set_(self, "width_shift_range", _shift_range("width_shift_range", self.width_shift_range))
         set_(self, "height_shift_range", _shift_range("height_shift_range", self.height_shift_range))
-        set_(self, "shear_range", _non_negative("shear_range", self.shear_range))
+        set_(self, "shear_range", _non_negative("shear_range", self.shear_range, MAX_DEGREES))
         zoom: Any = self.zoom_range
         if isinstance(zoom, (int, float)) and not isinstance(zoom, bool):
-            z = _non_negative("zoom_range", zoom)
+            z = _non_negative("zoom_range", zoom, 1.0)
             zoom = (1.0 - z, 1.0 + z)
-        low, high = _as_pair("zoom_range", zoom)
-        if low <= 0:
-            raise ConfigError(f"zoom_range: values must be > 0, got [{low}, {high}]")
+        low, high = _as_pair("zoom_range", zoom, MAX_ZOOM)
+        if low < 1 / MAX_ZOOM:
+            raise ConfigError(f"zoom_range: values must be >= {1 / MAX_ZOOM:g}, "
+                              f"got [{low}, {high}]")
         set_(self, "zoom_range", (low, high))
         for flag in ("horizontal_flip", "vertical_flip"):
             if not isinstance(getattr(self, flag), bool):
@@ -157,14 +178,18 @@ class AugmentConfig:
         if self.fill_mode not in FILL_MODES:
             raise ConfigError(f"fill_mode: expected one of {', '.join(FILL_MODES)}, "
                               f"got {self.fill_mode!r}")
-        set_(self, "cval", _as_number("cval", self.cval))
+        cval = _as_number("cval", self.cval)
+        if abs(cval) > MAX_LEVELS:
+            raise ConfigError(f"cval: must be between {-MAX_LEVELS:g} and {MAX_LEVELS:g} (8-bit "
+                              f"images), got {self.cval!r}")
+        set_(self, "cval", cval)
         if self.brightness_range is not None:
-            b_low, b_high = _as_pair("brightness_range", self.brightness_range)
+            b_low, b_high = _as_pair("brightness_range", self.brightness_range, MAX_BRIGHTNESS)
             if b_low < 0:
                 raise ConfigError(f"brightness_range: values must be >= 0, got [{b_low}, {b_high}]")
             set_(self, "brightness_range", (b_low, b_high))
         set_(self, "channel_shift_range",
-             _non_negative("channel_shift_range", self.channel_shift_range))
+             _non_negative("channel_shift_range", self.channel_shift_range, MAX_LEVELS))
         for name in KERAS_PROBABILITIES:
             set_(self, name, probability(name, getattr(self, name)))
         set_(self, "transforms", _transforms(self.transforms, "transforms"))
@@ -377,8 +402,6 @@ def parse_size(text: str) -> tuple[int, int]:
         width, height = (int(p) for p in parts)
     except ValueError:
         raise ConfigError(f"resize: expected WIDTHxHEIGHT such as 224x224, got {text!r}") from None
-    if width < 1 or height < 1:
-        raise ConfigError(f"resize: width and height must be >= 1, got {text!r}")
     return (width, height)
 
 
@@ -410,11 +433,11 @@ class ExpandConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "src", as_location(self.src))
         object.__setattr__(self, "out", as_location(self.out))
-        _check_int("copies", self.copies, 0, None)
+        _check_int("copies", self.copies, 0, MAX_COPIES)
         if self.per_class_target is not None:
-            _check_int("per_class_target", self.per_class_target, 1, None)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_int("workers", self.workers, 1, None)
+            _check_int("per_class_target", self.per_class_target, 1, MAX_PER_CLASS_TARGET)
+        _check_int("seed", self.seed, 0, MAX_SEED)
+        _check_int("workers", self.workers, 1, max_workers())
         _check_int("quality", self.quality, 1, 100)
         _check_int("png_level", self.png_level, 0, 9)
         if self.image_format not in OUTPUT_FORMATS:
@@ -423,14 +446,20 @@ class ExpandConfig:
         if self.copies == 0 and not self.include_originals and self.per_class_target is None:
             raise ConfigError("copies: 0 copies without --include-originals writes nothing")
         if self.max_image_pixels is not None:
-            _check_int("max_image_pixels", self.max_image_pixels, 1, None)
+            _check_int("max_image_pixels", self.max_image_pixels, 1, MAX_IMAGE_PIXELS)
         if self.scheduler is not None and self.scheduler != "local" and ":" not in self.scheduler:
             raise ConfigError(f"scheduler: expected 'local' or a scheduler address such as "
                               f"tcp://HOST:8786, got {self.scheduler!r}")
         if self.resize is not None:
+            if not isinstance(self.resize, (tuple, list)) or len(self.resize) != 2:
+                raise ConfigError(f"resize: expected [width, height], got {self.resize!r}")
             width, height = self.resize
-            _check_int("resize width", width, 1, None)
-            _check_int("resize height", height, 1, None)
+            _check_int("resize width", width, 1, MAX_SIDE)
+            _check_int("resize height", height, 1, MAX_SIDE)
+            limit = min(MAX_RESIZE_PIXELS, self.max_image_pixels or MAX_RESIZE_PIXELS)
+            if width * height > limit:
+                raise ConfigError(f"resize: {width}x{height} is {width * height:,} pixels, more "
+                                  f"than the {limit:,} an image may have")
 
     def determining(self) -> dict[str, Any]:
         """Everything that decides the output bytes (goes into run.json); not DIR, not workers.

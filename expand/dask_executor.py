@@ -26,6 +26,9 @@ R = TypeVar("R")
 LOCAL = "local"
 #: How long an existing cluster may take to have its first worker.
 WORKER_WAIT_S = 60.0
+#: How long the first contact with a named scheduler may take (distributed's default is 30 s of
+#: retries): a wrong address or a scheduler that is down is said after this, not half a minute.
+CONNECT_S = 5.0
 #: Batches in flight per worker thread: enough to hide the scheduler's round trip (about 2 ms a
 #: task), few enough that the client never holds millions of futures.
 IN_FLIGHT_PER_THREAD = 3
@@ -109,7 +112,7 @@ class DaskExecutor:
                 self._cluster = _local_cluster(workers)
                 self._client = Client(self._cluster, set_as_default=False)
             else:
-                self._client = Client(scheduler, set_as_default=False)
+                self._client = Client(scheduler, set_as_default=False, timeout=CONNECT_S)
         except (OSError, TimeoutError) as exc:
             self._shutdown()
             raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None

@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import math
 import multiprocessing
+import multiprocessing.spawn
 import os
 import pickle
 import signal
@@ -27,17 +28,45 @@ R = TypeVar("R")
 
 # Workers start from a clean interpreter: no threads (tqdm's monitor, OpenCV's pool) or locks
 # inherited from the parent. forkserver gives that (Linux, macOS) at half of spawn's start-up: one
-# server process imports the workers' modules once (NumPy, OpenCV, and the main module, which
-# spawn re-imports in every worker: for the `expand` script that is the whole CLI) and forks each
-# worker from itself. spawn elsewhere (Windows). Outputs do not depend on it (tested).
+# server process imports the workers' modules once (NumPy, OpenCV) and forks each worker from
+# itself. spawn elsewhere (Windows). Outputs do not depend on it (tested). Only expand's own
+# modules are loaded there, never the caller's main module: a plain script calling
+# expand_dataset without an `if __name__ == "__main__":` guard would run again in them.
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-FORKSERVER_PRELOAD = ["__main__", "expand.worker"]
+FORKSERVER_PRELOAD = ["expand.worker"]
+#: The name of the workers of a run, which leave the main module out (see _main_left_out).
+WORKER_NAME = "expand-worker"
 
 
 def _forkserver_context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(FORKSERVER_PRELOAD)
     return context
+
+
+def _main_left_out(get: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    """multiprocessing's preparation data for a new process, without the main module for a
+    run's workers (named WORKER_NAME): what they run lives in expand's modules, and
+    multiprocessing would otherwise run the caller's script again in each of them (as
+    `__mp_main__`). Other processes (a pool mapping a function of the main module, the caller's
+    own) are prepared as before."""
+
+    def preparation_data(name: str) -> dict[str, Any]:
+        data = get(name)
+        if name == WORKER_NAME:
+            data.pop("init_main_from_name", None)
+            data.pop("init_main_from_path", None)
+        return data
+
+    preparation_data.__wrapped__ = get  # type: ignore[attr-defined]
+    return preparation_data
+
+
+def _leave_main_out() -> None:
+    """Install _main_left_out once (spawn's and forkserver's Popen both ask this function)."""
+    if not hasattr(multiprocessing.spawn.get_preparation_data, "__wrapped__"):
+        setattr(multiprocessing.spawn, "get_preparation_data",  # noqa: B010  (typed as a def)
+                _main_left_out(multiprocessing.spawn.get_preparation_data))
 
 
 @contextmanager
@@ -177,7 +206,12 @@ class ProcessPoolExecutor:
     name = "process-pool"
 
     def __init__(self, workers: int, initializer: Callable[[], None] | None = None,
-                 chunksize: int = 4, start_method: str = START_METHOD) -> None:
+                 chunksize: int = 4, start_method: str = START_METHOD,
+                 cancelled: threading.Event | None = None, main_module: bool = True) -> None:
+        """`main_module`: whether the workers import the caller's main module, as
+        multiprocessing does (so that a function of it can be mapped); a run maps only
+        expand's functions and leaves it out, so that a plain script works. `cancelled`: set,
+        it stops the start between two workers."""
         self.workers = workers
         self.chunksize = chunksize
         # typed as the base class, which does not declare Process; every concrete one has it
@@ -188,14 +222,18 @@ class ProcessPoolExecutor:
         self._pending: list[int] = []  # chunks sent to each worker and not yet answered
         self._released: set[int] = set()  # workers told to exit
         self._ahead_bytes = _AHEAD_BYTES
+        _leave_main_out()
         with _sigint_ignored():
             if start_method == "forkserver":
                 prestart()
             try:
                 for _ in range(workers):
+                    if cancelled is not None and cancelled.is_set():
+                        raise _Cancelled  # the command is ending: fork no more
                     ours, theirs = context.Pipe()
                     process = context.Process(target=_serve, args=(theirs, initializer),
-                                              daemon=True, name="expand-worker")
+                                              daemon=True,
+                                              name="expand-pool" if main_module else WORKER_NAME)
                     process.start()
                     theirs.close()
                     self._processes.append(process)
@@ -297,18 +335,25 @@ class ProcessPoolExecutor:
         self._released = set()
 
 
+class _Cancelled(Exception):
+    """A pool's start was called off (its workers started so far are stopped)."""
+
+
 class _Warm:
-    """A pool being started on a thread while the `expand` command imports (launch.py)."""
+    """A pool being started on a thread while the `expand` command imports (launch.py); a
+    command that ends meanwhile (an error, SIGTERM) calls the start off between two forks."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
+        self.cancelled = threading.Event()
         self.thread = threading.Thread(target=self._start, name="expand-warm-pool", daemon=True)
         self.thread.start()
 
     def _start(self) -> None:
         try:
-            self.pool = ProcessPoolExecutor(self.workers, _worker_init)
+            self.pool = ProcessPoolExecutor(self.workers, _worker_init, cancelled=self.cancelled,
+                                            main_module=False)
         except Exception:  # noqa: BLE001  (the run makes its own pool, and reports its error)
             self.pool = None
 
@@ -354,6 +399,7 @@ def discard_prewarmed() -> None:
     """Stop a prewarmed pool that no run took (the command failed or did something else)."""
     global _warm
     if _warm is not None:
+        _warm.cancelled.set()
         pool, _warm = _warm.take(), None
         if pool is not None:
             pool.stop(at_once=True)
@@ -388,8 +434,20 @@ def _cgroup_quota() -> float | None:
     return None
 
 
+#: Workers a run may start per CPU of the machine (os.cpu_count, not the affinity: a pool larger
+#: than the CPUs it may use is allowed, only slower).
+WORKERS_PER_CPU = 4
+
+
+def max_workers() -> int:
+    """The most workers a run may start: more only adds start-up time and memory, and a typo of
+    a few digits would fork without end."""
+    return WORKERS_PER_CPU * (os.cpu_count() or 1)
+
+
 def make_executor(workers: int, initializer: Callable[[], None] | None = None,
                   chunksize: int = 4) -> SerialExecutor | ProcessPoolExecutor:
+    """A run's executor: its workers map expand's own functions (the main module left out)."""
     if workers == 1:
         return SerialExecutor(initializer)
-    return ProcessPoolExecutor(workers, initializer, chunksize)
+    return ProcessPoolExecutor(workers, initializer, chunksize, main_module=False)

@@ -11,13 +11,14 @@ or a Dask scheduler; a pool that the run does not take is stopped before the com
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
 def _pool_size(args: list[str]) -> int | None:
     """The local pool's size, when this command runs one."""
     from expand.coreutils import is_coreutils_call
-    from expand.executors import available_cpus
+    from expand.executors import available_cpus, max_workers
 
     if os.environ.get("_EXPAND_COMPLETE") or is_coreutils_call(args, sys.stdin.isatty()):
         return None
@@ -32,8 +33,9 @@ def _pool_size(args: list[str]) -> int | None:
             workers = args[i + 1]
         elif arg.startswith("--workers="):
             workers = arg.split("=", 1)[1]
-    size = available_cpus() if workers is None else int(workers) if workers.isdigit() else 1
-    return size if size > 1 else None
+    size = available_cpus() if workers is None else int(workers) if workers.isdigit() and len(workers) < 10 \
+        else 1
+    return size if 1 < size <= max_workers() else None  # else the CLI refuses it
 
 
 def _one_blas_thread() -> None:
@@ -47,18 +49,32 @@ def _one_blas_thread() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Console entry point (`expand`, `python -m expand`)."""
-    _one_blas_thread()  # before anything imports NumPy or OpenCV
-    from expand import executors  # light: multiprocessing only (as _pool_size needs it)
+    """Console entry point (`expand`, `python -m expand`).
 
-    size = _pool_size(sys.argv[1:])
-    if size is not None:
-        executors.prestart()
-        executors.prewarm(size)
+    From the first line on, SIGTERM stops the command as Ctrl-C does, and an interrupt that lands
+    before the run's own handling (while the CLI imports, or the pool starts) ends it with 130 and
+    one line, never a traceback. A hand-over to coreutils' expand replaces this process, which
+    resets the handler."""
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        from expand.cli import main as cli_main
+        _one_blas_thread()  # before anything imports NumPy or OpenCV
+        from expand import executors  # light: multiprocessing only (as _pool_size needs it)
 
-        cli_main()
-    finally:
-        executors.discard_prewarmed()  # nothing to do when no pool was started
+        size = _pool_size(sys.argv[1:])
+        if size is not None:
+            executors.prestart()
+            executors.prewarm(size)
+        try:
+            from expand.cli import main as cli_main
+
+            cli_main()
+        finally:
+            executors.discard_prewarmed()  # nothing to do when no pool was started
+    except KeyboardInterrupt:
+        sys.stderr.write("expand: interrupted\n")
+        sys.exit(130)  # errors.EXIT_INTERRUPTED, without importing anything more

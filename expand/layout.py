@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -133,31 +134,61 @@ def check_not_foreign(out: Store, has_earlier_run: bool) -> None:
 
 
 class OutputLock:
-    """An exclusive flock on DIR/.expand.lock; the kernel releases it if the process dies."""
+    """An exclusive flock on DIR/.expand.lock; the kernel releases it if the process dies.
+
+    A run that finishes removes the file while it still holds the lock; so a lock is held only
+    when, once taken, its file is still the one at the path (else it was removed meanwhile, and
+    is taken again on a new file)."""
 
     def __init__(self, out: Path) -> None:
         self.path = out / LOCK_FILE
         self._fd: int | None = None
 
+    def _same_file(self) -> bool:
+        assert self._fd is not None
+        try:
+            here = os.stat(self.path)
+        except OSError:
+            return False
+        held = os.fstat(self._fd)
+        return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
+
     def verify(self) -> None:
-        return None  # the kernel holds a flock for as long as this process lives
+        """The kernel holds a flock for as long as this process lives; but DIR itself may have
+        been removed or replaced meanwhile (`rm -rf DIR`): a manifest then would name files that
+        are gone.
+
+        Raises:
+            OutputWriteError: DIR is no longer the folder the run locked.
+        """
+        if self._fd is not None and not self._same_file():
+            raise OutputWriteError(f"{self.path.parent}: removed or replaced while the run "
+                                   "wrote into it; no manifest was written")
 
     def __enter__(self) -> OutputLock:
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:  # a read-only DIR, or a lock that is not a file
-            raise OutputWriteError(f"{self.path}: cannot open the lock ({reason(exc)})") from None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            self._fd = None
-            raise LockHeldError(f"{self.path.parent}: another expand run is writing here") from None
-        return self
+        while True:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:  # a read-only DIR, or a lock that is not a file
+                raise OutputWriteError(f"{self.path}: cannot open the lock ({reason(exc)})") \
+                    from None
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self._fd)
+                self._fd = None
+                raise LockHeldError(f"{self.path.parent}: another expand run is writing "
+                                    "here") from None
+            if self._same_file():
+                return self
+            os.close(self._fd)  # removed by the run that held it as it finished: take it anew
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._fd is not None:
+            if self._same_file():  # removed while still held: DIR is left as the run found it
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -89,7 +89,8 @@ def _describe_extra(name: str, p: dict[str, Any]) -> str:
 def _picks(members: list[SourceImage], count: int) -> list[SourceImage]:
     """`count` sources spread evenly over the class's sorted list (always the first one)."""
     n = len(members)
-    return [members[i * n // count] for i in range(min(count, n))]
+    shown = min(count, n)  # each source once, also in a class smaller than `count`
+    return [members[i * n // shown] for i in range(shown)]
 
 
 def preview(config: ExpandConfig, per_class: int, variants: int,
@@ -119,7 +120,9 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
                 decoded = codec.decode(src.read_bytes(source.rel_path), source.rel_path,
                                        config.resize, config.max_image_pixels)
             except (OSError, ImageReadError) as exc:
-                unreadable.append(f"{source.rel_path}: {getattr(exc, 'strerror', None) or exc}")
+                message = getattr(exc, "strerror", None) or str(exc)
+                unreadable.append(message if message.startswith(f"{source.rel_path}:")
+                                  else f"{source.rel_path}: {message}")
                 continue
             try:
                 traced = trace_or_skip(decoded, augment, source.rel_path)

@@ -125,10 +125,10 @@ def _settings(recorded: Any, out: Path, src: Path | None) -> ExpandConfig:
 def _row_name(out: Path, file: str) -> str:
     """FILE as a manifest name: relative to DIR, whether given that way or as a path into DIR."""
     path = Path(file)
-    if path.exists():
-        try:
-            return path.resolve().relative_to(out.resolve()).as_posix()
-        except ValueError:
+    try:  # a path into DIR, also when its file was deleted (then the replay says it is missing)
+        return path.resolve().relative_to(out.resolve()).as_posix()
+    except ValueError:
+        if path.exists():
             raise DatasetLayoutError(f"{file}: not inside {out}") from None
     return PurePosixPath(file).as_posix()
 

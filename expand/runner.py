@@ -25,11 +25,11 @@ from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, Imag
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor, take_prewarmed
 from expand.layout import (check_no_links, check_not_foreign, check_output_location, copy_name,
-                           is_own_file, lock_for, relative_inside)
+                           is_own_file, lock_for, read_run_file, relative_inside)
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              remove_spools, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION, SEED_BLOCK
-from expand.state import (Earlier, Journal, ObjectJournal, Plan, Work, check_compatible,
+from expand.state import (Earlier, Journal, ObjectJournal, Plan, Row, Work, check_compatible,
                           copies_per_source, estimate_bytes, has_earlier_run, make_plan,
                           open_journal, pinned, read_earlier, remove_files, remove_outputs,
                           split_unrecorded, unrecorded_outputs)
@@ -323,7 +323,10 @@ def _prepare(config: ExpandConfig, dataset: Dataset, src: Store, out: Store,
              copies: dict[str, int], found: Earlier) -> tuple[Earlier, Plan]:
     """What the plan starts from (nothing under --rebuild), and the plan; `found`: what DIR
     records; `copies`: copies_per_source(dataset, config)."""
-    if found.config is not None and not config.rebuild:
+    # A run that recorded nothing (stopped before its first output, with no run.json) pins no
+    # settings: the corrected command takes DIR over; what it left is swept as unrecorded.
+    recorded = bool(found.rows) or read_run_file(out) is not None
+    if found.config is not None and recorded and not config.rebuild:
         check_compatible(found.config, config.determining(), out.location, pinned(found))
     earlier = Earlier(None, {}) if config.rebuild else found
     return earlier, make_plan(dataset, config, earlier, out, copies, _source_sha256(src))
@@ -528,7 +531,7 @@ def expand_dataset(
                 # its outputs now have another extension.
                 unrecorded += remove_files(out, sorted(again))
                 lock.verify()
-                rows = spool.write(out)
+                rows = _without_gone(spool.write(out), dataset, kept_orphans)
                 duplicates = spool.duplicates()
                 reported = sorted(skipped.values(), key=lambda s: s.source)
                 write_run_file(out, _run_record(config, dataset.classes, rows, reported))
@@ -571,9 +574,11 @@ def expand_dataset(
     for label, count in rows.labels.items():
         images[label] = count
     if config.per_class_target is not None:
-        warnings += [f"class {label}: {count} images, above --per-class-target "
-                     f"{config.per_class_target} (it has more sources than that)"
-                     for label, count in images.items() if count > config.per_class_target]
+        kept_by_class = Counter(row["label"] for row in kept_orphans)
+        warnings += [f"class {label}: {count - kept_by_class[label]} images, above "
+                     f"--per-class-target {config.per_class_target} (it has more sources than "
+                     "that)" for label, count in images.items()
+                     if count - kept_by_class[label] > config.per_class_target]
     return RunSummary(config.out, len(dataset.sources),
                       written, images, tuple(reported),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
@@ -607,6 +612,16 @@ def _changed_lines(plan: Plan, skipped: dict[str, Skipped]) -> list[str]:
     named = ", ".join(plan.changed[:3])
     return [(f"{len(plan.changed)} sources changed since the last run ({named}, …): their "
              f"earlier outputs were removed and {outputs} made again")]
+
+
+def _without_gone(totals: ManifestTotals, dataset: Dataset,
+                  kept_orphans: Iterable[Row]) -> ManifestTotals:
+    """The manifest's counts with the sources that are no longer in SRC (whose outputs are kept
+    as orphans) left out of the sources per class: a class's sources are those of SRC."""
+    present = {source.rel_path for source in dataset.sources}
+    gone = Counter(label for label, _ in {(row["label"], row["source"]) for row in kept_orphans
+                                          if row["source"] not in present})
+    return ManifestTotals(totals.labels, totals.sources - gone)
 
 
 def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,

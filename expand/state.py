@@ -4,6 +4,7 @@ that finishes or updates it without redoing verified work."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -211,11 +212,53 @@ def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: str,
 
 
 @dataclass(frozen=True)
+class CopyRuns:
+    """Copy indices, ascending, as runs: a source's asked-for range less the copies DIR already
+    holds, so a plan (and --dry-run) takes memory by the outputs present, never by --copies.
+    Read like the tuple it stands for: len, in, iteration, and slices (which give tuples)."""
+
+    runs: tuple[range, ...] = ()
+
+    @classmethod
+    def missing(cls, wanted: int, present: Iterable[int | None]) -> CopyRuns:
+        """range(wanted) without the `present` copies."""
+        runs: list[range] = []
+        start = 0
+        for copy in sorted(c for c in present if c is not None and 0 <= c < wanted):
+            if copy > start:
+                runs.append(range(start, copy))
+            start = copy + 1
+        if start < wanted:
+            runs.append(range(start, wanted))
+        return cls(tuple(runs))
+
+    def __len__(self) -> int:
+        return sum(len(run) for run in self.runs)
+
+    def __contains__(self, copy: object) -> bool:
+        return any(copy in run for run in self.runs)
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.chain.from_iterable(self.runs)
+
+    def __getitem__(self, index: slice) -> tuple[int, ...]:
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise ValueError("CopyRuns: only slices with step 1")
+        taken: list[int] = []
+        for run in self.runs:
+            if start < len(run) and stop > 0:
+                taken += run[max(start, 0):stop]
+            start, stop = start - len(run), stop - len(run)
+        return tuple(taken)
+
+
+@dataclass(frozen=True)
 class Work:
     """One source and the outputs still to make for it."""
 
     source: SourceImage
-    copies: tuple[int, ...]
+    copies: CopyRuns
     original: bool
 
     @property
@@ -324,8 +367,7 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
             changed.append(rel)
         newly_pinned += now is not None and any("source_sha256" not in row for row in rows)
         kept += have.values()
-        asked = range(copies[rel])
-        missing = tuple(c for c in asked if c not in have) if have else tuple(asked)
+        missing = CopyRuns.missing(copies[rel], have)
         original = config.include_originals and None not in have
         if missing or original:
             work.append(Work(source, missing, original))

@@ -56,10 +56,10 @@ def _config(src: Path | str, out: Path | str, **kw: object) -> ExpandConfig:
 
 def _same_but_src(local_out: Path, local_src: Path, url_src: str) -> dict[str, str]:
     """The local run's files as the URL run should have written them: run.json records SRC as
-    given, so its `src` is the one difference; everything else, byte for byte. The local flock
-    file stays in a local DIR; the remote lock object is removed when the run ends."""
+    given, so its `src` is the one difference; everything else, byte for byte. Both locks are
+    removed when the run ends."""
     expected = snapshot(local_out)
-    del expected[LOCK_FILE]
+    assert LOCK_FILE not in expected
     text = (local_out / "run.json").read_text(encoding="utf-8")
     given = json.dumps(str(local_src))
     assert text.count(f'"src": {given}') == 1
