@@ -116,7 +116,8 @@ def test_bounds_a_plan_takes_memory_by_what_dir_holds_not_by_copies(tmp_path: Pa
     config = ExpandConfig(src=src, out=tmp_path / "out", copies=MAX_COPIES)
     dataset = discover_store(open_store(src), follow_symlinks=False)
     out = open_store(tmp_path / "out")
-    plan = make_plan(dataset, config, Earlier(None, {}), out, copies_per_source(dataset, config))
+    plan = make_plan(dataset, config, Earlier(None, {}), out, copies_per_source(dataset, config),
+                     lambda rel: None)
     assert [len(w.copies) for w in plan.work] == [MAX_COPIES] * 3
     assert all(len(pickle.dumps(w.copies)) < 1000 for w in plan.work)
     assert plan.work[0].copies[MAX_COPIES - 2:] == (MAX_COPIES - 2, MAX_COPIES - 1)

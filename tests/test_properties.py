@@ -31,7 +31,7 @@ valid_config = st.fixed_dictionaries({
     "horizontal_flip": st.booleans(),
     "vertical_flip": st.booleans(),
     "fill_mode": st.sampled_from(["nearest", "reflect", "wrap", "constant"]),
-    "cval": st.floats(-50, 300),
+    "cval": st.floats(-50, 255),
     "brightness_range": st.one_of(st.none(), pair),
     "channel_shift_range": st.floats(0, 255),
 })

@@ -93,10 +93,9 @@ def _objects(endpoint: str, url: str) -> dict[str, str]:
 def _expected(local_out: Path, url_src: str) -> dict[str, str]:
     """The local run's files, hash for hash, as the S3 run must have written them. run.json
     records SRC as given, so there the local path is replaced by the URL (exactly one occurrence,
-    JSON-encoded) and the rest of its bytes must match. The local run's flock file stays in its
-    folder; the S3 lock object is deleted when the run ends."""
+    JSON-encoded) and the rest of its bytes must match. Both locks are removed as the run ends:
+    the local flock file and the S3 lock object."""
     expected = snapshot(local_out)
-    del expected[".expand.lock"]
     text = (local_out / "run.json").read_text(encoding="utf-8")
     local = f'"src": {json.dumps(str(SAMPLES))}'
     assert text.count(local) == 1
