@@ -188,3 +188,20 @@ def test_train_fit_on_the_split_folder_validates_on_val_counted_by_source(
     assert report["split"]["train_sources"] == train_sources
     assert report["validation"]["sources"] == val_sources
     assert report["validation"]["images"] == val_sources  # originals only: one file a source
+
+
+def test_a_class_with_no_source_in_a_part_still_has_its_folder_and_is_warned_of(
+        tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for label, count in (("big", 12), ("tiny", 1)):
+        (src / label).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (16, 16), (20 * i, 0, 0)).save(src / label / f"{i}.png")
+    tiny = side(0, "tiny/0.png", 0.3, 0.0)
+    out = tmp_path / "split"
+    result = runner.invoke(app, ["run", str(src), "--out", str(out), "--copies", "1",
+                                 "--workers", "1", "--val", "0.3"])
+    assert result.exit_code == 0, result.output
+    empty = "val" if tiny == "train" else "train"
+    assert (out / empty / "tiny").is_dir() and not any((out / empty / "tiny").iterdir())
+    assert f"class tiny: no source in {empty}" in result.output
