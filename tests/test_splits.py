@@ -94,9 +94,9 @@ def test_adding_a_source_moves_no_other_source_and_keeps_every_file(
     moved = {s for name in after for s in after[name]} - \
         {s for name in before_parts for s in before_parts[name]}
     assert moved == {f"circle/added_{i}.png" for i in range(6)}
-    for name in before_files:  # the earlier outputs are the same bytes
+    for name, files in before_files.items():  # the earlier outputs are the same bytes
         now = snapshot(out / name)
-        kept = {k: v for k, v in before_files[name].items()
+        kept = {k: v for k, v in files.items()
                 if k not in ("metadata.jsonl", "run.json")}
         assert {k: now[k] for k in kept} == kept
 
