@@ -31,6 +31,7 @@ from expand.errors import (
 from expand.executors import available_cpus
 
 if TYPE_CHECKING:
+    from expand.config import ExpandConfig
     from expand.runner import DryRun, RunSummary
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
@@ -295,6 +296,13 @@ def run(
     channel_shift_range: Annotated[Optional[float], typer.Option(
         "--channel-shift-range", "--channel_shift_range", show_default=False,
         help="One value ~ U(-c, c) added to every channel, clipped to the image's range.")] = None,
+    val: Annotated[float | None, typer.Option(
+        "--val", show_default=False,
+        help="Split SRC by source: OUT/train gets the copies of the sources not held out, "
+        "OUT/val the originals of about this fraction of each class (docs/splits.md).")] = None,
+    test: Annotated[float | None, typer.Option(
+        "--test", show_default=False,
+        help="With --val: also OUT/test, the originals of about this fraction.")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Say what would be written (counts per class, estimated bytes, free "
         "space) and write nothing.")] = False,
@@ -356,6 +364,9 @@ def run(
         from expand.runner import dry_run as dry_run_dataset
         from expand.runner import expand_dataset
 
+        if val is not None or test is not None:
+            with _terminate_as_interrupt():
+                _split(settings, val or 0.0, test or 0.0, dry_run, as_json, quiet)
         if dry_run:
             report = dry_run_dataset(settings)
             _print_dry_run(report, as_json)
@@ -376,6 +387,47 @@ def run(
 
 #: The most sources, copies or pictures a sheet shows per class (a sheet is one image in memory).
 SHEET_MAX = 64
+
+
+def _split(settings: ExpandConfig, val: float, test: float, dry_run: bool, as_json: bool,
+           quiet: bool) -> NoReturn:
+    """The main job as a split: one run per part, each summarised as a run is."""
+    from expand.splits import dry_run_split, split_dataset
+
+    if dry_run:
+        reports = dry_run_split(settings, val, test)
+        if as_json:
+            typer.echo(json.dumps({str(r.out): r.to_dict() for r in reports}, indent=2))
+        else:
+            for report in reports:
+                _print_dry_run(report, False)
+        raise typer.Exit(0 if all(r.fits for r in reports) else EXIT_FATAL)
+    summaries = split_dataset(settings, val, test, lambda part: _Bar(quiet or as_json))
+    for summary in summaries:
+        for warning in summary.warnings:
+            typer.echo(f"expand: warning: {summary.out}: {warning}", err=True)
+    names = [Path(str(s.out)).name for s in summaries]
+    per_class = {label: [s.sources_per_class.get(label, 0) for s in summaries]
+                 for label in summaries[0].sources_per_class}
+    for label, counts in per_class.items():
+        missing = [name for name, count in zip(names, counts) if not count]
+        if missing:
+            typer.echo(f"expand: warning: class {label}: no source in {', '.join(missing)} "
+                       f"({sum(counts)} sources in all; each source's part is drawn alone, "
+                       "see docs/splits.md)", err=True)
+    exit_code = max(s.exit_code for s in summaries)
+    if as_json:
+        typer.echo(json.dumps({"parts": {name: s.to_dict() for name, s in zip(names, summaries)},
+                               "exit_code": exit_code}, indent=2, ensure_ascii=False))
+    else:
+        for summary in summaries:
+            _print_summary(summary, False, quiet)
+        if not quiet:
+            table = ", ".join(f"{label} {'/'.join(map(str, n))}" for label, n in per_class.items())
+            typer.echo(f"split by source ({'/'.join(names)}): "
+                       f"{'/'.join(str(s.sources) for s in summaries)} sources; per class: "
+                       f"{table}")
+    raise typer.Exit(exit_code)
 
 
 def _write_sheet(png: Path, image: Any, cells: list[Any], extra: dict[str, Any],

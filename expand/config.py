@@ -11,6 +11,7 @@ from typing import Any, Literal, Mapping
 
 from expand.errors import ConfigError
 from expand.executors import max_workers
+from expand.splits import Split
 from expand.storage import Location, as_location
 from expand.transforms import (LINE_ART, Transform, check_pipeline, probability,
                                transform_from_dict)
@@ -429,6 +430,7 @@ class ExpandConfig:
     scheduler: str | None = None  # a Dask scheduler address, or "local" for a LocalCluster
     storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     per_class_target: int | None = None
+    split: Split | None = None  # the part of a split this run writes (expand.splits)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "src", as_location(self.src))
@@ -468,7 +470,8 @@ class ExpandConfig:
         run.json keeps its bytes. With `per_class_target`, `copies` (unused) is null."""
         optional = {"max_image_pixels": self.max_image_pixels,
                     "follow_symlinks": self.follow_symlinks or None,
-                    "per_class_target": self.per_class_target}
+                    "per_class_target": self.per_class_target,
+                    "split": self.split.to_dict() if self.split else None}
         return {
             "src": str(self.src),
             "copies": None if self.per_class_target is not None else self.copies,

@@ -18,6 +18,7 @@ from expand.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.pipeline import apply_params
 from expand.runner import library_versions
 from expand.seeding import RANDOM_STREAMS_VERSION
+from expand.splits import Split
 from expand.worker import draw_params, encode_output
 
 
@@ -119,7 +120,8 @@ def _settings(recorded: Any, out: Path, src: Path | None) -> ExpandConfig:
         include_originals=settings["include_originals"], augment=augment,
         preset=settings["preset"], per_class_target=settings.get("per_class_target"),
         max_image_pixels=settings.get("max_image_pixels"),
-        follow_symlinks=bool(settings.get("follow_symlinks")))
+        follow_symlinks=bool(settings.get("follow_symlinks")),
+        split=Split(**settings["split"]) if settings.get("split") else None)
 
 
 def _row_name(out: Path, file: str) -> str:

@@ -9,7 +9,7 @@ import posixpath
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,6 +88,8 @@ class RunSummary:
     #: files in class folders whose extension is not an image format's: ignored, as Keras's
     #: loader ignores them (not skipped: they do not change the exit code)
     ignored: tuple[str, ...] = ()
+    #: sources the manifest names, per class of SRC (a split's parts are compared by them)
+    sources_per_class: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -247,6 +249,8 @@ def _stores(config: ExpandConfig) -> tuple[Store, Store]:
 def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     """Everything that can refuse the run without writing: SRC's layout, DIR's place and owner."""
     dataset = discover_store(src, follow_symlinks=config.follow_symlinks)
+    if config.split is not None:
+        dataset = config.split.select(dataset, config.seed)
     check_class_overrides(config, dataset.classes)
     out.check()
     check_output_location(src, out)
@@ -586,7 +590,9 @@ def expand_dataset(
                       orphans_kept=len(kept_orphans), unrecorded_removed=unrecorded,
                       duplicates=duplicates, unchanged=tuple(sorted(unchanged)),
                       per_class_target=config.per_class_target, changed=plan.changed,
-                      ignored=dataset.not_images)
+                      ignored=dataset.not_images,
+                      sources_per_class={label: rows.sources.get(label, 0)
+                                         for label in dataset.classes})
 
 
 #: changed sources named one a line; more are summed up in one

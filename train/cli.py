@@ -207,7 +207,8 @@ VerboseOpt = Annotated[bool, typer.Option(
 @app.command(cls=PanelCommand, epilog=EXAMPLES, short_help="Train a model, write its run folder.")
 def fit(
     train_dir: Annotated[Path, typer.Argument(
-        help="Training folder: an `expand` output or a plain class-per-folder dataset.")],
+        help="Training folder: an `expand` output, a plain class-per-folder dataset, or a "
+        "split (`expand --val`: DIR/train is trained on, DIR/val validates).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write.",
                                       rich_help_panel=OUTPUT)],
     model: ModelOpt = ModelConfig.name,
@@ -243,6 +244,11 @@ def fit(
     with --json (then on stderr).
     """
     with _errors():
+        from train.data import split_parts
+
+        parts = split_parts(train_dir)
+        if parts is not None:  # a split on disk: its parts, never a hold-out across them
+            train_dir, val = parts[0], val if val is not None else parts[1]
         config = TrainConfig(
             train_dir, ModelConfig(model, _image_size(image_size), color_mode, weights),
             FitConfig(batch_size, epochs, lr, seed, early_stopping, checkpoint), val,

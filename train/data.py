@@ -105,6 +105,20 @@ def check_classes(expected: tuple[str, ...], folder: Path, role: str) -> None:
                              f"model's classes are [{', '.join(expected)}]: {'; '.join(parts)}")
 
 
+#: The parts `expand SRC --out DIR --val F [--test F]` writes, each a class-per-folder dataset.
+SPLIT_PARTS = ("train", "val", "test")
+
+
+def split_parts(folder: Path) -> tuple[Path, Path] | None:
+    """(DIR/train, DIR/val) when `folder` is a split on disk: its only (non-hidden) folders are
+    the parts, train and val among them; None for a class-per-folder dataset."""
+    names = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")} \
+        if folder.is_dir() else set()
+    if {"train", "val"} <= names <= set(SPLIT_PARTS):
+        return folder / "train", folder / "val"
+    return None
+
+
 def list_images(folder: Path, classes: tuple[str, ...]) -> tuple[str, ...]:
     """Every image Keras will read under `folder/<class>/`, as sorted relative POSIX paths.
 
