@@ -6,19 +6,25 @@ import contextlib
 import fcntl
 import json
 import os
+import posixpath
 import re
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from expand.codec import FORMAT_EXTENSIONS
+from expand.codec import FORMAT_EXTENSIONS, output_format
 from expand.errors import DatasetLayoutError, LockHeldError, OutputWriteError, StorageError
-from expand.storage import LocalStore, RemoteStore, Store, reason
+from expand.storage import TEMP_SUFFIX, LocalStore, RemoteStore, Store, reason
+
+if TYPE_CHECKING:
+    from expand.config import ExpandConfig
+    from expand.discover import Dataset, SourceImage
 
 MANIFEST = "metadata.jsonl"
 RUN_FILE = "run.json"
@@ -82,6 +88,52 @@ def check_no_links(out: Store, folders: Iterable[str]) -> None:
             raise DatasetLayoutError(f"{out.display(name)}: is a symbolic link; expand never "
                                      "writes or deletes through one inside DIR; replace it by a "
                                      "folder")
+
+
+#: NAME_MAX where the file system does not say (POSIX's usual, and Linux's for most).
+_NAME_MAX = 255
+#: The format Pillow names a source by its extension, for the extension of its outputs under
+#: --format same (a source whose content is another format is caught when its output is written).
+_FORMAT_BY_EXTENSION = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def _name_max(root: Path) -> int:
+    """The longest file name (bytes) of the file system DIR is, or will be, on."""
+    path = root.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        limit = os.pathconf(path, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return _NAME_MAX
+    return limit if limit > 0 else _NAME_MAX
+
+
+def without_long_names(dataset: Dataset, config: ExpandConfig, out: Store) -> Dataset:
+    """The dataset with the sources whose output names DIR's file system cannot hold (a legal
+    249-byte source name plus `__aug0000.png`) moved to `rejected`: skipped with one line before
+    any work, instead of failing the run at the first write. An object store has no such limit."""
+    if not isinstance(out, LocalStore):
+        return dataset
+    limit = _name_max(out.root) - len(TEMP_SUFFIX)  # an output is written as NAME.part
+    last_copy = max((config.per_class_target or config.copies) - 1, 0)
+    sources: list[SourceImage] = []
+    rejected = list(dataset.rejected)
+    for source in dataset.sources:
+        name = posixpath.basename(source.rel_path)
+        pillow_format = _FORMAT_BY_EXTENSION.get(posixpath.splitext(name)[1].lower(), "PNG")
+        extension = FORMAT_EXTENSIONS[output_format(config.image_format,
+                                                    pillow_format)]
+        size = len(os.fsencode(copy_name(name, last_copy, extension)))  # longer than an original
+        if size > limit:
+            rejected.append((source.rel_path, (
+                f"name too long for DIR's file system once the output suffix is added ({size} "
+                f"bytes; at most {limit}); rename it")))
+        else:
+            sources.append(source)
+    if len(sources) == len(dataset.sources):
+        return dataset
+    return replace(dataset, sources=tuple(sources), rejected=tuple(sorted(rejected)))
 
 
 def read_run_file(out: Path | Store) -> dict[str, Any] | None:

@@ -209,9 +209,8 @@ def _path_problem(key: str, value: Any) -> str | None:
     `..`, no hidden part (DIR's state and a user's `.git` are never outputs)."""
     if not isinstance(value, str) or not value:
         return f"{key} is not a file name"
-    parts = value.split("/")
-    if value.startswith("/") or "\0" in value or any(
-            part in ("", ".", "..") or part.startswith(".") for part in parts):
+    if storage.outside(value) or "\0" in value or \
+            any(part.startswith(".") for part in value.split("/")):
         return f"{key} {value!r} is outside DIR"
     return None
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import posixpath
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -24,8 +22,9 @@ from expand.discover import Dataset, SourceImage, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor, take_prewarmed
-from expand.layout import (check_no_links, check_not_foreign, check_output_location, copy_name,
-                           is_own_file, lock_for, read_run_file, relative_inside)
+from expand.layout import (check_no_links, check_not_foreign, check_output_location,
+                           is_own_file, lock_for, read_run_file, relative_inside,
+                           without_long_names)
 from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
                              remove_spools, write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION, SEED_BLOCK
@@ -255,53 +254,7 @@ def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     out.check()
     check_output_location(src, out)
     check_not_foreign(out, has_earlier_run(out))
-    return _without_long_names(dataset, config, out)
-
-
-#: NAME_MAX where the file system does not say (POSIX's usual, and Linux's for most).
-_NAME_MAX = 255
-#: The format Pillow names a source by its extension, for the extension of its outputs under
-#: --format same (a source whose content is another format is caught when its output is written).
-_FORMAT_BY_EXTENSION = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-
-
-def _name_max(root: Path) -> int:
-    """The longest file name (bytes) of the file system DIR is, or will be, on."""
-    path = root.absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        limit = os.pathconf(path, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return _NAME_MAX
-    return limit if limit > 0 else _NAME_MAX
-
-
-def _without_long_names(dataset: Dataset, config: ExpandConfig, out: Store) -> Dataset:
-    """The dataset with the sources whose output names DIR's file system cannot hold (a legal
-    249-byte source name plus `__aug0000.png`) moved to `rejected`: skipped with one line before
-    any work, instead of failing the run at the first write. An object store has no such limit."""
-    if not isinstance(out, LocalStore):
-        return dataset
-    limit = _name_max(out.root) - len(storage.TEMP_SUFFIX)  # an output is written as NAME.part
-    last_copy = max((config.per_class_target or config.copies) - 1, 0)
-    sources: list[SourceImage] = []
-    rejected = list(dataset.rejected)
-    for source in dataset.sources:
-        name = posixpath.basename(source.rel_path)
-        pillow_format = _FORMAT_BY_EXTENSION.get(posixpath.splitext(name)[1].lower(), "PNG")
-        extension = codec.FORMAT_EXTENSIONS[codec.output_format(config.image_format,
-                                                                pillow_format)]
-        size = len(os.fsencode(copy_name(name, last_copy, extension)))  # longer than an original
-        if size > limit:
-            rejected.append((source.rel_path, (
-                f"name too long for DIR's file system once the output suffix is added ({size} "
-                f"bytes; at most {limit}); rename it")))
-        else:
-            sources.append(source)
-    if len(sources) == len(dataset.sources):
-        return dataset
-    return replace(dataset, sources=tuple(sources), rejected=tuple(sorted(rejected)))
+    return without_long_names(dataset, config, out)
 
 
 def _source_sha256(src: Store) -> Callable[[str], str | None]:

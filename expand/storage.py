@@ -190,14 +190,19 @@ def linked_folder(root: str, rel: str) -> str | None:
     return None
 
 
+def check_inside(rel: str) -> None:
+    """Raises PermissionError when `rel` could leave its root (see `outside`)."""
+    if outside(rel):
+        raise PermissionError(errno.EPERM, f"{rel!r} is outside the folder")
+
+
 def _contained(root: str, rel: str) -> str:
     """`root/rel`, checked to stay inside `root` without following a link.
 
     Raises:
         PermissionError: it would not.
     """
-    if outside(rel):
-        raise PermissionError(errno.EPERM, f"{rel!r} is outside the folder")
+    check_inside(rel)
     link = linked_folder(root, rel)
     if link is not None:
         raise PermissionError(errno.EPERM, f"{link} is a symbolic link (never followed)")
@@ -480,8 +485,7 @@ class RemoteStore:
 
     def write(self, rel: str, data: bytes) -> None:
         """One PUT of the finished object: no temporary name (there is no rename to move it)."""
-        if outside(rel):
-            raise PermissionError(errno.EPERM, f"{rel!r} is outside the folder")
+        check_inside(rel)
         if self.protocol not in OBJECT_STORES and "/" in rel:  # a filesystem with real folders
             parent = self.member(rel).rsplit("/", 1)[0]
             if parent not in self._made:
@@ -516,8 +520,7 @@ class RemoteStore:
         self.write(rel, data)
 
     def remove(self, rel: str) -> bool:
-        if outside(rel):
-            raise PermissionError(errno.EPERM, f"{rel!r} is outside the folder")
+        check_inside(rel)
         if not self.exists_member(rel):
             return False
         self._call(self.fs.rm_file, self.member(rel))
