@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from expand import functional as F
+from expand.errors import ConfigError
 from expand.seeding import Rng
 from expand.transform_base import (
     GeometricTransform,
@@ -140,3 +141,59 @@ class Perspective(GeometricTransform[Corners]):
     @classmethod
     def caption(cls, params: Corners) -> str:
         return "perspective"
+
+
+@dataclass(frozen=True)
+class Turn(Params):
+    """rot90: the number of quarter turns, counter-clockwise as np.rot90 turns an array."""
+
+    k: int
+
+
+#: After the crop, before Keras's affine: the turn acts on the (cropped) source.
+_TURN_ORDER = -10
+
+
+@dataclass(frozen=True)
+class Rot90(GeometricTransform[Turn]):
+    """An exact quarter, half or three-quarter turn (`k` quarter turns, drawn uniformly from the
+    listed ones, counter-clockwise as np.rot90) about the frame's centre, in the one resample.
+
+    The frame keeps its size. On a square image the turn moves whole pixels (exactly np.rot90);
+    on a non-square one, a quarter turn leaves part of the image outside the frame and fills the
+    corners it uncovers by fill_mode (paper, for line art), and if the width and height differ
+    in parity its samples fall between pixels and are interpolated. A half turn is exact on any
+    frame.
+    """
+
+    name: ClassVar[str] = "rot90"
+    params_type: ClassVar[type[Params]] = Turn
+    caption_first: ClassVar[bool] = True
+    order: ClassVar[int] = _TURN_ORDER
+    k: tuple[int, ...] = (1, 2, 3)
+
+    def _check(self) -> None:
+        k = self.k
+        if not isinstance(k, (list, tuple)) or not k or len(set(k)) != len(k) \
+                or any(isinstance(v, bool) or v not in (1, 2, 3) for v in k):
+            raise ConfigError(f"{self.name}.k: expected distinct quarter-turn counts from "
+                              f"[1, 2, 3], got {k!r}")
+        self._set("k", tuple(int(v) for v in k))
+
+    def sample(self, rng: Rng, width: int, height: int) -> Turn:
+        return Turn(self.k[int(rng.integers(len(self.k)))])
+
+    @classmethod
+    def matrix(cls, params: Turn, width: int, height: int) -> np.ndarray:
+        # Output (x, y) samples the input at centre + Q^k ((x, y) - centre), Q the quarter turn
+        # (x, y) -> (-y, x) in image coordinates (y down): whole entries, no round-off.
+        turn = np.linalg.matrix_power(np.array([[0, -1], [1, 0]]), params.k % 4).astype(float)
+        centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+        matrix = np.eye(3)
+        matrix[:2, :2] = turn
+        matrix[:2, 2] = centre - turn @ centre
+        return matrix
+
+    @classmethod
+    def caption(cls, params: Turn) -> str:
+        return f"turn {90 * params.k}°"

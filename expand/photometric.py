@@ -317,3 +317,37 @@ class RandomErasing(PixelTransform[Erase]):
     @classmethod
     def caption(cls, params: Erase) -> str:
         return f"erase {params.w}x{params.h}"
+
+
+@dataclass(frozen=True)
+class Threshold(Params):
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Solarize(PixelTransform[Threshold]):
+    """Colour values at or above `threshold` (drawn from [a, b] in 0..255) inverted, v -> 255 - v;
+    alpha untouched."""
+
+    name: ClassVar[str] = "solarize"
+    params_type: ClassVar[type[Params]] = Threshold
+    threshold: Pair = (128.0, 192.0)
+
+    def _check(self) -> None:
+        self._set("threshold", pair_in(f"{self.name}.threshold", self.threshold, 0.0, 255.0))
+
+    def sample(self, rng: Rng, width: int, height: int) -> Threshold:
+        return Threshold(uniform(rng, self.threshold))
+
+    @classmethod
+    def kernel(cls, image: np.ndarray, params: Threshold, has_alpha: bool) -> np.ndarray:
+        levels = np.arange(256)
+        table = np.where(levels >= params.threshold, 255 - levels, levels).astype(np.uint8)
+        colours = image.shape[2] - (1 if has_alpha else 0)
+        out = np.array(image)  # a copy: the input may be a read-only source or a BGRX view
+        out[..., :colours] = table[image[..., :colours]]
+        return out
+
+    @classmethod
+    def caption(cls, params: Threshold) -> str:
+        return f"solarize {short(params.threshold, 0)}"

@@ -15,7 +15,7 @@ from dataclasses import fields
 from typing import Any, Mapping
 
 from expand.errors import ConfigError
-from expand.geometric import Perspective, RandomCrop, RandomResizedCrop
+from expand.geometric import Perspective, RandomCrop, RandomResizedCrop, Rot90
 from expand.line_art_transforms import (
     InkPaper,
     Placement,
@@ -34,6 +34,7 @@ from expand.photometric import (
     JpegQuality,
     RandomErasing,
     Sharpen,
+    Solarize,
 )
 from expand.transform_base import AnyTransform, Transform
 
@@ -41,7 +42,7 @@ from expand.transform_base import AnyTransform, Transform
 CATALOGUE: dict[str, type[Transform[Any]]] = {cls.name: cls for cls in (
     RandomCrop, RandomResizedCrop, Perspective, ColorJitter, Grayscale, Gamma, Equalize,
     Autocontrast, GaussianNoise, GaussianBlur, Sharpen, JpegQuality, RandomErasing,
-    StrokePreserve, StrokeWidth, StrokeWobble, Placement, InkPaper)}
+    StrokePreserve, StrokeWidth, StrokeWobble, Placement, InkPaper, Solarize, Rot90)}
 
 
 def transform_from_dict(entry: Any, where: str) -> AnyTransform:

@@ -46,6 +46,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "wobble": {"amplitude": (0.01, 0.05), "wavelength": (0.3, 0.9)},
     "placement": {"size": (0.3, 0.9)},
     "ink_paper": {"ink": (-0.2, 0.5), "paper": (0.0, 0.3)},
+    # added with issue 22 (their own tests: tests/test_catalogue_registry.py)
+    "solarize": {"threshold": (64.0, 192.0)},
+    "rot90": {"k": (1, 3)},
 }
 IDENTITY: dict[str, Any] = {
     "random_crop": G.CropBox(0.0, 0.0, W, H),
@@ -141,7 +144,7 @@ def test_sampled_parameters_stay_within_the_configured_bounds(name: str) -> None
                 assert low <= value <= high, (field, value)
     # the ranges are used, not just respected
     fixed = ("grayscale", "equalize", "stroke_preserve")
-    assert len({repr(d) for d in draws}) >= (1 if name in fixed else 40)
+    assert len({repr(d) for d in draws}) >= (1 if name in fixed else 2 if name == "rot90" else 40)
 
 
 def test_sampled_extremes_are_approached() -> None:
