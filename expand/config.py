@@ -13,8 +13,8 @@ from expand.errors import ConfigError
 from expand.executors import max_workers
 from expand.splits import Split
 from expand.storage import Location, as_location
-from expand.transforms import (LINE_ART, Transform, check_pipeline, probability,
-                               transform_from_dict)
+from expand.transform_base import AnyTransform, Transform, probability
+from expand.transforms import check_pipeline, transform_from_dict
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
 OutputFormat = Literal["same", "png", "jpeg", "webp"]
@@ -153,7 +153,7 @@ class AugmentConfig:
     vertical_flip_p: float = 0.5
     channel_shift_p: float = 1.0
     brightness_p: float = 1.0
-    transforms: tuple[Transform, ...] = ()
+    transforms: tuple[AnyTransform, ...] = ()
     polarity: str = "auto"
     classes: tuple[tuple[str, AugmentConfig], ...] = ()
 
@@ -262,7 +262,7 @@ class AugmentConfig:
 
     def line_art(self) -> bool:
         """Whether a line-art transform is listed: the sources are then traced as line art."""
-        return any(t.name in LINE_ART for t in self.transforms)
+        return any(t.line_art for t in self.transforms)
 
     @classmethod
     def from_keras(cls, **kwargs: Any) -> AugmentConfig:
@@ -270,7 +270,7 @@ class AugmentConfig:
         return cls(**_augment_kwargs(kwargs, where="from_keras"))
 
 
-def _transforms(value: Any, where: str) -> tuple[Transform, ...]:
+def _transforms(value: Any, where: str) -> tuple[AnyTransform, ...]:
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{where}: expected a list of transforms, got {value!r}")
     listed = tuple(v if isinstance(v, Transform) else transform_from_dict(v, f"{where}[{i}]")

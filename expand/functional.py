@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import math
 import weakref
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
 from expand import codec
-from expand.config import FillMode
+
+if TYPE_CHECKING:  # config imports the catalogue, whose kernels live here
+    from expand.config import FillMode
 
 # SciPy's legacy 'wrap' (period n-1) and 'constant' (no blending at the edge) are Keras's; we
 # tile the image and fill with cval instead (OpenCV's WRAP and CONSTANT), which agree with Keras

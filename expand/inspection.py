@@ -28,6 +28,7 @@ from expand.sheet import (
     stack,
     tile,
 )
+from expand.transforms import CATALOGUE
 
 BINS = 24
 
@@ -55,6 +56,11 @@ def _keras_fired(name: str, params: dict[str, Any]) -> bool:
         "channel_shift": params["channel_shift_intensity"] is not None,
         "brightness": params["brightness"] is not None,
     }[name])
+
+
+def _catalogue_fired(name: str, drawn: dict[str, Any] | None) -> bool:
+    definition = CATALOGUE[name]
+    return definition.fired(None if drawn is None else definition.params_type.from_dict(drawn))
 
 
 def _keras_on(config: AugmentConfig, range_key: str) -> bool:
@@ -114,7 +120,7 @@ class Stats:
             self.eligible[name] = self.eligible.get(name, 0) + 1
             self.expected[name] = self.expected.get(name, 0.0) + p
             fired = _keras_fired(name, params) if name in KERAS_FIRING \
-                else params.get(name) is not None
+                else _catalogue_fired(name, params.get(name))
             self.fired[name] = self.fired.get(name, 0) + int(fired)
         for key, value in numbers(params):
             low, high, total, count = self.ranges.get(key, [math.inf, -math.inf, 0.0, 0])

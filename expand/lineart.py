@@ -178,28 +178,6 @@ def ink_bbox(pixels: np.ndarray, polarity: Polarity) -> tuple[int, int, int, int
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def placement_shift(bbox: tuple[float, float, float, float], out_size: tuple[int, int],
-                    scale: float, u: float, v: float) -> tuple[float, float]:
-    """Where to move a drawing so that its scaled box sits at fractions (u, v) of the free room.
-
-    The box (pixel-edge coordinates, as `ink_bbox`) is first scaled by `scale` about the frame's
-    centre (affine_matrix's pivot); u = 0 puts its left edge on the frame's left edge, u = 1 its
-    right edge on the right edge (for a box wider than the frame, the other way round).
-
-    Returns:
-        (tx, ty) in output pixels, positive moving content right and down (the opposite sign of
-        Keras's tx, ty). An inverse map `matrix` takes it as `matrix @ [[1, 0, -tx], [0, 1, -ty],
-        [0, 0, 1]]`.
-    """
-    left, top, right, bottom = bbox
-    width, height = out_size
-    scaled_left = width / 2.0 + scale * (left - width / 2.0)
-    scaled_top = height / 2.0 + scale * (top - height / 2.0)
-    tx = u * (width - scale * (right - left)) - scaled_left
-    ty = v * (height - scale * (bottom - top)) - scaled_top
-    return tx, ty
-
-
 def redraw(pixels: np.ndarray, polarity: Polarity, matrix: np.ndarray, out_size: tuple[int, int],
            width_px: float, wobble: Wobble | None = None, ink: float | None = None,
            paper: float | None = None) -> np.ndarray:

@@ -12,19 +12,9 @@ from expand.discover import SourceImage, discover_store
 from expand.errors import ImageReadError, NotLineArtError
 from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
+from expand.transform_base import short as _f
+from expand.transforms import CATALOGUE
 from expand.worker import draw_copy, encode_output, trace_or_skip
-
-
-def _f(value: float, digits: int = 2) -> str:
-    """`value` rounded to `digits` places, trailing zeros of the fraction dropped."""
-    text = f"{value:.{digits}f}"
-    if digits:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-#: Caption order: what may change a label first (flips, turns, crops, erasing), then the rest.
-_FIRST = ("random_crop", "random_resized_crop", "random_erasing", "perspective")
 
 
 def describe(params: dict[str, Any] | None) -> list[str]:
@@ -38,52 +28,21 @@ def describe(params: dict[str, Any] | None) -> list[str]:
         parts.append(f"flip {flips}")
     if params["theta"]:
         parts.append(f"rot {_f(params['theta'], 0)}°")
-    extras = [(n, p) for n, p in params.items() if isinstance(p, dict)]
-    parts += [_describe_extra(n, p) for n, p in extras if n in _FIRST]
+    extras = [(CATALOGUE[n], CATALOGUE[n].params_type.from_dict(p))
+              for n, p in params.items() if isinstance(p, dict)]
+    parts += [t.caption(p) for t, p in extras if t.caption_first]
     if params["shear"]:
         parts.append(f"shear {_f(params['shear'], 0)}°")
     if (params["zx"], params["zy"]) != (1.0, 1.0):
         parts.append(f"zoom {_f(params['zx'])}/{_f(params['zy'])}")
     if params["tx"] or params["ty"]:
         parts.append(f"tx {_f(params['tx'], 1)} ty {_f(params['ty'], 1)}")
-    parts += [_describe_extra(n, p) for n, p in extras if n not in _FIRST]
+    parts += [t.caption(p) for t, p in extras if not t.caption_first]
     if params["channel_shift_intensity"] is not None:
         parts.append(f"chshift {_f(params['channel_shift_intensity'], 0)}")
     if params["brightness"] is not None:
         parts.append(f"bright {_f(params['brightness'])}")
     return parts or ["identity"]
-
-
-def _describe_extra(name: str, p: dict[str, Any]) -> str:
-    if name in ("random_crop", "random_resized_crop"):
-        return f"crop {_f(p['w'], 0)}x{_f(p['h'], 0)}"
-    if name == "perspective":
-        return "perspective"
-    if name == "color_jitter":
-        return "jitter " + " ".join(f"{k[0]}{_f(v)}" for k, v in p.items()
-                                    if v != (0.0 if k == "hue" else 1.0))
-    if name == "random_erasing":
-        return f"erase {p['w']}x{p['h']}"
-    if name == "gaussian_noise":
-        return f"noise {_f(p['sigma'], 1)}"
-    if name == "gaussian_blur":
-        return f"blur {_f(p['sigma'])}"
-    if name == "jpeg":
-        return f"jpeg q{p['quality']}"
-    if name == "stroke_preserve":
-        return "strokes kept"
-    if name == "stroke_width":
-        return f"width x{_f(p['factor'])}"
-    if name == "wobble":
-        return f"wobble {_f(p['amplitude'], 3)}"
-    if name == "placement":
-        return f"place {_f(p['size'])} at {_f(p['u'])},{_f(p['v'])}"
-    if name == "ink_paper":
-        return f"ink {_f(p['ink'])} paper {_f(p['paper'])}"
-    if name == "autocontrast":
-        return f"autocontrast {_f(p['cutoff_pct'], 1)}%"
-    values = " ".join(_f(v) for v in p.values())
-    return f"{name} {values}".strip()
 
 
 def _picks(members: list[SourceImage], count: int) -> list[SourceImage]:

@@ -15,6 +15,8 @@ from PIL import Image
 from expand import lineart as L
 from expand.errors import EXIT_SKIPPED, NotLineArtError
 from expand.functional import affine_matrix, warp_affine
+from expand.line_art_transforms import Place, Placement
+from expand.transform_base import StrokePlan
 
 SUPERSAMPLE = 8  # strokes are sampled 8x8 per pixel and averaged: anti-aliased, exact widths
 
@@ -72,11 +74,6 @@ def _binary_iou(a: np.ndarray, b: np.ndarray) -> float:
 def _zoom(size: int, factor: float) -> np.ndarray:
     """affine_matrix's inverse map for a zoom by `factor` (0.4 = to 40 %) about the centre."""
     return affine_matrix(0.0, 0.0, 0.0, 0.0, 1 / factor, 1 / factor, size, size)
-
-
-def _shift(matrix: np.ndarray, tx: float, ty: float) -> np.ndarray:
-    result: np.ndarray = matrix @ np.array([[1, 0, -tx], [0, 1, -ty], [0, 0, 1]], float)
-    return result
 
 
 @pytest.fixture
@@ -420,29 +417,20 @@ def test_wobble_field_is_smooth_and_bounded() -> None:
     assert step <= 2 * math.pi * 2.0 / 20.0 * 0.5
 
 
-def test_placement_shift_maths() -> None:
-    # A centred 10x10 box in a 40x40 frame at half size: u = v = 0.5 leaves it where it is.
-    assert L.placement_shift((15, 15, 25, 25), (40, 40), 0.5, 0.5, 0.5) == (0.0, 0.0)
-    # u = 0 moves its scaled left edge (at 17.5) to 0, u = 1 its right edge (22.5) to 40.
-    assert L.placement_shift((15, 15, 25, 25), (40, 40), 0.5, 0.0, 1.0) == (-17.5, 17.5)
-
-
 @pytest.mark.parametrize("u", [0.0, 1.0])
 @pytest.mark.parametrize("v", [0.0, 1.0])
 def test_placement_puts_the_drawing_in_the_corners(u: float, v: float) -> None:
-    size, scale = 64, 0.5
+    size, span = 64, 0.5
     image = shapes(size, 2.0, np.random.default_rng(11))
-    polarity = L.detect_polarity(image)
-    box = L.ink_bbox(image, polarity)
-    assert box is not None
-    tx, ty = L.placement_shift(box, (size, size), scale, u, v)
-    matrix = _shift(_zoom(size, scale), tx, ty)
+    traced = L.trace(image)
+    box_w, box_h = traced.bbox[2] - traced.bbox[0], traced.bbox[3] - traced.bbox[1]
+    scale = span / max(box_w / size, box_h / size)
+    plan = Placement.plan(Place(span, u, v), StrokePlan(np.eye(3)), traced, size, size)
     # Drawn at the scaled width so that the box scales exactly with the drawing.
-    out = L.redraw(image, polarity, matrix, (size, size), 2.0 * scale)
-    left, top, right, bottom = L.ink_bbox(out, polarity) or (0, 0, 0, 0)
-    expected_left = u * (size - scale * (box[2] - box[0]))
-    expected_top = v * (size - scale * (box[3] - box[1]))
-    assert abs(left - expected_left) <= 1 and abs(top - expected_top) <= 1
+    out = L.draw(traced, image, plan.matrix, (size, size), 2.0 * scale)
+    left, top, right, bottom = L.ink_bbox(out, traced.polarity) or (0, 0, 0, 0)
+    assert abs(left - u * (size - scale * box_w)) <= 1
+    assert abs(top - v * (size - scale * box_h)) <= 1
     # Within a pixel of the corner (ink_bbox counts half-covered pixels; edges are partial).
     assert (left <= 1) if u == 0 else (right >= size - 1)
     assert (top <= 1) if v == 0 else (bottom >= size - 1)

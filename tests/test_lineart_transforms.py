@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from expand import line_art_transforms as LA
 from expand import lineart as L
-from expand import params as P
+from expand import transform_base as B
 from expand import transforms as T
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, NotLineArtError
@@ -102,7 +103,7 @@ def test_stroke_width_and_placement_on_the_shared_drawings(shared_shapes: Path) 
         out, params = _copy(image, config, True, copy)
         assert out.shape == image.shape and (out[..., 3] == 255).all()
         factor = params.get("stroke_width")
-        expected = width * (factor.factor if isinstance(factor, P.Factor) else 1.0)
+        expected = width * (factor.factor if isinstance(factor, LA.Factor) else 1.0)
         assert L.ink_bbox(out, polarity) is not None
         assert abs(L.stroke_width(out, polarity) - expected) <= 0.6, copy
 
@@ -126,9 +127,9 @@ def test_transparent_paper_stays_transparent() -> None:
     assert (out[..., :3][out[..., 3] > 0] < 40).all()
 
 
-IDENTITY: dict[str, P.TransformParams] = {"stroke_preserve": P.Applied(), "stroke_width": P.Factor(1.0),
-                                           "wobble": P.WobbleField(0.0, 0.5, (0.0, 1.0, 2.0, 3.0)),
-            "ink_paper": P.Levels(0.0, 0.0)}
+IDENTITY: dict[str, B.Params] = {"stroke_preserve": B.Applied(), "stroke_width": LA.Factor(1.0),
+                                           "wobble": LA.WobbleField(0.0, 0.5, (0.0, 1.0, 2.0, 3.0)),
+            "ink_paper": LA.Levels(0.0, 0.0)}
 
 
 @pytest.mark.parametrize("name", sorted(IDENTITY))
@@ -142,15 +143,15 @@ def test_identity_parameters_give_back_the_input(name: str, mode: str) -> None:
 
 def test_each_drawn_value_changes_the_picture() -> None:
     image, _ = _as("L", _source())
-    changes: dict[str, P.TransformParams] = {"stroke_width": P.Factor(1.6),
-                        "wobble": P.WobbleField(0.03, 0.5, (0.0, 1.0, 2.0, 3.0)),
-                        "ink_paper": P.Levels(0.4, 0.1),
-                        "placement": P.Place(0.5, 0.0, 1.0)}
+    changes: dict[str, B.Params] = {"stroke_width": LA.Factor(1.6),
+                        "wobble": LA.WobbleField(0.03, 0.5, (0.0, 1.0, 2.0, 3.0)),
+                        "ink_paper": LA.Levels(0.4, 0.1),
+                        "placement": LA.Place(0.5, 0.0, 1.0)}
     for name, drawn in changes.items():
         config = AugmentConfig(transforms=(T.CATALOGUE[name](),))
         out = apply_params(image, AugmentParams(extra=((name, drawn),)), config, False)
         assert not np.array_equal(out, image), name
-    placed = apply_params(image, AugmentParams(extra=(("placement", P.Place(0.5, 0.0, 1.0)),)),
+    placed = apply_params(image, AugmentParams(extra=(("placement", LA.Place(0.5, 0.0, 1.0)),)),
                           AugmentConfig(transforms=(T.Placement(),)), False)
     left, top, right, bottom = L.ink_bbox(placed, L.detect_polarity(image)) or (0, 0, 0, 0)
     assert left <= 1 and bottom >= SIZE - 1 and max(right - left, bottom - top) <= 0.5 * SIZE + 2
@@ -159,7 +160,7 @@ def test_each_drawn_value_changes_the_picture() -> None:
 def test_ink_paper_moves_the_levels_by_fractions_of_the_contrast() -> None:
     image, _ = _as("L", _source())
     config = AugmentConfig(transforms=(T.InkPaper(),))
-    out = apply_params(image, AugmentParams(extra=(("ink_paper", P.Levels(0.4, 0.2)),)),
+    out = apply_params(image, AugmentParams(extra=(("ink_paper", LA.Levels(0.4, 0.2)),)),
                        config, False)
     assert out[0, 0, 0] == round(255 - 0.2 * 255)
     assert out.min() == round(0.4 * 255)
@@ -176,13 +177,13 @@ def test_the_line_art_preset_draws_within_its_bounds_from_its_own_streams() -> N
         draw = sample_params(config, stream, (24, 24))
         keras = sample_params(without, stream, (24, 24))
         assert replace(draw, extra=()) == keras  # the Keras draws are untouched
-        assert draw.get("stroke_preserve") == P.Applied()  # p = 1
+        assert draw.get("stroke_preserve") == B.Applied()  # p = 1
         place = draw.get("placement")
-        assert isinstance(place, P.Place) and 0 <= place.u <= 1 and 0 <= place.v <= 1
+        assert isinstance(place, LA.Place) and 0 <= place.u <= 1 and 0 <= place.v <= 1
         assert placement.size[0] <= place.size <= placement.size[1]
         wobble = draw.get("wobble")
         if wobble is not None:
-            assert isinstance(wobble, P.WobbleField)
+            assert isinstance(wobble, LA.WobbleField)
             assert all(0 <= phase <= 2 * np.pi for phase in wobble.phases)
 
 
@@ -216,7 +217,7 @@ def test_a_run_skips_what_is_not_line_art_and_replays_the_rest(tmp_path: Path) -
     rows = list(read_manifest(out))
     assert len(rows) == 6 * 3
     assert {row["mode"] for row in rows} == {"L", "RGB", "RGBA"}
-    assert all(set(T.LINE_ART) <= set(row["params"]) for row in rows)
+    assert all({n for n, t in T.CATALOGUE.items() if t.line_art} <= set(row["params"]) for row in rows)
     results = list(replay(load_run(out), None))
     assert all(r.ok for r in results), [r.explain() for r in results if not r.ok][:3]
 
