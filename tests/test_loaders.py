@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from expand.cli import app
@@ -74,8 +75,39 @@ def test_hugging_face_imagefolder_reads_every_part_and_the_documented_line_gives
         # the manifest's columns are kept, `label` among them (a string: with a metadata file
         # imagefolder infers no labels from the folders)
         assert {"image", "label", "source", "copy", "sha256", "params"} <= set(loaded.column_names)
+        # what docs/splits.md says datasets does (5.2); when this changes, so must the docs
+        assert loaded.features["label"] == datasets.Value("string")
         encoded = loaded.class_encode_column("label")  # the README's line
         feature = encoded.features["label"]
         assert isinstance(feature, datasets.ClassLabel) and feature.names == CLASSES
         counted = Counter(feature.int2str(i) for i in encoded["label"])
         assert counted == _counts(folder), folder
+
+
+@pytest.mark.slow
+def test_hugging_face_on_a_part_that_lacks_a_class_gets_every_class_from_its_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/splits.md's line for a part without some class: class_encode_column would number only
+    # the labels present; the names from the class folders keep every part's numbering alike.
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    datasets = pytest.importorskip("datasets", reason="needs the test extra (datasets)")
+    src = tmp_path / "src"
+    for name, count in (("ant", 8), ("bee", 1), ("cat", 8)):
+        (src / name).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (8, 8), (30 * i, 90, 200)).save(src / name / f"{name}{i}.png")
+    out = tmp_path / "split"
+    result = CliRunner().invoke(app, ["run", str(src), "--out", str(out), "--val", "0.3",
+                                      "--copies", "1", "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    part = out / "val"
+    assert set(_counts(part)) == {"ant", "cat"}  # the lone bee went to training
+    names = sorted(entry.name for entry in os.scandir(part) if entry.is_dir())
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(part), split="train",
+                                   cache_dir=str(tmp_path / "cache"))
+    loaded = loaded.cast_column("label", datasets.ClassLabel(names=names))
+    feature = loaded.features["label"]
+    assert isinstance(feature, datasets.ClassLabel) and feature.names == ["ant", "bee", "cat"]
+    assert Counter(feature.int2str(i) for i in loaded["label"]) == _counts(part)
+    assert {"image", "source", "copy", "sha256", "params"} <= set(loaded.column_names)
