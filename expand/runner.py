@@ -536,7 +536,8 @@ def expand_dataset(
                      f"--per-class-target {config.per_class_target} (it has more sources than "
                      "that)" for label, count in images.items()
                      if count - kept_by_class[label] > config.per_class_target]
-    return RunSummary(config.out, len(dataset.sources),
+    # the sources the manifest holds, as run.json counts them: a skipped one is counted there
+    return RunSummary(config.out, sum(rows.sources.values()),
                       written, images, tuple(reported),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       kept=len(plan.kept), redone=plan.redone, pruned=pruned,
