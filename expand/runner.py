@@ -22,6 +22,7 @@ from expand.discover import Dataset, SourceImage, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor, take_prewarmed
+from expand.hfcard import write_card
 from expand.layout import (check_no_links, check_not_foreign, check_output_location,
                            is_own_file, lock_for, read_run_file, relative_inside,
                            without_long_names)
@@ -492,6 +493,7 @@ def expand_dataset(
                 duplicates = spool.duplicates()
                 reported = sorted(skipped.values(), key=lambda s: s.source)
                 write_run_file(out, _run_record(config, dataset.classes, rows, reported))
+                write_card(out, dataset.classes)
                 journal.remove()
         except BaseException:
             if journal is not None:
