@@ -153,12 +153,18 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
         return
     if quiet:
         return
-    typer.echo(
-        f"wrote {_counted(summary.images_written, 'image')} from "
-        f"{_counted(summary.sources, 'source')} to {summary.out} "
-        f"in {summary.elapsed_s:.1f} s ({summary.images_per_second:.0f} images/s; "
-        f"{summary.executor}, {_counted(summary.workers, 'worker')})"
-    )
+    if summary.kept and not (summary.images_written or summary.pruned
+                             or summary.unrecorded_removed):
+        # "wrote 0 images … (0 images/s)" reads as a failure; a finished output is not one
+        typer.echo(f"nothing to do: {_counted(summary.kept, 'image')} already there in "
+                   f"{summary.out} (from {_counted(summary.sources, 'source')})")
+    else:
+        typer.echo(
+            f"wrote {_counted(summary.images_written, 'image')} from "
+            f"{_counted(summary.sources, 'source')} to {summary.out} "
+            f"in {summary.elapsed_s:.1f} s ({summary.images_per_second:.0f} images/s; "
+            f"{summary.executor}, {_counted(summary.workers, 'worker')})"
+        )
     per_class = ", ".join(f"{k}: {v}" for k, v in summary.images_per_class.items())
     target = f" (target {summary.per_class_target})" if summary.per_class_target else ""
     typer.echo(f"per class{target}: {per_class}; skipped: {len(summary.skipped)}")
@@ -355,6 +361,9 @@ def run(
         )
         for note in settings.augment.notes():
             typer.echo(f"expand: warning: {note}", err=True)
+        if settings.image_format == "webp":
+            typer.echo("expand: warning: --format webp: Keras's image_dataset_from_directory "
+                       "skips WebP files (it reads bmp, gif, jpeg and png)", err=True)
         if settings.preset == "default" and preset is None and not quiet:
             typer.echo("expand: no augmentation option given: using preset 'default' (small "
                        "rotation, shift and zoom, horizontal flip; see --preset)", err=True)

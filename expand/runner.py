@@ -22,6 +22,7 @@ from expand.discover import Dataset, SourceImage, discover_store
 from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
                            InsufficientSpaceError, OutputWriteError)
 from expand.executors import Executor, make_executor, take_prewarmed
+from expand.hfcard import write_card
 from expand.layout import (check_no_links, check_not_foreign, check_output_location,
                            is_own_file, lock_for, read_run_file, relative_inside,
                            without_long_names)
@@ -492,6 +493,7 @@ def expand_dataset(
                 duplicates = spool.duplicates()
                 reported = sorted(skipped.values(), key=lambda s: s.source)
                 write_run_file(out, _run_record(config, dataset.classes, rows, reported))
+                write_card(out, dataset.classes)
                 journal.remove()
         except BaseException:
             if journal is not None:
@@ -536,7 +538,8 @@ def expand_dataset(
                      f"--per-class-target {config.per_class_target} (it has more sources than "
                      "that)" for label, count in images.items()
                      if count - kept_by_class[label] > config.per_class_target]
-    return RunSummary(config.out, len(dataset.sources),
+    # the sources the manifest holds, as run.json counts them: a skipped one is counted there
+    return RunSummary(config.out, sum(rows.sources.values()),
                       written, images, tuple(reported),
                       tuple(warnings), time.perf_counter() - started, executor_name, workers,
                       kept=len(plan.kept), redone=plan.redone, pruned=pruned,

@@ -64,24 +64,30 @@ def fit(image: Image.Image, box: int) -> Image.Image:
     return image.resize(size, Image.Resampling.BOX)
 
 
-def wrap(parts: list[str], width: int, face: Any, max_lines: int) -> list[str]:
-    """Greedy line filling with the given phrases (never split); the last line ends in … if cut."""
+def wrap(parts: list[str], width: int, face: Any) -> list[str]:
+    """Greedy line filling with the given phrases, whole where they fit; nothing is cut: a phrase
+    wider than a line breaks at its spaces, and a word wider than a line inside it."""
     lines: list[str] = []
     for part in parts:
         if lines and face.getlength(f"{lines[-1]}  {part}") <= width:
             lines[-1] = f"{lines[-1]}  {part}"
         else:
-            lines.append(part)
-    for i, line in enumerate(lines):
-        while face.getlength(line) > width and len(line) > 1:
-            line = line[:-2] + "…"
-        lines[i] = line
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        last = lines[-1]
-        while last and face.getlength(f"{last} …") > width:
-            last = last[:-1]
-        lines[-1] = f"{last.rstrip()} …"
+            lines += _broken(part, width, face)
+    return lines
+
+
+def _broken(text: str, width: int, face: Any) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and face.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+            continue
+        while len(word) > 1 and face.getlength(word) > width:
+            cut = next((k for k in range(len(word) - 1, 1, -1)
+                        if face.getlength(word[:k]) <= width), 1)
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
     return lines
 
 
@@ -93,9 +99,12 @@ class Cell:
     caption: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    #: the caption as drawn, one entry a line (filled in with `box`)
+    lines: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.meta, "box": list(self.box), "caption": self.caption}
+        return {**self.meta, "box": list(self.box), "caption": self.caption,
+                "caption_lines": self.lines}
 
 
 @dataclass
@@ -107,14 +116,19 @@ class Section:
 
 
 def contact_sheet(title: list[str], sections: list[Section], cell: int,
-                  caption_lines: int = 5) -> tuple[Image.Image, list[Cell]]:
-    """Lay the sections out one under another, each row of cells left to right.
+                  ) -> tuple[Image.Image, list[Cell]]:
+    """Lay the sections out one under another, each row of cells left to right, under each cell
+    its whole caption (the rows are as tall as the longest needs).
 
-    Returns the picture and the cells with their boxes filled in (left, top, right, bottom).
+    Returns the picture and the cells with their boxes and drawn lines filled in (box: left, top,
+    right, bottom).
     """
     columns = max((len(row) for s in sections for row in s.rows), default=1)
     step = cell + PAD * 2
-    caption_h = line_height(CAPTION) * caption_lines
+    for item in (item for s in sections for row in s.rows for item in row):
+        item.lines = wrap(item.caption, cell, CAPTION)
+    most = max((len(item.lines) for s in sections for row in s.rows for item in row), default=1)
+    caption_h = line_height(CAPTION) * max(most, 1)
     row_h = cell + PAD + caption_h + PAD * 2
     band_h = line_height(HEADER) + PAD
     title_h = line_height(TITLE) * len(title) + PAD * 2
@@ -144,8 +158,9 @@ def contact_sheet(title: list[str], sections: list[Section], cell: int,
                 sheet.paste(picture, (x0, y0))
                 item.box = (x0, y0, x0 + picture.width, y0 + picture.height)
                 text_y = y + cell + PAD // 2
-                for i, line in enumerate(wrap(item.caption, cell, CAPTION, caption_lines)):
-                    draw.text((left, text_y), line, font=CAPTION, fill=INK if i == 0 else MUTED)
+                named = len(wrap(item.caption[:1], cell, CAPTION))  # the name, in ink
+                for i, line in enumerate(item.lines):
+                    draw.text((left, text_y), line, font=CAPTION, fill=INK if i < named else MUTED)
                     text_y += line_height(CAPTION)
                 cells.append(item)
             y += row_h

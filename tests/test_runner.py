@@ -49,7 +49,7 @@ def test_counts_manifest_and_layout(samples_train: Path, tmp_path: Path) -> None
     rows = list(read_manifest(out))
     images = sorted(p for p in out.rglob("*") if p.suffix == ".png")
     assert len(rows) == len(images) == len(sources) * 5 == summary.images_written
-    assert sorted(p.name for p in out.iterdir()) == ["circle", "metadata.jsonl",
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "circle", "metadata.jsonl",
                                                     "rectangle", "run.json", "triangle"]
     assert [r["file_name"] for r in rows] == sorted(r["file_name"] for r in rows)
     keys = ["file_name", "label", "source", "source_sha256", "copy", "sha256", "bytes", "width",

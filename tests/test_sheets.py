@@ -190,3 +190,36 @@ def test_captions_keep_whole_numbers_whole() -> None:
                            brightness=1.5).to_dict(())
     assert describe(params) == ["rot 30°", "shear -10°", "tx 2 ty 0", "chshift 100",
                                 "bright 1.5"]
+
+
+def test_captions_are_drawn_whole_however_long() -> None:
+    """Captions wrap onto more lines instead of ending in … (issue 25, point 7)."""
+    from expand.sheet import CAPTION, PAD, Cell, Section, contact_sheet, line_height, wrap
+
+    caption = ["a_very_long_source_file_name_0001.png", "rot 30°", "shear -10°",
+               "tx 2 ty 0", "perspective 0.12 0.08 0.11 0.05", "erase 3 boxes 12%", "hflip"]
+    short = ["b.png", "rot 1°"]
+    cells = [Cell(Image.new("RGB", (24, 24)), caption), Cell(Image.new("RGB", (24, 24)), short)]
+    sheet, drawn = contact_sheet(["title"], [Section("class", [cells])], 64)
+    for cell in drawn:
+        lines = cell.to_dict()["caption_lines"]
+        assert lines == wrap(cell.caption, 64, CAPTION)
+        assert all(CAPTION.getlength(line) <= 64 and "…" not in line for line in lines)
+        assert "".join("".join(lines).split()) == "".join("".join(cell.caption).split())
+    assert len(drawn[0].lines) > 5 > len(drawn[1].lines)  # longer than the old five-line cut
+    # the sheet is tall enough for the longest caption: ink where its last line goes
+    left, top = drawn[0].box[0] - 20, drawn[0].box[1] - 20  # the 24 px picture is centred
+    last = top + 64 + PAD // 2 + (len(drawn[0].lines) - 1) * line_height(CAPTION)
+    band = np.asarray(sheet.convert("L"))[last:last + line_height(CAPTION), left:left + 64]
+    assert last + line_height(CAPTION) <= sheet.height and (band < 128).sum() > 10
+
+
+def test_the_preview_layout_lists_each_captions_lines(samples_train: Path,
+                                                       tmp_path: Path) -> None:
+    done = _expand("preview", samples_train, "--out", tmp_path / "p.png", "--preset", "heavy",
+                   "--per-class", "1", "--copies", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    for cell in json.loads(done.stdout)["cells"]:
+        assert "".join("".join(cell["caption_lines"]).split()) == \
+            "".join("".join(cell["caption"]).split())
+        assert not any("…" in line for line in cell["caption_lines"])
