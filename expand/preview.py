@@ -7,24 +7,20 @@ from typing import Any
 from PIL import Image
 
 from expand import codec, storage
-from expand.config import ExpandConfig
+from expand.config import KERAS_SETTINGS, ExpandConfig
 from expand.discover import SourceImage, discover_store
 from expand.errors import ImageReadError, NotLineArtError
+from expand.idg import LABEL_CAPTIONS, PIXEL_CAPTIONS
+from expand.idg import short as _f
 from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
 from expand.worker import draw_copy, encode_output, trace_or_skip
 
-
-def _f(value: float, digits: int = 2) -> str:
-    """`value` rounded to `digits` places, trailing zeros of the fraction dropped."""
-    text = f"{value:.{digits}f}"
-    if digits:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
 #: Caption order: what may change a label first (flips, turns, crops, erasing), then the rest.
 _FIRST = ("random_crop", "random_resized_crop", "random_erasing", "perspective")
+#: The captions of Keras's transforms in their order, a shared one (the flips') once.
+_KERAS_CAPTIONS = sorted({s.caption for _, s in KERAS_SETTINGS if s.caption is not None},
+                         key=lambda caption: caption.order)
 
 
 def describe(params: dict[str, Any] | None) -> list[str]:
@@ -32,25 +28,13 @@ def describe(params: dict[str, Any] | None) -> list[str]:
     label first (a manifest `params` row; None for an original)."""
     if params is None:
         return ["original"]
-    parts = []
-    flips = ("H" if params["flip_horizontal"] else "") + ("V" if params["flip_vertical"] else "")
-    if flips:
-        parts.append(f"flip {flips}")
-    if params["theta"]:
-        parts.append(f"rot {_f(params['theta'], 0)}°")
+    keras = [(c.order, text) for c in _KERAS_CAPTIONS if (text := c.text(params))]
     extras = [(n, p) for n, p in params.items() if isinstance(p, dict)]
+    parts = [text for order, text in keras if order < LABEL_CAPTIONS]
     parts += [_describe_extra(n, p) for n, p in extras if n in _FIRST]
-    if params["shear"]:
-        parts.append(f"shear {_f(params['shear'], 0)}°")
-    if (params["zx"], params["zy"]) != (1.0, 1.0):
-        parts.append(f"zoom {_f(params['zx'])}/{_f(params['zy'])}")
-    if params["tx"] or params["ty"]:
-        parts.append(f"tx {_f(params['tx'], 1)} ty {_f(params['ty'], 1)}")
+    parts += [text for order, text in keras if LABEL_CAPTIONS <= order < PIXEL_CAPTIONS]
     parts += [_describe_extra(n, p) for n, p in extras if n not in _FIRST]
-    if params["channel_shift_intensity"] is not None:
-        parts.append(f"chshift {_f(params['channel_shift_intensity'], 0)}")
-    if params["brightness"] is not None:
-        parts.append(f"bright {_f(params['brightness'])}")
+    parts += [text for order, text in keras if order >= PIXEL_CAPTIONS]
     return parts or ["identity"]
 
 
