@@ -413,7 +413,7 @@ def run(
         help="TOML or JSON settings; options override it.")] = None,
     augment: dict[str, Any] | None = None,
 ) -> None:
-    """Write augmented copies of SRC/<class>/ images to DIR/<class>/, and a manifest."""
+    """Write augmented copies of each SRC/<class>/ image and a manifest to DIR."""
     augment = augment or {}
     run_options = {"copies": copies, "seed": seed, "format": image_format, "quality": quality,
                    "png_level": png_level, "resize": resize, "include_originals": include_originals,
