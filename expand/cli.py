@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import os
@@ -35,6 +34,7 @@ from expand.errors import (
     ConfigError,
     ExpandError,
     OutputWriteError,
+    did_you_mean,
 )
 from expand.executors import available_cpus
 
@@ -145,7 +145,7 @@ def _completer(choices: Iterable[str]) -> Callable[[str], list[str]]:
 
 
 def _normalize(token: str) -> str:
-    """Keras's spelling of an option (--rotation_range) is the same option as --rotation-range."""
+    """Keras's spelling of an option (with underscores) is the same option (with dashes)."""
     return token.replace("_", "-")
 
 
@@ -698,6 +698,16 @@ def _refuse_keras_only(args: list[str]) -> None:
             sys.exit(EXIT_USAGE)
 
 
+def _refuse_misspelt_subcommand(word: str) -> None:
+    """A first word that names no folder, file or URL but is close to a subcommand's name."""
+    if word.startswith("-") or "://" in word or os.path.lexists(word):
+        return
+    hint = did_you_mean(word, SUBCOMMANDS)
+    if hint:
+        typer.echo(f"expand: error: no such folder or subcommand: '{word}'{hint}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: coreutils hand-over, reserved subcommands, else the main job."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -713,6 +723,7 @@ def main(argv: list[str] | None = None) -> None:
     if args in (["--help"], ["-h"]):
         args = ["run", "--help"]
     elif not args or (args[0] not in SUBCOMMANDS and args[0] not in ROOT_OPTIONS):
+        _refuse_misspelt_subcommand(args[0] if args else "-")
         args = ["run", *args]
     if args[0] != "run":  # the launcher's SIGTERM-as-interrupt is for the run, which says 130
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from expand.errors import ConfigError
+from expand.errors import ConfigError, did_you_mean
 from expand.executors import max_workers
 from expand.idg import (KERAS, PROBABILITY, Caption, Setting, any_shift, between, declared,
                         each_between, fired, given, numbers, probabilities, shift_x, shift_y,
@@ -432,6 +432,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The per-class override `config init` shows (commented) when a preset has none: why, and keys.
+CLASS_EXAMPLE: dict[str, tuple[str, dict[str, Any]]] = {
+    "six": ("a flip would turn a 6 into a 9", {"vertical_flip": False}),
+}
+
+
 def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
@@ -439,14 +445,16 @@ def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: '{key}' is an ImageDataGenerator argument that does not "
                               f"belong to offline expansion: {KERAS_NOT_OFFLINE[key]}")
         if key not in AUGMENT_KEYS:
-            raise ConfigError(f"{where}: unknown augmentation parameter '{key}'")
+            raise ConfigError(f"{where}: unknown augmentation parameter '{key}'"
+                              + did_you_mean(key, sorted({*AUGMENT_KEYS, *RUN_KEYS, "preset"})))
         out[key] = value
     return out
 
 
 def preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
-        raise ConfigError(f"--preset: unknown preset '{name}' (known: {', '.join(PRESETS)})")
+        raise ConfigError(f"--preset: unknown preset '{name}'{did_you_mean(name, PRESETS)} "
+                          f"(known: {', '.join(PRESETS)})")
     return dict(PRESETS[name])
 
 

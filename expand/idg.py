@@ -51,7 +51,7 @@ class Setting:
         parse: (name, text) → value, for str options.
         metavar: what the option's value looks like in --help.
         choices: the values shell completion offers.
-        stream: the random stream it draws from ("" if it draws nothing: fill mode, cval).
+        stream: the random stream it draws from ("" if it draws nothing: the fill's settings).
         params: the manifest's `params` keys it fills, in order.
         on: whether a value switches the transform on (then its stream is drawn from).
         draw: (value, rng, (width, height)) → the values of `params`, when the transform fires.

@@ -7,7 +7,7 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from expand.config import KERAS_SETTINGS, AugmentConfig, ExpandConfig
+from expand.config import CLASS_EXAMPLE, KERAS_SETTINGS, AugmentConfig, ExpandConfig
 from expand.transforms import CATALOGUE
 
 _COLUMN = 34
@@ -92,8 +92,9 @@ def starter_text(config: ExpandConfig, origin: str) -> str:
     for label, override in augment.classes:
         lines += _class_table(label, override, augment)
     if not augment.classes:
-        lines += ["# [classes.six]                    # a flip would turn a 6 into a 9",
-                  "# vertical_flip = false"]
+        label, (note, overrides) = next(iter(CLASS_EXAMPLE.items()))
+        lines += [f"# [classes.{label}]".ljust(_COLUMN) + f"# {note}",
+                  *(f"# {_line(k, v)}" for k, v in overrides.items())]
     return "\n".join(lines) + "\n"
 
 
