@@ -313,7 +313,7 @@ def _augmentation_option(name: str, setting: Setting) -> Any:
 def with_augmentation(command: Callable[..., None]) -> Callable[..., None]:
     """Give a command an option per ImageDataGenerator setting declared in AugmentConfig; it
     receives those given, parsed, as `augment` (what resolve_config's cli_augment takes)."""
-    declared = [(name, setting) for name, setting in KERAS_SETTINGS if setting.help]
+    declared = KERAS_SETTINGS
     signature = inspect.signature(command, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name != "augment"]
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,

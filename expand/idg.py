@@ -46,7 +46,7 @@ class Setting:
 
     Attributes:
         check: (name, value) → the value, validated and normalised; raises ConfigError.
-        help: the command line's help and `config init`'s comment; "" keeps it off the command line.
+        help: the command line's help and `config init`'s comment.
         option: the option's type (float, bool or str); str options are read by `parse`.
         parse: (name, text) → value, for str options.
         metavar: what the option's value looks like in --help.
@@ -60,7 +60,7 @@ class Setting:
     """
 
     check: Callable[[str, Any], Any]
-    help: str = ""
+    help: str
     option: type = float
     parse: Callable[[str, str], Any] | None = None
     metavar: str = ""
