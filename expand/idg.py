@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, fields
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expand.errors import ConfigError
-from expand.seeding import Rng
+
+if TYPE_CHECKING:
+    from expand.seeding import Rng
 
 #: The metadata of a field declared as an ImageDataGenerator setting ({KERAS: Setting}), and of
 #: a field that is the probability of one (named `Setting.p_key`).
@@ -37,7 +39,7 @@ class Caption:
     text: Callable[[Mapping[str, Any]], str | None]
 
 
-Draw = Callable[[Any, Rng, tuple[int, int]], tuple[Any, ...]]
+Draw = Callable[[Any, "Rng", tuple[int, int]], tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
