@@ -156,7 +156,8 @@ def _chance(default: float) -> Any:
     return field(default=default, metadata=PROBABILITY)
 
 
-_FLIPS = Caption(0, lambda p: "flip " + "H" * p["flip_horizontal"] + "V" * p["flip_vertical"]
+_FLIPS = Caption(0, lambda p: "flip " + ("H" if p["flip_horizontal"] else "")
+                 + ("V" if p["flip_vertical"] else "")
                  if p["flip_horizontal"] or p["flip_vertical"] else None)
 _SHIFTS = Caption(4, lambda p: f"tx {short(p['tx'], 1)} ty {short(p['ty'], 1)}"
                   if p["tx"] or p["ty"] else None)
@@ -173,7 +174,8 @@ class AugmentConfig:
     Defaults are Keras's own, so a ported config means what it meant there. Each of Keras's
     settings is declared here once, with its metadata (expand.idg.Setting): the command line,
     `config init`, the draws, the manifest's keys, preview and inspect follow from it. Field order
-    is the draw order and the manifest's. `transforms` accepts Transform objects or their
+    is the draw order and the manifest's; a Caption's number is its place in a caption (what may
+    change a label first: see expand.idg.LABEL_CAPTIONS). `transforms` accepts Transform objects or their
     `[[transforms]]` tables; `classes` maps a class to the keys it overrides (resolved here
     against this config, into full configs of their own).
     """
@@ -184,11 +186,11 @@ class AugmentConfig:
         caption=Caption(1, lambda p: f"rot {short(p['theta'], 0)}°" if p["theta"] else None))
     width_shift_range: ShiftRange = _keras(
         0.0, check=_shift_range, option=str, parse=numbers, metavar="R",
-        help="< 1: of the width; else pixels; a,b: one of.",
+        help="Shift: fraction of the width (< 1) or pixels.",
         stream="width_shift", params=("tx",), on=any_shift, draw=shift_x, caption=_SHIFTS)
     height_shift_range: ShiftRange = _keras(
         0.0, check=_shift_range, option=str, parse=numbers, metavar="R",
-        help="The same, of the height.",
+        help="Shift: fraction of the height (< 1) or pixels.",
         stream="height_shift", params=("ty",), on=any_shift, draw=shift_y, caption=_SHIFTS)
     shear_range: float = _keras(
         0.0, check=_degrees, help="Shear angle, degrees (Keras 1: radians).", metavar="DEG",
@@ -196,7 +198,7 @@ class AugmentConfig:
         caption=Caption(2, lambda p: f"shear {short(p['shear'], 0)}°" if p["shear"] else None))
     zoom_range: tuple[float, float] = _keras(
         (1.0, 1.0), check=_zoom, option=str, parse=numbers, metavar="Z",
-        help="[1-z, 1+z], or LOW,HIGH; < 1 zooms in.",
+        help="z for [1-z, 1+z], or LOW,HIGH; < 1 zooms in.",
         stream="zoom", params=("zx", "zy"), on=lambda z: z != (1.0, 1.0), draw=each_between,
         caption=Caption(3, lambda p: f"zoom {short(p['zx'])}/{short(p['zy'])}"
                         if (p["zx"], p["zy"]) != (1.0, 1.0) else None))
@@ -209,7 +211,7 @@ class AugmentConfig:
     fill_mode: FillMode = _keras(
         "nearest", check=_fill_mode, option=str, choices=FILL_MODES, metavar="MODE",
         help="nearest, reflect, wrap or constant (cval).")
-    cval: float = _keras(0.0, check=_fill_value, help="The fill of fill mode constant.",
+    cval: float = _keras(0.0, check=_fill_value, help="Fill value of fill mode constant.",
                          metavar="V")
     channel_shift_range: float = _keras(
         0.0, check=_levels, help="One c ~ U(-r, r) added to every channel.", metavar="R",
