@@ -44,7 +44,7 @@ Draw = Callable[[Any, "Rng", tuple[int, int]], tuple[Any, ...]]
 
 @dataclass(frozen=True)
 class Setting:
-    """One ImageDataGenerator setting (or its probability), as its AugmentConfig field declares it.
+    """One ImageDataGenerator setting, as its AugmentConfig field declares it.
 
     Attributes:
         check: (name, value) → the value, validated and normalised; raises ConfigError.
@@ -56,7 +56,8 @@ class Setting:
         stream: the random stream it draws from ("" if it draws nothing: the fill's settings).
         params: the manifest's `params` keys it fills, in order.
         on: whether a value switches the transform on (then its stream is drawn from).
-        draw: (value, rng, (width, height)) → the values of `params`, when the transform fires.
+        draw: (value, rng, (width, height)) → the values of `params`, when the transform fires
+            (called by params.sample_params only, with the setting's own stream).
         caption: how a drawn row shows it in preview's and inspect's captions.
         example: the value `config init` shows, commented, when the setting is off (None).
     """
@@ -76,7 +77,7 @@ class Setting:
 
     @cached_property
     def p_key(self) -> str:
-        """The key of its probability (Keras's transforms have none: always on, flips half)."""
+        """The field of its probability (ours: Keras's are always on, the flips half the time)."""
         return f"{self.stream}_p"
 
 
