@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-import re
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from tqdm import tqdm
+from typer.core import TyperCommand, TyperGroup
 
 from expand import __version__
-from expand.config import KERAS_NOT_OFFLINE, PRESETS, resolve_config
+from expand.config import (
+    KERAS_NOT_OFFLINE,
+    KERAS_SETTINGS,
+    OUTPUT_FORMATS,
+    PRESETS,
+    resolve_config,
+)
 from expand.coreutils import hand_over, is_coreutils_call
 from expand.errors import (
     EXIT_FATAL,
@@ -27,53 +34,129 @@ from expand.errors import (
     ConfigError,
     ExpandError,
     OutputWriteError,
+    did_you_mean,
 )
 from expand.executors import available_cpus
 
+try:  # Typer vendors Click from 0.2x on; before, it used Click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
+
 if TYPE_CHECKING:
+    from typer._click import Context, HelpFormatter, Parameter
+
     from expand.config import ExpandConfig
+    from expand.idg import Setting
     from expand.runner import DryRun, RunSummary
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
 ROOT_OPTIONS = ("--version", "--install-completion", "--show-completion")
 
-EPILOG = (
-    "Subcommands: run (this main job, the default), preview, inspect, replay, config. "
-    "A folder with one of those names is given as ./NAME. "
-    "Called the way coreutils' expand is (-t/--tabs, -i, only text files, or a pipe and no "
-    "argument), the call is handed to the system's expand unchanged. "
-    "Exit codes: 0 done; 1 done but some inputs skipped; 2 usage or config error; "
-    "3 fatal runtime error (I/O, disk full, lock held, bucket or scheduler unusable); "
-    "130 interrupted."
-)
+AUGMENTATION, RUN, OUTPUT, CLUSTER = "Augmentation", "Run", "Output", "Cluster"
+PANELS = ("Arguments", AUGMENTATION, RUN, OUTPUT, CLUSTER)
+
+EPILOG = ("\b\nExamples:\n"
+          "  expand photos/train --out aug --copies 20 --rotation-range 40 --horizontal-flip\n"
+          "  expand preview photos/train --out sheet.png --preset medium\n"
+          "  expand s3://bucket/train --out s3://bucket/aug --scheduler tcp://HOST:8786\n\n"
+          "Subcommands: run (the default), preview, inspect, replay, config; a folder so named "
+          "is ./NAME. Keras's option names work too. A call meant for coreutils' expand (-t, "
+          "-i, text files) is handed to it. Exit codes: 0 done, 1 inputs skipped, 2 usage or "
+          "config error, 3 fatal, 130 interrupted.")
+
+
+class PanelCommand(TyperCommand):
+    """Plain help (no boxes, any width), the options grouped under their `rich_help_panel` as in
+    `train`; a flag pair shows as --[no-]NAME, so that most options take one line."""
+
+    def format_usage(self, ctx: Context, formatter: HelpFormatter) -> None:
+        arguments = [p.metavar or "" for p in self.get_params(ctx)
+                     if p.param_type_name == "argument"]
+        formatter.write_usage(ctx.command_path, " ".join(["[OPTIONS]", *arguments]))
+
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = _help_record(param, ctx)
+            if record is None:
+                continue
+            panel = ("Arguments" if param.param_type_name == "argument"
+                     else getattr(param, "rich_help_panel", None) or OUTPUT)  # --help
+            panels.setdefault(panel, []).append(record)
+        for panel, records in sorted(panels.items(), key=lambda item: PANELS.index(item[0])):
+            with formatter.section(panel):
+                formatter.write_dl(records)
+
+
+def _help_record(param: Parameter, ctx: Context) -> tuple[str, str] | None:
+    if getattr(param, "hidden", False):
+        return None
+    help_text = getattr(param, "help", None) or ""
+    metavar = param.metavar or (param.name or "").upper()
+    if param.param_type_name == "argument":
+        return (metavar, help_text)
+    names = ", ".join(sorted(param.opts, key=len))
+    if param.secondary_opts:
+        names = f"--[no-]{param.opts[0][2:]}"
+    elif not getattr(param, "is_flag", False):
+        names += f" {metavar}"
+    return (names, help_text)
+
+
+class ExpandGroup(TyperGroup):
+    """`expand SRC ...` is `expand run SRC ...` (main() routes it so; shell completion comes
+    here), and a usage error is one line, as every other error of the command."""
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args,
+                                **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args,
+                                **extra)
+        except UsageError as exc:
+            typer.echo(f"expand: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _completer(choices: Iterable[str]) -> Callable[[str], list[str]]:
+    """Shell completion of an option's value among `choices`."""
+    names = tuple(choices)
+
+    def complete(incomplete: str) -> list[str]:
+        return [name for name in names if name.startswith(incomplete)]
+
+    return complete
+
+
+def _normalize(token: str) -> str:
+    """Keras's spelling of an option (with underscores) is the same option (with dashes)."""
+    return token.replace("_", "-")
+
 
 app = typer.Typer(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Offline, reproducible image-dataset expansion.", epilog=EPILOG)
+                  help="Offline, reproducible image-dataset expansion.", epilog=EPILOG,
+                  cls=ExpandGroup, context_settings={"token_normalize_func": _normalize})
 
 
 def _fail(message: str, code: int) -> NoReturn:
     typer.echo(f"expand: error: {message}", err=True)
     raise typer.Exit(code)
-
-
-def _number(text: str, name: str) -> int | float:
-    """'5' stays an int (Keras: integer pixels), '5.0' and '0.1' are floats."""
-    try:
-        return int(text) if re.fullmatch(r"[+-]?\d+", text.strip()) else float(text)
-    except ValueError:
-        _fail(f"{name}: expected a number, got {text!r}", EXIT_USAGE)
-
-
-def _numbers(text: str, name: str) -> list[int | float]:
-    return [_number(part, name) for part in text.strip().strip("[]()").split(",") if part.strip()]
-
-
-def _range(text: str | None, name: str) -> Any:
-    """'0.1' → 0.1, '5' → 5, '0.8,2.0' or '[0.8, 2.0]' → [0.8, 2.0]."""
-    if text is None:
-        return None
-    values = _numbers(text, name)
-    return values[0] if len(values) == 1 and "," not in text else values
 
 
 class _Bar:
@@ -223,127 +306,121 @@ def _root(
         raise typer.Exit(EXIT_USAGE)
 
 
-@app.command("run", epilog=EPILOG)
+def _augmentation_option(name: str, setting: Setting) -> Any:
+    """The option of one ImageDataGenerator setting, from its declaration in AugmentConfig."""
+    flag = "--" + name.replace("_", "-")
+    decls = [f"{flag}/--no-{flag[2:]}"] if setting.option is bool else [flag]
+    info = typer.Option(*decls, help=setting.help, metavar=setting.metavar or None,
+                        show_default=False, rich_help_panel=AUGMENTATION,
+                        autocompletion=_completer(setting.choices) if setting.choices else None)
+    return Annotated[Optional[setting.option], info]
+
+
+def with_augmentation(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command an option per ImageDataGenerator setting declared in AugmentConfig; it
+    receives those given, parsed, as `augment` (what resolve_config's cli_augment takes)."""
+    declared = KERAS_SETTINGS
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "augment"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=_augmentation_option(name, setting))
+             for name, setting in declared]
+
+    def with_options(**options: Any) -> None:
+        augment = {}
+        try:
+            for name, setting in declared:
+                value = options.pop(name)
+                if value is not None:
+                    augment[name] = value if setting.parse is None else setting.parse(name, value)
+        except ConfigError as exc:
+            _fail(str(exc), exc.exit_code)
+        command(**options, augment=augment)
+
+    with_options.__name__, with_options.__doc__ = command.__name__, command.__doc__
+    with_options.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*own, *added])
+    return with_options
+
+
+@app.command("run", cls=PanelCommand, epilog=EPILOG)
+@with_augmentation
 def run(
-    src: Annotated[str, typer.Argument(help="Dataset folder: SRC/<class>/<images>; a path or a "
-                                       "URL (s3://bucket/train, any fsspec filesystem).",
-                                       show_default=False)],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output folder (new, empty, or an "
-                                     "earlier run of the same settings); a path or a URL.",
-                                     show_default=False)],
-    copies: Annotated[Optional[int], typer.Option("--copies", "-n", min=0, show_default=False,
-                      help="Augmented copies per source image [default: 10].")] = None,
+    src: Annotated[str, typer.Argument(metavar="SRC", show_default=False,
+                                       help="Dataset folder SRC/<class>/<images>, or a URL.")],
+    out: Annotated[str, typer.Option("--out", "-o", metavar="DIR", show_default=False,
+                                     rich_help_panel=OUTPUT,
+                                     help="Output folder: new, empty, or an earlier run.")],
+    copies: Annotated[Optional[int], typer.Option(
+        "--copies", "-n", min=0, metavar="N", show_default=False, rich_help_panel=RUN,
+        help="Augmented copies per source [10].")] = None,
     per_class_target: Annotated[Optional[int], typer.Option(
-        "--per-class-target", min=1, show_default=False,
-        help="Balance the classes: K images per class, each source of a class getting an equal "
-        "share of copies (the remainder goes to the sources with the smallest SHA-256 of their "
-        "path). Replaces --copies.")] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
-                    help="Run seed [default: 0].")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, show_default=False,
-                       help="Worker processes [default: the CPUs this process may use; 2 with "
-                       "--scheduler local].")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(show_default=False,
-                         help="Run on Dask: tcp://HOST:PORT of a running scheduler, or 'local' "
-                         "for a LocalCluster on 127.0.0.1 (needs the dask extra).")] = None,
-    storage_option: Annotated[Optional[list[str]], typer.Option(
-        "--storage-option", show_default=False,
-        help="KEY=VALUE passed to the fsspec filesystem of URLs (repeatable; VALUE read as JSON "
-        "when it is, e.g. endpoint_url=http://127.0.0.1:9000, anon=true).")] = None,
-    image_format: Annotated[Optional[str], typer.Option("--format", show_default=False,
-                            help="same, png, jpeg or webp [default: same as the source; "
-                            "other formats become png].")] = None,
-    quality: Annotated[Optional[int], typer.Option(min=1, max=100, show_default=False,
-                       help="JPEG/WebP quality [default: 90].")] = None,
-    png_level: Annotated[Optional[int], typer.Option(min=0, max=9, show_default=False,
-                         help="PNG zlib level: 1 is the fast encoder (OpenCV); 0 and 2-9 are "
-                         "Pillow's, smaller on line art but 5-10x slower; 6 is what Keras "
-                         "writes [default: 1].")] = None,
-    resize: Annotated[Optional[str], typer.Option(help="Resize every source to WIDTHxHEIGHT "
-                      "before augmenting; parameters in pixels refer to that size.",
-                      show_default=False)] = None,
+        "--per-class-target", min=1, metavar="K", show_default=False, rich_help_panel=RUN,
+        help="K images per class, instead of --copies.")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        min=0, metavar="N", show_default=False, rich_help_panel=RUN,
+        help="Run seed [0]: same seed, same files.")] = None,
+    val: Annotated[Optional[float], typer.Option(
+        "--val", metavar="F", show_default=False, rich_help_panel=RUN,
+        help="Hold out this fraction of sources: OUT/val.")] = None,
+    test: Annotated[Optional[float], typer.Option(
+        "--test", metavar="F", show_default=False, rich_help_panel=RUN,
+        help="With --val: another fraction, OUT/test.")] = None,
+    max_image_pixels: Annotated[Optional[int], typer.Option(
+        min=1, metavar="N", show_default=False, rich_help_panel=RUN,
+        help="Refuse larger sources [Pillow's limit].")] = None,
+    follow_symlinks: Annotated[Optional[bool], typer.Option(
+        "--follow-symlinks/--no-follow-symlinks", show_default=False, rich_help_panel=RUN,
+        help="Follow symbolic links in SRC [no].")] = None,
+    rebuild: Annotated[bool, typer.Option(
+        rich_help_panel=RUN, help="Replace an earlier run of other settings.")] = False,
+    prune: Annotated[bool, typer.Option(
+        rich_help_panel=RUN, help="Remove earlier outputs no longer asked for.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", rich_help_panel=RUN,
+        help="Say what would be written; write nothing.")] = False,
+    image_format: Annotated[Optional[str], typer.Option(
+        "--format", metavar="FMT", show_default=False, rich_help_panel=OUTPUT,
+        autocompletion=_completer(OUTPUT_FORMATS),
+        help=f"{', '.join(OUTPUT_FORMATS)} [same as the source].")] = None,
+    quality: Annotated[Optional[int], typer.Option(
+        min=1, max=100, metavar="Q", show_default=False, rich_help_panel=OUTPUT,
+        help="JPEG and WebP quality, 1-100 [90].")] = None,
+    png_level: Annotated[Optional[int], typer.Option(
+        min=0, max=9, metavar="L", show_default=False, rich_help_panel=OUTPUT,
+        help="PNG level 0-9 [1: the fast encoder].")] = None,
+    resize: Annotated[Optional[str], typer.Option(
+        metavar="WxH", show_default=False, rich_help_panel=OUTPUT,
+        help="Resize sources first (pixel settings too).")] = None,
     include_originals: Annotated[Optional[bool], typer.Option(
         "--include-originals/--no-include-originals", show_default=False,
-        help="Also write each source, re-encoded the same way.")] = None,
-    preset: Annotated[Optional[str], typer.Option(show_default=False,
-                      help=f"Augmentation preset: {', '.join(PRESETS)}.")] = None,
-    config: Annotated[Optional[Path], typer.Option(show_default=False,
-                      help="TOML or JSON config (ImageDataGenerator keys and run keys); "
-                      "options given here override it.")] = None,
-    rotation_range: Annotated[Optional[float], typer.Option(
-        "--rotation-range", "--rotation_range", show_default=False,
-        help="Degrees: theta ~ U(-r, r).")] = None,
-    width_shift_range: Annotated[Optional[str], typer.Option(
-        "--width-shift-range", "--width_shift_range", show_default=False,
-        help="Horizontal shift: float < 1 = fraction of the width, >= 1 = pixels; int n = "
-        "integer pixels in ±(0..n-1); list a,b = one of them, ±.")] = None,
-    height_shift_range: Annotated[Optional[str], typer.Option(
-        "--height-shift-range", "--height_shift_range", show_default=False,
-        help="Vertical shift, same rules as --width-shift-range.")] = None,
-    shear_range: Annotated[Optional[float], typer.Option(
-        "--shear-range", "--shear_range", show_default=False, help="Shear angle in degrees.")] = None,
-    zoom_range: Annotated[Optional[str], typer.Option(
-        "--zoom-range", "--zoom_range", show_default=False,
-        help="z for [1-z, 1+z], or low,high; < 1 zooms in. Width and height independent.")] = None,
-    horizontal_flip: Annotated[Optional[bool], typer.Option(
-        "--horizontal-flip/--no-horizontal-flip", "--horizontal_flip/--no_horizontal_flip",
-        show_default=False, help="Mirror left-right half of the time.")] = None,
-    vertical_flip: Annotated[Optional[bool], typer.Option(
-        "--vertical-flip/--no-vertical-flip", "--vertical_flip/--no_vertical_flip",
-        show_default=False, help="Flip upside down half of the time.")] = None,
-    fill_mode: Annotated[Optional[str], typer.Option(
-        "--fill-mode", "--fill_mode", show_default=False,
-        help="nearest, reflect, wrap or constant (with --cval).")] = None,
-    cval: Annotated[Optional[float], typer.Option(
-        show_default=False, help="Fill value for fill_mode constant.")] = None,
-    brightness_range: Annotated[Optional[str], typer.Option(
-        "--brightness-range", "--brightness_range", show_default=False,
-        help="low,high: pixel values multiplied by b ~ U(low, high).")] = None,
-    channel_shift_range: Annotated[Optional[float], typer.Option(
-        "--channel-shift-range", "--channel_shift_range", show_default=False,
-        help="One value ~ U(-c, c) added to every channel, clipped to the image's range.")] = None,
-    val: Annotated[float | None, typer.Option(
-        "--val", show_default=False,
-        help="Split SRC by source: OUT/train gets the copies of the sources not held out, "
-        "OUT/val the originals of about this fraction of each class (docs/splits.md).")] = None,
-    test: Annotated[float | None, typer.Option(
-        "--test", show_default=False,
-        help="With --val: also OUT/test, the originals of about this fraction.")] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Say what would be written (counts per class, estimated bytes, free "
-        "space) and write nothing.")] = False,
-    rebuild: Annotated[bool, typer.Option(
-        help="Replace an earlier run in OUT made with other settings.")] = False,
-    prune: Annotated[bool, typer.Option(
-        help="Remove earlier outputs whose source is gone or whose copy is no longer asked "
-        "for (kept and reported by default).")] = False,
-    max_image_pixels: Annotated[Optional[int], typer.Option(
-        min=1, show_default=False, help="Refuse larger images as decompression bombs "
-        "[default: Pillow's limit, 2 x 89,478,485 pixels].")] = None,
-    follow_symlinks: Annotated[Optional[bool], typer.Option(
-        "--follow-symlinks/--no-follow-symlinks", show_default=False,
-        help="Follow symbolic links inside SRC, also to outside it (loops are detected) "
-        "[default: no].")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved "
-                                          "settings before the run.")] = False,
+        rich_help_panel=OUTPUT, help="Also write each source, re-encoded.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
+                                          help="Print the summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT,
+                                        help="No progress bar or summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", rich_help_panel=OUTPUT,
+                                          help="Print the resolved settings first.")] = False,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, metavar="N", show_default=False, rich_help_panel=CLUSTER,
+        help="Worker processes [the usable CPUs].")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        metavar="ADDRESS", show_default=False, rich_help_panel=CLUSTER,
+        help="Dask: tcp://HOST:PORT, or local.")] = None,
+    storage_option: Annotated[Optional[list[str]], typer.Option(
+        "--storage-option", metavar="K=V", show_default=False, rich_help_panel=CLUSTER,
+        help="fsspec option of URLs (repeatable).")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        metavar="NAME", show_default=False, rich_help_panel=AUGMENTATION,
+        autocompletion=_completer(PRESETS), help="default, light, medium, heavy, line-art...")
+    ] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        metavar="FILE", show_default=False, rich_help_panel=AUGMENTATION,
+        help="TOML or JSON settings; options override it.")] = None,
+    augment: dict[str, Any] | None = None,
 ) -> None:
-    """Write N augmented copies of every image of SRC/<class>/ into OUT/<class>/, with a manifest
-    (metadata.jsonl) that records each file's source, copy index and sampled parameters."""
-    augment = {
-        "rotation_range": rotation_range,
-        "width_shift_range": _range(width_shift_range, "width_shift_range"),
-        "height_shift_range": _range(height_shift_range, "height_shift_range"),
-        "shear_range": shear_range,
-        "zoom_range": _range(zoom_range, "zoom_range"),
-        "horizontal_flip": horizontal_flip,
-        "vertical_flip": vertical_flip,
-        "fill_mode": fill_mode,
-        "cval": cval,
-        "brightness_range": _range(brightness_range, "brightness_range"),
-        "channel_shift_range": channel_shift_range,
-    }
+    """Write augmented copies of each SRC/<class>/ image and a manifest to DIR."""
+    augment = augment or {}
     run_options = {"copies": copies, "seed": seed, "format": image_format, "quality": quality,
                    "png_level": png_level, "resize": resize, "include_originals": include_originals,
                    "max_image_pixels": max_image_pixels, "follow_symlinks": follow_symlinks,
@@ -353,7 +430,7 @@ def run(
         settings = resolve_config(
             src, out,
             cli_run={k: v for k, v in run_options.items() if v is not None},
-            cli_augment={k: v for k, v in augment.items() if v is not None},
+            cli_augment=augment,
             preset_name=preset, config_file=config,
             workers=_workers(workers, scheduler),
             scheduler=scheduler,
@@ -452,33 +529,43 @@ def _write_sheet(png: Path, image: Any, cells: list[Any], extra: dict[str, Any],
         typer.echo(f"wrote {png} ({image.width}x{image.height}, {len(cells)} pictures)")
 
 
-@app.command("preview")
+@app.command("preview", cls=PanelCommand)
+@with_augmentation
 def preview_command(
-    src: Annotated[Path, typer.Argument(help="Dataset folder: SRC/<class>/<images>.",
-                                        show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (never inside an "
-                                      "output folder or SRC).", show_default=False)],
-    per_class: Annotated[int, typer.Option("--per-class", min=1, max=SHEET_MAX,
-                                           help="Sources shown per class.")] = 2,
-    copies: Annotated[int, typer.Option("--copies", "-n", min=1, max=SHEET_MAX,
-                                        help="Copies shown per source (the run's copies "
-                                        "0..N-1).")] = 6,
-    cell: Annotated[int, typer.Option(min=32, max=1024, help="Picture size in the sheet, "
-                                      "pixels.")] = 128,
-    preset: Annotated[Optional[str], typer.Option(show_default=False,
-                      help=f"Augmentation preset: {', '.join(PRESETS)}.")] = None,
-    config: Annotated[Optional[Path], typer.Option(show_default=False,
-                      help="TOML or JSON config, as for a run.")] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, show_default=False,
-                    help="Run seed [default: 0, or the config's].")] = None,
-    resize: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT, as for a run.",
-                                                  show_default=False)] = None,
-    image_format: Annotated[Optional[str], typer.Option("--format", show_default=False,
-                            help="same, png, jpeg or webp, as for a run.")] = None,
-    quality: Annotated[Optional[int], typer.Option(min=1, max=100, show_default=False,
-                       help="JPEG/WebP quality, as for a run.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the sheet's layout (boxes, "
-                                          "captions) as JSON.")] = False,
+    src: Annotated[Path, typer.Argument(metavar="SRC", show_default=False,
+                                        help="Dataset folder SRC/<class>/<images>.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="PNG", show_default=False,
+                                      rich_help_panel=OUTPUT,
+                                      help="The sheet (not in an output folder or SRC).")],
+    per_class: Annotated[int, typer.Option("--per-class", min=1, max=SHEET_MAX, metavar="N",
+                                           rich_help_panel=OUTPUT,
+                                           help="Sources shown per class [2].")] = 2,
+    copies: Annotated[int, typer.Option("--copies", "-n", min=1, max=SHEET_MAX, metavar="N",
+                                        rich_help_panel=OUTPUT,
+                                        help="Copies per source: the run's 0..N-1 [6].")] = 6,
+    cell: Annotated[int, typer.Option(min=32, max=1024, metavar="PX", rich_help_panel=OUTPUT,
+                                      help="Picture size in the sheet [128].")] = 128,
+    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
+                                          help="Print the sheet's layout as JSON.")] = False,
+    seed: Annotated[Optional[int], typer.Option(min=0, metavar="N", show_default=False,
+                                                rich_help_panel=RUN,
+                                                help="Run seed [0, or the config's].")] = None,
+    resize: Annotated[Optional[str], typer.Option(metavar="WxH", show_default=False,
+                                                  rich_help_panel=RUN,
+                                                  help="As for a run.")] = None,
+    image_format: Annotated[Optional[str], typer.Option(
+        "--format", metavar="FMT", show_default=False, rich_help_panel=RUN,
+        autocompletion=_completer(OUTPUT_FORMATS), help="As for a run.")] = None,
+    quality: Annotated[Optional[int], typer.Option(min=1, max=100, metavar="Q",
+                                                   show_default=False, rich_help_panel=RUN,
+                                                   help="As for a run.")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        metavar="NAME", show_default=False, rich_help_panel=AUGMENTATION,
+        autocompletion=_completer(PRESETS), help="As for a run.")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        metavar="FILE", show_default=False, rich_help_panel=AUGMENTATION,
+        help="TOML or JSON settings, as for a run.")] = None,
+    augment: dict[str, Any] | None = None,
 ) -> None:
     """Without writing a dataset: a contact sheet of a few sources per class, each followed by
     the copies a run with these settings would write, captioned with their main parameters."""
@@ -489,7 +576,8 @@ def preview_command(
 
         settings = resolve_config(src, out, cli_run={k: v for k, v in run_options.items()
                                                      if v is not None},
-                                  cli_augment={}, preset_name=preset, config_file=config)
+                                  cli_augment=augment or {}, preset_name=preset,
+                                  config_file=config)
         check_destination(out, forbidden=[src])
         image, cells, unreadable = preview(settings, per_class, copies, cell)
         for problem in unreadable:
@@ -619,6 +707,16 @@ def _refuse_keras_only(args: list[str]) -> None:
             sys.exit(EXIT_USAGE)
 
 
+def _refuse_misspelt_subcommand(word: str) -> None:
+    """A first word that names no folder, file or URL but is close to a subcommand's name."""
+    if word.startswith("-") or "://" in word or os.path.lexists(word):
+        return
+    hint = did_you_mean(word, SUBCOMMANDS)
+    if hint:
+        typer.echo(f"expand: error: no such folder or subcommand: '{word}'{hint}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: coreutils hand-over, reserved subcommands, else the main job."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -634,6 +732,7 @@ def main(argv: list[str] | None = None) -> None:
     if args in (["--help"], ["-h"]):
         args = ["run", "--help"]
     elif not args or (args[0] not in SUBCOMMANDS and args[0] not in ROOT_OPTIONS):
+        _refuse_misspelt_subcommand(args[0] if args else "-")
         args = ["run", *args]
     if args[0] != "run":  # the launcher's SIGTERM-as-interrupt is for the run, which says 130
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -6,14 +6,18 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from expand.errors import ConfigError
+from expand.errors import ConfigError, did_you_mean
 from expand.executors import max_workers
+from expand.idg import (KERAS, PROBABILITY, Caption, Setting, any_shift, between, declared,
+                        each_between, fired, given, numbers, probabilities, shift_x, shift_y,
+                        symmetric)
 from expand.splits import Split
 from expand.storage import Location, as_location
-from expand.transform_base import AnyTransform, Transform, probability
+from expand.transform_base import AnyTransform, Transform, probability, short
 from expand.transforms import check_pipeline, transform_from_dict
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
@@ -98,27 +102,66 @@ def _shift_range(name: str, value: Any) -> ShiftRange:
     raise ConfigError(f"{name}: expected a number or a non-empty list of numbers, got {value!r}")
 
 
-#: The probability of each ImageDataGenerator transform; the defaults keep Keras's behaviour
-#: (always on, flips half of the time). Written to run.json only when changed, so a run that does
-#: not use them records exactly what it did before they existed.
-KERAS_PROBABILITIES: dict[str, float] = {
-    "rotation_p": 1.0,
-    "width_shift_p": 1.0,
-    "height_shift_p": 1.0,
-    "shear_p": 1.0,
-    "zoom_p": 1.0,
-    "horizontal_flip_p": 0.5,
-    "vertical_flip_p": 0.5,
-    "channel_shift_p": 1.0,
-    "brightness_p": 1.0,
-}
-KERAS_KEYS: tuple[str, ...] = (
-    "rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range",
-    "horizontal_flip", "vertical_flip", "fill_mode", "cval", "brightness_range",
-    "channel_shift_range",
-)
-#: Keys that exist from config version 2 on.
-V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity"})
+def _zoom(name: str, value: Any) -> tuple[float, float]:
+    """Keras's float z means [1 - z, 1 + z]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        z = _non_negative(name, value, 1.0)
+        value = (1.0 - z, 1.0 + z)
+    low, high = _as_pair(name, value, MAX_ZOOM)
+    if low < 1 / MAX_ZOOM:
+        raise ConfigError(f"{name}: values must be >= {1 / MAX_ZOOM:g}, got [{low}, {high}]")
+    return (low, high)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    return value
+
+
+def _fill_mode(name: str, value: Any) -> str:
+    if value not in FILL_MODES:
+        raise ConfigError(f"{name}: expected one of {', '.join(FILL_MODES)}, got {value!r}")
+    return str(value)
+
+
+def _fill_value(name: str, value: Any) -> float:
+    number = _as_number(name, value)
+    if abs(number) > MAX_LEVELS:
+        raise ConfigError(f"{name}: must be between {-MAX_LEVELS:g} and {MAX_LEVELS:g} (8-bit "
+                          f"images), got {value!r}")
+    return number
+
+
+def _brightness(name: str, value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    low, high = _as_pair(name, value, MAX_BRIGHTNESS)
+    if low < 0:
+        raise ConfigError(f"{name}: values must be >= 0, got [{low}, {high}]")
+    return (low, high)
+
+
+_degrees = partial(_non_negative, high=MAX_DEGREES)
+_levels = partial(_non_negative, high=MAX_LEVELS)
+
+
+def _keras(default: Any, **declaration: Any) -> Any:
+    """The field of an ImageDataGenerator setting: Keras's default and its declaration."""
+    return field(default=default, metadata={KERAS: Setting(**declaration)})
+
+
+def _chance(default: float) -> Any:
+    """The probability field of a Keras transform (Keras: always on, flips half of the time)."""
+    return field(default=default, metadata=PROBABILITY)
+
+
+_FLIPS = Caption(0, lambda p: "flip " + ("H" if p["flip_horizontal"] else "")
+                 + ("V" if p["flip_vertical"] else "")
+                 if p["flip_horizontal"] or p["flip_vertical"] else None)
+_SHIFTS = Caption(4, lambda p: f"tx {short(p['tx'], 1)} ty {short(p['ty'], 1)}"
+                  if p["tx"] or p["ty"] else None)
+
 #: Which colour is ink for the line-art transforms: detected per source, or given.
 POLARITIES: tuple[str, ...] = ("auto", "dark-on-light", "light-on-dark")
 
@@ -128,69 +171,76 @@ class AugmentConfig:
     """ImageDataGenerator's augmentation arguments, with its names, defaults and meanings, plus a
     probability for each, the further transforms in order, and per-class overrides.
 
-    Defaults are Keras's own, so a ported config means what it meant there. `transforms` accepts
-    Transform objects or their `[[transforms]]` tables; `classes` maps a class to the keys it
-    overrides (resolved here against this config, into full configs of their own).
+    Defaults are Keras's own, so a ported config means what it meant there. Each of Keras's
+    settings is declared here once, with its metadata (expand.idg.Setting): the command line,
+    `config init`, the draws, the manifest's keys, preview and inspect follow from it. Field order
+    is the draw order and the manifest's; a Caption's number is its place in a caption (what may
+    change a label first: see expand.idg.LABEL_CAPTIONS). `transforms` accepts Transform objects or their
+    `[[transforms]]` tables; `classes` maps a class to the keys it overrides (resolved here
+    against this config, into full configs of their own).
     """
 
-    rotation_range: float = 0.0
-    width_shift_range: ShiftRange = 0.0
-    height_shift_range: ShiftRange = 0.0
-    shear_range: float = 0.0
-    zoom_range: tuple[float, float] = (1.0, 1.0)
-    horizontal_flip: bool = False
-    vertical_flip: bool = False
-    fill_mode: FillMode = "nearest"
-    cval: float = 0.0
-    brightness_range: tuple[float, float] | None = None
-    channel_shift_range: float = 0.0
-    rotation_p: float = 1.0
-    width_shift_p: float = 1.0
-    height_shift_p: float = 1.0
-    shear_p: float = 1.0
-    zoom_p: float = 1.0
-    horizontal_flip_p: float = 0.5
-    vertical_flip_p: float = 0.5
-    channel_shift_p: float = 1.0
-    brightness_p: float = 1.0
+    rotation_range: float = _keras(
+        0.0, check=_degrees, help="Degrees: theta ~ U(-r, r).", metavar="DEG",
+        stream="rotation", params=("theta",), draw=symmetric,
+        caption=Caption(1, lambda p: f"rot {short(p['theta'], 0)}°" if p["theta"] else None))
+    width_shift_range: ShiftRange = _keras(
+        0.0, check=_shift_range, option=str, parse=numbers, metavar="R",
+        help="Shift: fraction of the width (< 1) or pixels.",
+        stream="width_shift", params=("tx",), on=any_shift, draw=shift_x, caption=_SHIFTS)
+    height_shift_range: ShiftRange = _keras(
+        0.0, check=_shift_range, option=str, parse=numbers, metavar="R",
+        help="Shift: fraction of the height (< 1) or pixels.",
+        stream="height_shift", params=("ty",), on=any_shift, draw=shift_y, caption=_SHIFTS)
+    shear_range: float = _keras(
+        0.0, check=_degrees, help="Shear angle, degrees (Keras 1: radians).", metavar="DEG",
+        stream="shear", params=("shear",), draw=symmetric,
+        caption=Caption(2, lambda p: f"shear {short(p['shear'], 0)}°" if p["shear"] else None))
+    zoom_range: tuple[float, float] = _keras(
+        (1.0, 1.0), check=_zoom, option=str, parse=numbers, metavar="Z",
+        help="z for [1-z, 1+z], or LOW,HIGH; < 1 zooms in.",
+        stream="zoom", params=("zx", "zy"), on=lambda z: z != (1.0, 1.0), draw=each_between,
+        caption=Caption(3, lambda p: f"zoom {short(p['zx'])}/{short(p['zy'])}"
+                        if (p["zx"], p["zy"]) != (1.0, 1.0) else None))
+    horizontal_flip: bool = _keras(
+        False, check=_flag, option=bool, help="Mirror left-right (half of the time).",
+        stream="horizontal_flip", params=("flip_horizontal",), draw=fired, caption=_FLIPS)
+    vertical_flip: bool = _keras(
+        False, check=_flag, option=bool, help="Upside down (a 6 becomes a 9).",
+        stream="vertical_flip", params=("flip_vertical",), draw=fired, caption=_FLIPS)
+    fill_mode: FillMode = _keras(
+        "nearest", check=_fill_mode, option=str, choices=FILL_MODES, metavar="MODE",
+        help="nearest, reflect, wrap or constant (cval).")
+    cval: float = _keras(0.0, check=_fill_value, help="Fill value of fill mode constant.",
+                         metavar="V")
+    channel_shift_range: float = _keras(
+        0.0, check=_levels, help="One c ~ U(-r, r) added to every channel.", metavar="R",
+        stream="channel_shift", params=("channel_shift_intensity",), draw=symmetric,
+        caption=Caption(5, lambda p: None if p["channel_shift_intensity"] is None
+                        else f"chshift {short(p['channel_shift_intensity'], 0)}"))
+    brightness_range: tuple[float, float] | None = _keras(
+        None, check=_brightness, option=str, parse=numbers, metavar="LOW,HIGH",
+        help="Pixel values times b ~ U(low, high).", example=(0.8, 1.2),
+        stream="brightness", params=("brightness",), on=given, draw=between,
+        caption=Caption(6, lambda p: None if p["brightness"] is None
+                        else f"bright {short(p['brightness'])}"))
+    rotation_p: float = _chance(1.0)
+    width_shift_p: float = _chance(1.0)
+    height_shift_p: float = _chance(1.0)
+    shear_p: float = _chance(1.0)
+    zoom_p: float = _chance(1.0)
+    horizontal_flip_p: float = _chance(0.5)
+    vertical_flip_p: float = _chance(0.5)
+    channel_shift_p: float = _chance(1.0)
+    brightness_p: float = _chance(1.0)
     transforms: tuple[AnyTransform, ...] = ()
     polarity: str = "auto"
     classes: tuple[tuple[str, AugmentConfig], ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "rotation_range",
-             _non_negative("rotation_range", self.rotation_range, MAX_DEGREES))
-        set_(self, "width_shift_range", _shift_range("width_shift_range", self.width_shift_range))
-        set_(self, "height_shift_range", _shift_range("height_shift_range", self.height_shift_range))
-        set_(self, "shear_range", _non_negative("shear_range", self.shear_range, MAX_DEGREES))
-        zoom: Any = self.zoom_range
-        if isinstance(zoom, (int, float)) and not isinstance(zoom, bool):
-            z = _non_negative("zoom_range", zoom, 1.0)
-            zoom = (1.0 - z, 1.0 + z)
-        low, high = _as_pair("zoom_range", zoom, MAX_ZOOM)
-        if low < 1 / MAX_ZOOM:
-            raise ConfigError(f"zoom_range: values must be >= {1 / MAX_ZOOM:g}, "
-                              f"got [{low}, {high}]")
-        set_(self, "zoom_range", (low, high))
-        for flag in ("horizontal_flip", "vertical_flip"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"{flag}: expected true or false, got {getattr(self, flag)!r}")
-        if self.fill_mode not in FILL_MODES:
-            raise ConfigError(f"fill_mode: expected one of {', '.join(FILL_MODES)}, "
-                              f"got {self.fill_mode!r}")
-        cval = _as_number("cval", self.cval)
-        if abs(cval) > MAX_LEVELS:
-            raise ConfigError(f"cval: must be between {-MAX_LEVELS:g} and {MAX_LEVELS:g} (8-bit "
-                              f"images), got {self.cval!r}")
-        set_(self, "cval", cval)
-        if self.brightness_range is not None:
-            b_low, b_high = _as_pair("brightness_range", self.brightness_range, MAX_BRIGHTNESS)
-            if b_low < 0:
-                raise ConfigError(f"brightness_range: values must be >= 0, got [{b_low}, {b_high}]")
-            set_(self, "brightness_range", (b_low, b_high))
-        set_(self, "channel_shift_range",
-             _non_negative("channel_shift_range", self.channel_shift_range, MAX_LEVELS))
+        for name, setting in KERAS_SETTINGS:
+            set_(self, name, setting.check(name, getattr(self, name)))
         for name in KERAS_PROBABILITIES:
             set_(self, name, probability(name, getattr(self, name)))
         set_(self, "transforms", _transforms(self.transforms, "transforms"))
@@ -249,9 +299,7 @@ class AugmentConfig:
 
     def _settings(self, full: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {key: getattr(self, key) for key in KERAS_KEYS}
-        for key in ("width_shift_range", "height_shift_range", "zoom_range", "brightness_range"):
-            if isinstance(data[key], tuple):
-                data[key] = list(data[key])
+        data.update({k: list(v) for k, v in data.items() if isinstance(v, tuple)})
         data.update({key: getattr(self, key) for key, default in KERAS_PROBABILITIES.items()
                      if full or getattr(self, key) != default})
         if full or self.transforms:
@@ -279,6 +327,14 @@ def _transforms(value: Any, where: str) -> tuple[AnyTransform, ...]:
     return listed
 
 
+#: Keras's settings as AugmentConfig declares them, in field order (the draw order).
+KERAS_SETTINGS: tuple[tuple[str, Setting], ...] = declared(AugmentConfig)
+KERAS_KEYS: tuple[str, ...] = tuple(name for name, _ in KERAS_SETTINGS)
+#: The probability of each of Keras's transforms, with its default. Written to run.json only when
+#: changed, so a run that does not use them records exactly what it did before they existed.
+KERAS_PROBABILITIES: dict[str, float] = probabilities(AugmentConfig)
+#: Keys that exist from config version 2 on.
+V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity"})
 AUGMENT_KEYS: frozenset[str] = frozenset(f.name for f in fields(AugmentConfig))
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -378,6 +434,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The per-class override `config init` shows (commented) when a preset has none: why, and keys.
+CLASS_EXAMPLE: dict[str, tuple[str, dict[str, Any]]] = {
+    "six": ("a flip would turn a 6 into a 9", {"vertical_flip": False}),
+}
+
+
 def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
@@ -385,14 +447,16 @@ def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: '{key}' is an ImageDataGenerator argument that does not "
                               f"belong to offline expansion: {KERAS_NOT_OFFLINE[key]}")
         if key not in AUGMENT_KEYS:
-            raise ConfigError(f"{where}: unknown augmentation parameter '{key}'")
+            raise ConfigError(f"{where}: unknown augmentation parameter '{key}'"
+                              + did_you_mean(key, sorted({*AUGMENT_KEYS, *RUN_KEYS, "preset"})))
         out[key] = value
     return out
 
 
 def preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
-        raise ConfigError(f"--preset: unknown preset '{name}' (known: {', '.join(PRESETS)})")
+        raise ConfigError(f"--preset: unknown preset '{name}'{did_you_mean(name, PRESETS)} "
+                          f"(known: {', '.join(PRESETS)})")
     return dict(PRESETS[name])
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 EXIT_OK = 0
 EXIT_SKIPPED = 1
 EXIT_USAGE = 2
 EXIT_FATAL = 3
 EXIT_INTERRUPTED = 130
+
+
+def did_you_mean(word: object, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when `word` is a near miss of one of `known`, else ''."""
+    close = get_close_matches(str(word), list(known), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class ExpandError(Exception):

@@ -161,7 +161,7 @@ class Rot90(GeometricTransform[Turn]):
 
     The frame keeps its size. On a square image the turn moves whole pixels (exactly np.rot90);
     on a non-square one, a quarter turn leaves part of the image outside the frame and fills the
-    corners it uncovers by fill_mode (paper, for line art), and if the width and height differ
+    corners it uncovers by the fill mode (paper, for line art), and if the width and height differ
     in parity its samples fall between pixels and are interpolated. A half turn is exact on any
     frame.
     """

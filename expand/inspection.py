@@ -11,9 +11,11 @@ from typing import Any
 from PIL import Image
 
 from expand import codec, storage
-from expand.config import AugmentConfig
+from expand.config import KERAS_SETTINGS, AugmentConfig
 from expand.errors import ImageReadError
+from expand.idg import Setting
 from expand.manifest import read_manifest
+from expand.params import keras_fired
 from expand.preview import describe
 from expand.replay import Run
 from expand.sheet import (
@@ -31,31 +33,8 @@ from expand.sheet import (
 from expand.transforms import CATALOGUE
 
 BINS = 24
-
-#: Keras's transforms: the range that switches each on, its probability, and when a row shows it
-#: fired (a draw that lands exactly on the identity, such as an integer shift of 0, counts as not).
-KERAS_FIRING: dict[str, tuple[str, str]] = {
-    "rotation": ("rotation_range", "rotation_p"),
-    "width_shift": ("width_shift_range", "width_shift_p"),
-    "height_shift": ("height_shift_range", "height_shift_p"),
-    "shear": ("shear_range", "shear_p"),
-    "zoom": ("zoom_range", "zoom_p"),
-    "horizontal_flip": ("horizontal_flip", "horizontal_flip_p"),
-    "vertical_flip": ("vertical_flip", "vertical_flip_p"),
-    "channel_shift": ("channel_shift_range", "channel_shift_p"),
-    "brightness": ("brightness_range", "brightness_p"),
-}
-
-
-def _keras_fired(name: str, params: dict[str, Any]) -> bool:
-    return bool({
-        "rotation": params["theta"] != 0, "width_shift": params["tx"] != 0,
-        "height_shift": params["ty"] != 0, "shear": params["shear"] != 0,
-        "zoom": (params["zx"], params["zy"]) != (1.0, 1.0),
-        "horizontal_flip": params["flip_horizontal"], "vertical_flip": params["flip_vertical"],
-        "channel_shift": params["channel_shift_intensity"] is not None,
-        "brightness": params["brightness"] is not None,
-    }[name])
+#: Keras's transforms by stream name (the name inspect reports them under).
+KERAS_STREAMS: dict[str, Setting] = {s.stream: s for _, s in KERAS_SETTINGS if s.stream}
 
 
 def _catalogue_fired(name: str, drawn: dict[str, Any] | None) -> bool:
@@ -63,33 +42,20 @@ def _catalogue_fired(name: str, drawn: dict[str, Any] | None) -> bool:
     return definition.fired(None if drawn is None else definition.params_type.from_dict(drawn))
 
 
-def _keras_on(config: AugmentConfig, range_key: str) -> bool:
-    value = getattr(config, range_key)
-    if range_key == "zoom_range":
-        return bool(value != (1.0, 1.0))
-    if isinstance(value, tuple):
-        return any(value)
-    return value is not None and bool(value)
-
-
 def probabilities(config: AugmentConfig) -> dict[str, float]:
     """Each transform that is on for this (class) config, with its configured probability."""
-    found = {name: float(getattr(config, p_key)) for name, (range_key, p_key)
-             in KERAS_FIRING.items() if _keras_on(config, range_key)}
+    found = {s.stream: float(getattr(config, s.p_key)) for name, s in KERAS_SETTINGS
+             if s.stream and s.on(getattr(config, name))}
     found.update({t.name: t.p for t in config.transforms})
     return found
 
 
 def numbers(params: dict[str, Any]) -> Iterator[tuple[str, float]]:
     """The numeric draws of a row that did something, under histogram names (`gamma.gamma`)."""
-    keras = {"theta": params["theta"] != 0, "tx": params["tx"] != 0, "ty": params["ty"] != 0,
-             "shear": params["shear"] != 0, "zx": (params["zx"], params["zy"]) != (1.0, 1.0),
-             "channel_shift_intensity": params["channel_shift_intensity"] is not None,
-             "brightness": params["brightness"] is not None}
-    keras["zy"] = keras["zx"]
-    for key, fired in keras.items():
-        if fired:
-            yield key, float(params[key])
+    for _, setting in KERAS_SETTINGS:
+        if keras_fired(setting, params):
+            yield from ((key, float(params[key])) for key in setting.params
+                        if not isinstance(params[key], bool))
     for name, drawn in params.items():
         if isinstance(drawn, dict):
             for key, value in drawn.items():
@@ -119,7 +85,7 @@ class Stats:
         for name, p in probabilities(config).items():
             self.eligible[name] = self.eligible.get(name, 0) + 1
             self.expected[name] = self.expected.get(name, 0.0) + p
-            fired = _keras_fired(name, params) if name in KERAS_FIRING \
+            fired = keras_fired(KERAS_STREAMS[name], params) if name in KERAS_STREAMS \
                 else _catalogue_fired(name, params.get(name))
             self.fired[name] = self.fired.get(name, 0) + int(fired)
         for key, value in numbers(params):

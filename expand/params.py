@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from expand.config import AugmentConfig, ShiftRange
+from expand.config import KERAS_SETTINGS, AugmentConfig
+from expand.idg import Setting
 from expand.seeding import Rng
 from expand.transform_base import Params
 from expand.transforms import CATALOGUE
@@ -56,30 +57,16 @@ class AugmentParams:
         return cls(**keras, extra=extra)
 
 
-KERAS_PARAM_KEYS: tuple[str, ...] = ("theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal",
-                                     "flip_vertical", "channel_shift_intensity", "brightness")
+KERAS_PARAM_KEYS: tuple[str, ...] = tuple(k for _, s in KERAS_SETTINGS for k in s.params)
+#: What each of those keys holds when its transform did not fire (or is off).
+KERAS_IDENTITY: dict[str, Any] = {f.name: f.default for f in fields(AugmentParams)
+                                  if f.name in KERAS_PARAM_KEYS}
 
 
-def _shift(rng: Rng, shift_range: ShiftRange, size: int) -> float:
-    """Keras's rule: float → uniform, int n → ±{0..n-1}, list → ±choice; × size if max < 1."""
-    if isinstance(shift_range, tuple):
-        value = float(shift_range[int(rng.integers(len(shift_range)))]) * _sign(rng)
-        largest = max(shift_range)
-    elif isinstance(shift_range, int):
-        value = float(rng.integers(shift_range)) * _sign(rng)
-        largest = shift_range
-    else:
-        value = float(rng.uniform(-shift_range, shift_range))
-        largest = shift_range
-    return value * size if largest < 1 else value
-
-
-def _sign(rng: Rng) -> float:
-    return 1.0 if rng.integers(2) else -1.0
-
-
-def _is_on(shift_range: ShiftRange) -> bool:
-    return any(shift_range) if isinstance(shift_range, tuple) else bool(shift_range)
+def keras_fired(setting: Setting, params: Mapping[str, Any]) -> bool:
+    """Whether a manifest row's `params` show that one of Keras's transforms did something (a
+    draw that lands exactly on the identity, such as an integer shift of 0, counts as not)."""
+    return any(params[key] != KERAS_IDENTITY[key] for key in setting.params)
 
 
 def _fires(rng: Rng, p: float) -> bool:
@@ -120,43 +107,16 @@ def sample_params(
         size: (width, height) of the image the parameters apply to.
     """
     width, height = size
-    theta = tx = ty = shear = 0.0
-    zx = zy = 1.0
-    channel_shift: float | None = None
-    brightness: float | None = None
-    if config.rotation_range:
-        rng, r = stream("rotation"), config.rotation_range
-        theta = float(rng.uniform(-r, r)) if _fires(rng, config.rotation_p) else 0.0
-    if _is_on(config.width_shift_range):
-        rng = stream("width_shift")
-        tx = _shift(rng, config.width_shift_range, width) if _fires(rng, config.width_shift_p) \
-            else 0.0
-    if _is_on(config.height_shift_range):
-        rng = stream("height_shift")
-        ty = _shift(rng, config.height_shift_range, height) if _fires(rng, config.height_shift_p) \
-            else 0.0
-    if config.shear_range:
-        rng, s = stream("shear"), config.shear_range
-        shear = float(rng.uniform(-s, s)) if _fires(rng, config.shear_p) else 0.0
-    if config.zoom_range != (1.0, 1.0):
-        rng = stream("zoom")
-        if _fires(rng, config.zoom_p):
-            zx, zy = (float(v) for v in rng.uniform(*config.zoom_range, size=2))
-    flip_h = bool(config.horizontal_flip
-                  and _fires(stream("horizontal_flip"), config.horizontal_flip_p))
-    flip_v = bool(config.vertical_flip and _fires(stream("vertical_flip"), config.vertical_flip_p))
-    if config.channel_shift_range:
-        rng, c = stream("channel_shift"), config.channel_shift_range
-        if _fires(rng, config.channel_shift_p):
-            channel_shift = float(rng.uniform(-c, c))
-    if config.brightness_range is not None:
-        rng = stream("brightness")
-        if _fires(rng, config.brightness_p):
-            brightness = float(rng.uniform(*config.brightness_range))
+    keras: dict[str, Any] = {}
+    for name, setting in KERAS_SETTINGS:  # in field order, which is the draw order
+        value = getattr(config, name)
+        if setting.draw is not None and setting.on(value):
+            rng = stream(setting.stream)
+            if _fires(rng, getattr(config, setting.p_key)):
+                keras.update(zip(setting.params, setting.draw(value, rng, size)))
     extra = []
     for transform in config.transforms:
         rng = stream(transform.name)
         drawn = transform.sample(rng, width, height) if _fires(rng, transform.p) else None
         extra.append((transform.name, drawn))
-    return AugmentParams(theta, tx, ty, shear, zx, zy, flip_h, flip_v, channel_shift, brightness,
-                         tuple(extra))
+    return AugmentParams(**keras, extra=tuple(extra))

@@ -7,14 +7,19 @@ from typing import Any
 from PIL import Image
 
 from expand import codec, storage
-from expand.config import ExpandConfig
+from expand.config import KERAS_SETTINGS, ExpandConfig
 from expand.discover import SourceImage, discover_store
 from expand.errors import ImageReadError, NotLineArtError
+from expand.idg import LABEL_CAPTIONS, PIXEL_CAPTIONS
 from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
 from expand.transform_base import short as _f
 from expand.transforms import CATALOGUE
 from expand.worker import draw_copy, encode_output, trace_or_skip
+
+#: The captions of Keras's transforms in their order, a shared one (the flips') once.
+_KERAS_CAPTIONS = sorted({s.caption for _, s in KERAS_SETTINGS if s.caption is not None},
+                         key=lambda caption: caption.order)
 
 
 def describe(params: dict[str, Any] | None) -> list[str]:
@@ -22,26 +27,14 @@ def describe(params: dict[str, Any] | None) -> list[str]:
     label first (a manifest `params` row; None for an original)."""
     if params is None:
         return ["original"]
-    parts = []
-    flips = ("H" if params["flip_horizontal"] else "") + ("V" if params["flip_vertical"] else "")
-    if flips:
-        parts.append(f"flip {flips}")
-    if params["theta"]:
-        parts.append(f"rot {_f(params['theta'], 0)}°")
+    keras = [(c.order, text) for c in _KERAS_CAPTIONS if (text := c.text(params))]
     extras = [(CATALOGUE[n], CATALOGUE[n].params_type.from_dict(p))
               for n, p in params.items() if isinstance(p, dict)]
+    parts = [text for order, text in keras if order < LABEL_CAPTIONS]
     parts += [t.caption(p) for t, p in extras if t.caption_first]
-    if params["shear"]:
-        parts.append(f"shear {_f(params['shear'], 0)}°")
-    if (params["zx"], params["zy"]) != (1.0, 1.0):
-        parts.append(f"zoom {_f(params['zx'])}/{_f(params['zy'])}")
-    if params["tx"] or params["ty"]:
-        parts.append(f"tx {_f(params['tx'], 1)} ty {_f(params['ty'], 1)}")
+    parts += [text for order, text in keras if LABEL_CAPTIONS <= order < PIXEL_CAPTIONS]
     parts += [t.caption(p) for t, p in extras if not t.caption_first]
-    if params["channel_shift_intensity"] is not None:
-        parts.append(f"chshift {_f(params['channel_shift_intensity'], 0)}")
-    if params["brightness"] is not None:
-        parts.append(f"bright {_f(params['brightness'])}")
+    parts += [text for order, text in keras if order >= PIXEL_CAPTIONS]
     return parts or ["identity"]
 
 

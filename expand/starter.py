@@ -7,27 +7,9 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from expand.config import KERAS_KEYS, AugmentConfig, ExpandConfig
+from expand.config import CLASS_EXAMPLE, KERAS_SETTINGS, AugmentConfig, ExpandConfig
 from expand.transforms import CATALOGUE
 
-_KERAS_NOTES: dict[str, str] = {
-    "rotation_range": "degrees: theta ~ U(-r, r); positive turns counter-clockwise",
-    "width_shift_range": "< 1: fraction of the width; >= 1: pixels; whole n: ±(0..n-1) px",
-    "height_shift_range": "the same rules, vertically",
-    "shear_range": "degrees (Keras 1 used radians)",
-    "zoom_range": "[low, high] for width and height apart; < 1 zooms in",
-    "horizontal_flip": "mirror left-right (with horizontal_flip_p, 0.5 as in Keras)",
-    "vertical_flip": "upside down: changes the label of a 6, a 9 or an arrow",
-    "fill_mode": "nearest, reflect, wrap or constant (with cval)",
-    "cval": "fill value for fill_mode constant",
-    "brightness_range": "[low, high]: pixel values multiplied by b",
-    "channel_shift_range": "one value ~ U(-c, c) added to every channel",
-}
-_PROBABILITY_OF = {"rotation_range": "rotation_p", "width_shift_range": "width_shift_p",
-                   "height_shift_range": "height_shift_p", "shear_range": "shear_p",
-                   "zoom_range": "zoom_p", "horizontal_flip": "horizontal_flip_p",
-                   "vertical_flip": "vertical_flip_p", "brightness_range": "brightness_p",
-                   "channel_shift_range": "channel_shift_p"}
 _COLUMN = 34
 
 
@@ -84,15 +66,14 @@ def starter_text(config: ExpandConfig, origin: str) -> str:
     lines += ["", "# ---- ImageDataGenerator's transforms, under its names and meanings ----",
               "# Each *_p is the probability that the transform fires (Keras: 1; flips 0.5).",
               "# All geometry (these, crops, perspective) is composed into one resample."]
-    for key in KERAS_KEYS:
+    for key, setting in KERAS_SETTINGS:
         value = getattr(augment, key)
         if value is None:
-            lines.append(f"# {_line(key, [0.8, 1.2], 'off; ' + _KERAS_NOTES[key])}")
+            lines.append(f"# {_line(key, setting.example, 'off; ' + setting.help)}")
         else:
-            lines.append(_line(key, value, _KERAS_NOTES[key]))
-        if key in _PROBABILITY_OF:
-            p_key = _PROBABILITY_OF[key]
-            lines.append(_line(p_key, getattr(augment, p_key)))
+            lines.append(_line(key, value, setting.help))
+        if setting.stream:
+            lines.append(_line(setting.p_key, getattr(augment, setting.p_key)))
     lines += ["", "# ---- further transforms, in order ----",
               "# Pixel-level ones run after the geometry in the order listed here; each has a",
               "# probability p and records what it drew in the manifest under its name."]
@@ -111,8 +92,9 @@ def starter_text(config: ExpandConfig, origin: str) -> str:
     for label, override in augment.classes:
         lines += _class_table(label, override, augment)
     if not augment.classes:
-        lines += ["# [classes.six]                    # a flip would turn a 6 into a 9",
-                  "# vertical_flip = false"]
+        label, (note, overrides) = next(iter(CLASS_EXAMPLE.items()))
+        lines += [f"# [classes.{label}]".ljust(_COLUMN) + f"# {note}",
+                  *(f"# {_line(k, v)}" for k, v in overrides.items())]
     return "\n".join(lines) + "\n"
 
 

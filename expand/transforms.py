@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, Mapping
 
-from expand.errors import ConfigError
+from expand.errors import ConfigError, did_you_mean
 from expand.geometric import Perspective, RandomCrop, RandomResizedCrop, Rot90
 from expand.line_art_transforms import (
     InkPaper,
@@ -56,7 +56,8 @@ def transform_from_dict(entry: Any, where: str) -> AnyTransform:
         raise ConfigError(f"{where}: expected a table with a name, got {entry!r}")
     name = entry.get("name")
     if name not in CATALOGUE:
-        raise ConfigError(f"{where}.name: expected one of {', '.join(CATALOGUE)}, got {name!r}")
+        raise ConfigError(f"{where}.name: expected one of {', '.join(CATALOGUE)}, got {name!r}"
+                          + did_you_mean(name, CATALOGUE))
     cls = CATALOGUE[name]
     allowed = [f.name for f in fields(cls)]
     kwargs: dict[str, Any] = {}
@@ -64,8 +65,8 @@ def transform_from_dict(entry: Any, where: str) -> AnyTransform:
         if key == "name":
             continue
         if key not in allowed:
-            raise ConfigError(f"{where} ({name}): unknown key '{key}' (allowed: name, "
-                              f"{', '.join(allowed)})")
+            raise ConfigError(f"{where} ({name}): unknown key '{key}'"
+                              f"{did_you_mean(key, allowed)} (allowed: name, {', '.join(allowed)})")
         kwargs[key] = tuple(value) if isinstance(value, list) else value
     try:
         return cls(**kwargs)
