@@ -28,7 +28,7 @@ from expand.errors import (
     ExpandError,
     OutputWriteError,
 )
-from expand.executors import available_cpus
+from expand.execution import ExecutorSpec
 
 if TYPE_CHECKING:
     from expand.config import ExpandConfig
@@ -175,18 +175,6 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
     if summary.unchanged:
         typer.echo(f"copies identical to their source: {len(summary.unchanged)} (first: "
                    f"{summary.unchanged[0]}; all in --json)")
-
-
-def _workers(workers: int | None, scheduler: str | None) -> int:
-    """The pool's size, or the LocalCluster's; an existing cluster has its own."""
-    if scheduler is None:
-        return workers if workers is not None else available_cpus()
-    if scheduler == "local":
-        return workers if workers is not None else 2
-    if workers is not None:
-        _fail("--workers: an existing Dask cluster decides how many workers run; leave "
-              "--workers out with --scheduler ADDRESS", EXIT_USAGE)
-    return 1
 
 
 def _storage_options(pairs: list[str]) -> dict[str, Any]:
@@ -344,13 +332,14 @@ def run(
                    "rebuild": rebuild or None, "prune": prune or None,
                    "per_class_target": per_class_target}
     try:
+        executor = ExecutorSpec.parse(workers, scheduler)
         settings = resolve_config(
             src, out,
             cli_run={k: v for k, v in run_options.items() if v is not None},
             cli_augment={k: v for k, v in augment.items() if v is not None},
             preset_name=preset, config_file=config,
-            workers=_workers(workers, scheduler),
-            scheduler=scheduler,
+            workers=executor.workers,
+            scheduler=executor.scheduler,
             storage_options=_storage_options(storage_option or []),
         )
         for note in settings.augment.notes():

@@ -1,4 +1,5 @@
-"""Decode sources into uint8 arrays with a fixed mode policy; encode outputs without EXIF/XMP."""
+"""Decode sources into uint8 arrays with a fixed mode policy; encode outputs without EXIF/XMP;
+name the versions of the libraries that do both (they decide the bytes)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from functools import cache
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import PIL
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from expand.errors import ImageReadError
 
@@ -20,6 +22,18 @@ FORMAT_EXTENSIONS: dict[str, str] = {"png": ".png", "jpeg": ".jpg", "webp": ".we
 _SAME_FORMAT: dict[str, str] = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
 # The colour space an ICC profile must declare (header bytes 16-20) to describe pixels of a mode.
 _ICC_SPACE: dict[str, bytes] = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}
+
+
+def library_versions() -> dict[str, str | None]:
+    """The code that decodes, warps and encodes: a change here may change output bytes."""
+    return {
+        "pillow": PIL.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "zlib": features.version("zlib"),
+        "libjpeg": features.version("jpg"),
+        "libwebp": features.version("webp"),
+    }
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from expand.layout import RUN_FILE, read_run_file
 from expand.manifest import MANIFEST_SCHEMA_VERSION, READABLE_SCHEMAS, read_manifest
 from expand.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.pipeline import apply_params
-from expand.runner import library_versions
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.splits import Split
 from expand.worker import draw_params, encode_output
@@ -99,7 +98,7 @@ def load_run(out: Path, src: Path | None = None) -> Run:
         raise StateError(f"{out / RUN_FILE}: config is not what expand records "
                          f"({type(exc).__name__}: {exc}); run expand again with --rebuild") \
             from None
-    now = library_versions()
+    now = codec.library_versions()
     changes = tuple(f"{name} {version} → {now.get(name)}"
                     for name, version in record.get("libraries", {}).items()
                     if now.get(name) != version)

@@ -319,6 +319,11 @@ class LocalStore:
         if self.root.is_dir():
             remove_temporaries(self.root, owned, keep)
 
+    def spool_folder(self) -> Path | None:
+        """Where a run spools its manifest: in DIR itself (the same disk, whose space the run
+        checked)."""
+        return self.root
+
     def free_bytes(self) -> int | None:
         probe = self.root
         while not probe.exists() and probe != probe.parent:
@@ -544,6 +549,9 @@ class RemoteStore:
 
     def remove_temporaries(self, owned: Callable[[str], bool], keep: str | None = None) -> None:
         return None  # nothing is written under a temporary name here
+
+    def spool_folder(self) -> Path | None:
+        return None  # a local temporary folder: the manifest is uploaded once built
 
     def free_bytes(self) -> int | None:
         return None  # unknown (and unlimited for object stores)

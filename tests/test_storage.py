@@ -262,7 +262,7 @@ def test_a_local_run_imports_neither_dask_nor_fsspec(samples_train: Path, tmp_pa
 
 
 def test_tasks_on_a_cluster_carry_absolute_local_paths(tmp_path: Path) -> None:
-    from expand.runner import _for_workers
+    from expand.tasks import for_workers as _for_workers
 
     relative = _config(Path("data/train"), "s3://b/aug", scheduler="tcp://127.0.0.1:8786")
     moved = _for_workers(relative)
