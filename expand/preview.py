@@ -8,7 +8,7 @@ from PIL import Image
 
 from expand import codec, storage
 from expand.config import ExpandConfig
-from expand.discover import SourceImage, discover_store
+from expand.discover import discover_store, spread
 from expand.errors import ImageReadError, NotLineArtError
 from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
@@ -86,13 +86,6 @@ def _describe_extra(name: str, p: dict[str, Any]) -> str:
     return f"{name} {values}".strip()
 
 
-def _picks(members: list[SourceImage], count: int) -> list[SourceImage]:
-    """`count` sources spread evenly over the class's sorted list (always the first one)."""
-    n = len(members)
-    shown = min(count, n)  # each source once, also in a class smaller than `count`
-    return [members[i * n // shown] for i in range(shown)]
-
-
 def preview(config: ExpandConfig, per_class: int, variants: int,
             cell: int) -> tuple[Image.Image, list[Cell], list[str]]:
     """Draw the sheet: per class, `per_class` sources, each original then `variants` copies, as
@@ -115,7 +108,7 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
         members = [s for s in dataset.sources if s.label == label]
         augment = config.augment.for_class(label)
         rows: list[list[Cell]] = []
-        for source in _picks(members, per_class):
+        for source in spread(members, per_class):
             try:
                 decoded = codec.decode(src.read_bytes(source.rel_path), source.rel_path,
                                        config.resize, config.max_image_pixels)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from expand.config import ExpandConfig
-from expand.discover import Dataset
+from expand.discover import Dataset, spread
 from expand.errors import ImageReadError, InsufficientSpaceError
 from expand.state import Earlier, Plan, estimate_bytes
 from expand.storage import Location, Store, open_store
-from expand.tasks import probe, spread
+from expand.tasks import probe
 from expand.worker import Task, render_source
 
 #: Room kept free beyond the estimate: the manifest, run.json and file-system overhead.

@@ -7,19 +7,16 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 from expand import codec
 from expand.config import ExpandConfig
-from expand.discover import SourceImage
+from expand.discover import SourceImage, spread
 from expand.errors import ImageReadError
 from expand.execution import Workload
 from expand.seeding import SEED_BLOCK
 from expand.state import Work
 from expand.storage import Store
 from expand.worker import Task
-
-T = TypeVar("T")
 
 #: The most copies one task makes: one block of seeds (SourceStreams). A source asked for more (a
 #: small class under --per-class-target gets thousands) is split into tasks of this many copies,
@@ -28,11 +25,6 @@ T = TypeVar("T")
 #: 57 MB for 100,000 copies, at 571 bytes a row). Each such task decodes the source (and traces
 #: it, for line-art transforms) again: once per 256 outputs.
 COPIES_PER_TASK = SEED_BLOCK
-
-
-def spread(items: Sequence[T], count: int) -> Sequence[T]:
-    """At most `count` of `items`, evenly spread from the first (the estimates look at a few)."""
-    return items[::max(1, len(items) // count)][:count]
 
 
 def task_starts(copies: int) -> range:
