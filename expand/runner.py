@@ -300,9 +300,13 @@ def _clear_leftovers(config: ExpandConfig, opened: _Opened, found: Earlier, earl
                     () if config.prune else plan.orphans)
 
 
+#: where a run's rows land as they come (state.open_journal)
+_AnyJournal = Journal | ObjectJournal
+
+
 @contextmanager
 def _journaled(config: ExpandConfig, out: Store, carried: list[Row],
-               progress: Progress | None) -> Iterator[tuple[ManifestSpool, Journal | ObjectJournal]]:
+               progress: Progress | None) -> Iterator[tuple[ManifestSpool, _AnyJournal]]:
     """The run's manifest spool and journal, `carried` rows first. On an error the journal is
     closed (what it holds lets the same command resume); the spool is always discarded."""
     spool = ManifestSpool(out.spool_folder())
@@ -336,7 +340,7 @@ class _Executed:
 
 
 def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, new_dir: bool,
-             spool: ManifestSpool, journal: Journal | ObjectJournal, again: set[str],
+             spool: ManifestSpool, journal: _AnyJournal, again: set[str],
              progress: Progress | None) -> _Executed:
     """Phase 4: map the plan's tasks over the executor, each answer journaled as it lands."""
     executed = _Executed(pool.name, pool.workers, {
@@ -351,6 +355,14 @@ def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, 
     return executed
 
 
+def _clear_after(opened: _Opened, cleared: _Cleared) -> int:
+    """Once every task has answered (no file is being written any more): temporaries left by a
+    task that was retried, and files written again but not recorded after all (their source
+    failed this time, or its outputs now have another extension); the count of those."""
+    opened.out.remove_temporaries(is_own_file, opened.src_inside)
+    return remove_files(opened.out, sorted(cleared.again))
+
+
 @dataclass(frozen=True)
 class _Recorded:
     """What phase 5 wrote: the manifest's counts and duplicates, the skipped sources reported."""
@@ -361,7 +373,7 @@ class _Recorded:
 
 
 def _record(config: ExpandConfig, opened: _Opened, spool: ManifestSpool,
-            journal: Journal | ObjectJournal, executed: _Executed,
+            journal: _AnyJournal, executed: _Executed,
             kept_orphans: Iterable[Row]) -> _Recorded:
     """Phase 5: the manifest, then run.json; the journal they replace goes last."""
     rows = _without_gone(spool.write(opened.out), opened.dataset, kept_orphans)
@@ -408,15 +420,9 @@ def expand_dataset(
                 with _journaled(config, opened.out, carried, progress) as (spool, journal):
                     executed = _execute(pool, config, plan, opened, found.config is None,
                                         spool, journal, cleared.again, progress)
-                    # Every task has answered, so no file is being written any more. The pool
-                    # stays open until the run is recorded: its workers, told to exit as the
-                    # work ran out, exit meanwhile (on an error leaving it terminates them).
-                    # left by a task that was retried, if any
-                    opened.out.remove_temporaries(is_own_file, opened.src_inside)
-                    # Written again but not recorded after all: their source failed this time,
-                    # or its outputs now have another extension.
-                    unrecorded = cleared.unrecorded + remove_files(opened.out,
-                                                                   sorted(cleared.again))
+                    # The pool stays open until the run is recorded: its workers, told to exit
+                    # as the work ran out, exit meanwhile (on an error leaving it stops them).
+                    unrecorded = cleared.unrecorded + _clear_after(opened, cleared)
                     lock.verify()
                     recorded = _record(config, opened, spool, journal, executed,
                                        cleared.kept_orphans)
@@ -512,7 +518,7 @@ def _without_gone(totals: ManifestTotals, dataset: Dataset,
     return ManifestTotals(totals.labels, totals.sources - gone)
 
 
-def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,
+def _collect(result: SourceResult, spool: ManifestSpool, journal: _AnyJournal,
              executed: _Executed, progress: Progress | None) -> None:
     executed.notes.extend(result.notes)
     if result.skipped is not None:

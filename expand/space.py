@@ -1,4 +1,4 @@
-"""What a run would write, counted before it writes: the dry run's report and the free-space check."""
+"""What a run would write, counted before it writes: the dry run's report, the space check."""
 
 from __future__ import annotations
 
