@@ -12,7 +12,7 @@ from expand.discover import discover_store, spread
 from expand.errors import ImageReadError, NotLineArtError
 from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
-from expand.worker import draw_copy, encode_output, trace_or_skip
+from expand.worker import draw_copy, encode_output, read_decoded, trace_or_skip
 
 
 def _f(value: float, digits: int = 2) -> str:
@@ -110,12 +110,10 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
         rows: list[list[Cell]] = []
         for source in spread(members, per_class):
             try:
-                decoded = codec.decode(src.read_bytes(source.rel_path), source.rel_path,
-                                       config.resize, config.max_image_pixels)
-            except (OSError, ImageReadError) as exc:
-                message = getattr(exc, "strerror", None) or str(exc)
-                unreadable.append(message if message.startswith(f"{source.rel_path}:")
-                                  else f"{source.rel_path}: {message}")
+                decoded = read_decoded(src, source.rel_path, config.resize,
+                                       config.max_image_pixels)[1]
+            except ImageReadError as exc:
+                unreadable.append(str(exc))
                 continue
             try:
                 traced = trace_or_skip(decoded, augment, source.rel_path)
