@@ -36,7 +36,7 @@ from expand.errors import (
     OutputWriteError,
     did_you_mean,
 )
-from expand.executors import available_cpus
+from expand.execution import ExecutorSpec
 
 try:  # Typer vendors Click from 0.2x on; before, it used Click itself
     from typer._click.exceptions import ClickException, UsageError
@@ -266,18 +266,6 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
                    f"{summary.unchanged[0]}; all in --json)")
 
 
-def _workers(workers: int | None, scheduler: str | None) -> int:
-    """The pool's size, or the LocalCluster's; an existing cluster has its own."""
-    if scheduler is None:
-        return workers if workers is not None else available_cpus()
-    if scheduler == "local":
-        return workers if workers is not None else 2
-    if workers is not None:
-        _fail("--workers: an existing Dask cluster decides how many workers run; leave "
-              "--workers out with --scheduler ADDRESS", EXIT_USAGE)
-    return 1
-
-
 def _storage_options(pairs: list[str]) -> dict[str, Any]:
     """KEY=VALUE pairs; VALUE is JSON when it parses (true, 3, {"a": 1}), else the text."""
     options: dict[str, Any] = {}
@@ -427,13 +415,14 @@ def run(
                    "rebuild": rebuild or None, "prune": prune or None,
                    "per_class_target": per_class_target}
     try:
+        executor = ExecutorSpec.parse(workers, scheduler)
         settings = resolve_config(
             src, out,
             cli_run={k: v for k, v in run_options.items() if v is not None},
             cli_augment=augment,
             preset_name=preset, config_file=config,
-            workers=_workers(workers, scheduler),
-            scheduler=scheduler,
+            workers=executor.workers,
+            scheduler=executor.scheduler,
             storage_options=_storage_options(storage_option or []),
         )
         for note in settings.augment.notes():
@@ -590,8 +579,8 @@ def preview_command(
 
 @app.command("inspect")
 def inspect_command(
-    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An output folder of expand.",
-                                            show_default=False)],
+    out_dir: Annotated[str, typer.Argument(metavar="DIR", help="An output folder of expand (a "
+                                           "path or a URL).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write (never inside an "
                                       "output folder or the run's SRC).", show_default=False)],
     per_class: Annotated[int, typer.Option("--per-class", min=1, max=SHEET_MAX,
@@ -600,6 +589,9 @@ def inspect_command(
                                       "pixels.")] = 128,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics and the sheet's "
                                           "layout as JSON.")] = False,
+    storage_option: Annotated[Optional[list[str]], typer.Option(
+        "--storage-option", show_default=False,
+        help="KEY=VALUE for the fsspec filesystem of a URL, as for a run.")] = None,
 ) -> None:
     """A contact sheet of an output folder per class, and its manifest's statistics (counts,
     how often each transform fired against its probability, parameter histograms) as a PNG."""
@@ -608,10 +600,11 @@ def inspect_command(
         from expand.replay import load_run
         from expand.sheet import check_destination
 
-        run = load_run(out_dir)
-        # SRC as run.json records it (as given at the run), when it is a local folder
-        src = [run.config.src] if isinstance(run.config.src, Path) else []
-        check_destination(out, forbidden=[out_dir, *src])
+        run = load_run(out_dir, storage_options=_storage_options(storage_option or []))
+        # DIR, and SRC as run.json records it (as given at the run), when they are local folders
+        check_destination(out, forbidden=[folder for folder in (run.out.local_folder(),
+                                                                run.src.local_folder())
+                                          if folder is not None])
         image, cells, stats, unreadable = inspect_output(run, per_class, cell)
         for problem in unreadable:
             typer.echo(f"expand: skipped {problem}", err=True)
@@ -661,17 +654,20 @@ def config_init(
 
 @app.command("replay")
 def replay_command(
-    out: Annotated[Path, typer.Argument(help="An output folder of expand (holding run.json).",
-                                        show_default=False)],
+    out: Annotated[str, typer.Argument(help="An output folder of expand (holding run.json; a "
+                                       "path or a URL).", show_default=False)],
     files: Annotated[Optional[list[str]], typer.Argument(
         help="Files to regenerate: names from the manifest, or paths into the folder.",
         show_default=False)] = None,
     all_files: Annotated[bool, typer.Option("--all", help="Replay every file of the "
                                             "manifest.")] = False,
-    src: Annotated[Optional[Path], typer.Option(help="Where the sources are now, if not at "
+    src: Annotated[Optional[str], typer.Option(help="Where the sources are now, if not at "
                                                 "run.json's SRC (which is as given at the run).",
                                                 show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print mismatches only.")] = False,
+    storage_option: Annotated[Optional[list[str]], typer.Option(
+        "--storage-option", show_default=False,
+        help="KEY=VALUE for the fsspec filesystem of a URL, as for a run.")] = None,
 ) -> None:
     """Regenerate files from their manifest rows and run.json and check their SHA-256.
     Exit 0 when every file matches, 1 when one does not."""
@@ -680,7 +676,7 @@ def replay_command(
     try:
         from expand.replay import load_run, replay
 
-        run = load_run(out, src)
+        run = load_run(out, src, _storage_options(storage_option or []))
         checked = mismatched = 0
         for result in replay(run, None if all_files else files):
             checked += 1

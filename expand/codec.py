@@ -1,4 +1,5 @@
-"""Decode sources into uint8 arrays with a fixed mode policy; encode outputs without EXIF/XMP."""
+"""Decode sources into uint8 arrays with a fixed mode policy; encode outputs without EXIF/XMP;
+name the versions of the libraries that do both (they decide the bytes)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from functools import cache
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import PIL
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from expand.errors import ImageReadError
 
@@ -20,6 +22,48 @@ FORMAT_EXTENSIONS: dict[str, str] = {"png": ".png", "jpeg": ".jpg", "webp": ".we
 _SAME_FORMAT: dict[str, str] = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
 # The colour space an ICC profile must declare (header bytes 16-20) to describe pixels of a mode.
 _ICC_SPACE: dict[str, bytes] = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}
+
+
+def library_versions() -> dict[str, str | None]:
+    """The code that decodes, warps and encodes: a change here may change output bytes."""
+    return {
+        "pillow": PIL.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "zlib": features.version("zlib"),
+        "libjpeg": features.version("jpg"),
+        "libwebp": features.version("webp"),
+    }
+
+
+class SourcePixels(np.ndarray):
+    """A decoded source's pixels, read-only (every copy starts from them: none may change them),
+    holding what the kernels prepared from them once for all copies (functional's warp: BGRX, a
+    margin). The cache lives exactly as long as the pixels; an array derived from them (a view,
+    a result) starts with an empty one of its own."""
+
+    prepared: dict[str, tuple[np.ndarray, tuple[int, int]]]
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.prepared = {}
+
+
+def source_pixels(pixels: np.ndarray) -> SourcePixels:
+    """`pixels` as a source's: read-only, with a cache of their prepared forms."""
+    frozen = pixels.view(SourcePixels)
+    frozen.flags.writeable = False
+    return frozen
+
+
+class RgbView(np.ndarray):
+    """An RGB image that is a view of a BGRX array, no copy, knowing that array: a warped copy
+    is made as BGRX (OpenCV's 4-channel vector path), and the encoder, which wants BGR, takes
+    the BGRX back. An array derived from it (another view, a result) does not know it."""
+
+    bgrx: np.ndarray | None
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.bgrx = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +147,7 @@ def decode(data: bytes, name: str, resize: tuple[int, int] | None = None,
             icc = image.info.get("icc_profile") or None
             pixels = _opencv_jpeg(data, image) if resize is None else None
             if pixels is not None:
-                return Decoded(pixels, False, source_format, icc, notes)
+                return Decoded(source_pixels(pixels), False, source_format, icc, notes)
             image.load()
             image = ImageOps.exif_transpose(image)
     except UnidentifiedImageError:
@@ -116,9 +160,8 @@ def decode(data: bytes, name: str, resize: tuple[int, int] | None = None,
     pixels = np.asarray(image, dtype=np.uint8)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    pixels = np.ascontiguousarray(pixels)
-    pixels.flags.writeable = False  # every copy starts from these pixels: none may change them
-    return Decoded(pixels, image.mode in ("LA", "RGBA"), source_format, icc, notes)
+    return Decoded(source_pixels(np.ascontiguousarray(pixels)), image.mode in ("LA", "RGBA"),
+                   source_format, icc, notes)
 
 
 _ORIENTATION = 0x0112
@@ -143,7 +186,6 @@ def _opencv_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
         return None
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    pixels.flags.writeable = False
     return pixels
 
 
@@ -226,21 +268,17 @@ def _with_jpeg_icc(data: bytes, icc_profile: bytes) -> bytes:
     return data[:at] + segments + data[at:]
 
 
-def rgb_view(bgrx: np.ndarray) -> np.ndarray:
-    """An RGB image that is a view of a BGRX array, no copy: a warped copy is made as BGRX
-    (OpenCV's 4-channel vector path), and the encoder, which wants BGR, takes the BGRX back."""
-    return bgrx[..., 2::-1]
+def rgb_view(bgrx: np.ndarray) -> RgbView:
+    """The RGB view of a BGRX array (see RgbView); only a contiguous one is handed back whole."""
+    view = bgrx[..., 2::-1].view(RgbView)
+    if bgrx.flags.c_contiguous and bgrx.dtype == np.uint8:
+        view.bgrx = bgrx
+    return view
 
 
 def bgrx_of(pixels: np.ndarray) -> np.ndarray | None:
     """The whole BGRX array of which `pixels` is exactly rgb_view, else None."""
-    base = pixels.base
-    if not isinstance(base, np.ndarray) or base.ndim != 3 or base.shape[2] != 4 \
-            or base.dtype != np.uint8 or not base.flags.c_contiguous \
-            or pixels.shape != (*base.shape[:2], 3) or pixels.strides != (base.strides[0], 4, -1):
-        return None
-    start = base.__array_interface__["data"][0]
-    return base if pixels.__array_interface__["data"][0] == start + 2 else None
+    return pixels.bgrx if isinstance(pixels, RgbView) else None
 
 
 def _for_opencv(pixels: np.ndarray, mode: str, fmt: str) -> np.ndarray:

@@ -8,17 +8,19 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from expand.errors import ConfigError, did_you_mean
-from expand.executors import max_workers
+from expand.execution import ExecutorSpec
 from expand.idg import (KERAS, PROBABILITY, Caption, Setting, any_shift, between, declared,
                         each_between, fired, given, numbers, probabilities, shift_x, shift_y,
                         symmetric)
-from expand.splits import Split
 from expand.storage import Location, as_location
 from expand.transform_base import AnyTransform, Transform, probability, short
 from expand.transforms import check_pipeline, transform_from_dict
+
+if TYPE_CHECKING:
+    from expand.splits import Split  # splits runs parts through the runner, which needs config
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
 OutputFormat = Literal["same", "png", "jpeg", "webp"]
@@ -491,7 +493,7 @@ class ExpandConfig:
     rebuild: bool = False
     prune: bool = False
     # How and where the run works, not what it writes: never in run.json (options may hold keys).
-    scheduler: str | None = None  # a Dask scheduler address, or "local" for a LocalCluster
+    scheduler: str | None = None  # with workers: the ExecutorSpec (see `executor`)
     storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     per_class_target: int | None = None
     split: Split | None = None  # the part of a split this run writes (expand.splits)
@@ -503,7 +505,7 @@ class ExpandConfig:
         if self.per_class_target is not None:
             _check_int("per_class_target", self.per_class_target, 1, MAX_PER_CLASS_TARGET)
         _check_int("seed", self.seed, 0, MAX_SEED)
-        _check_int("workers", self.workers, 1, max_workers())
+        ExecutorSpec(self.workers, self.scheduler)  # raises ConfigError for a bad value
         _check_int("quality", self.quality, 1, 100)
         _check_int("png_level", self.png_level, 0, 9)
         if self.image_format not in OUTPUT_FORMATS:
@@ -513,9 +515,6 @@ class ExpandConfig:
             raise ConfigError("copies: 0 copies without --include-originals writes nothing")
         if self.max_image_pixels is not None:
             _check_int("max_image_pixels", self.max_image_pixels, 1, MAX_IMAGE_PIXELS)
-        if self.scheduler is not None and self.scheduler != "local" and ":" not in self.scheduler:
-            raise ConfigError(f"scheduler: expected 'local' or a scheduler address such as "
-                              f"tcp://HOST:8786, got {self.scheduler!r}")
         if self.resize is not None:
             if not isinstance(self.resize, (tuple, list)) or len(self.resize) != 2:
                 raise ConfigError(f"resize: expected [width, height], got {self.resize!r}")
@@ -526,6 +525,11 @@ class ExpandConfig:
             if width * height > limit:
                 raise ConfigError(f"resize: {width}x{height} is {width * height:,} pixels, more "
                                   f"than the {limit:,} an image may have")
+
+    @property
+    def executor(self) -> ExecutorSpec:
+        """Where the run's tasks go."""
+        return ExecutorSpec(self.workers, self.scheduler)
 
     def determining(self) -> dict[str, Any]:
         """Everything that decides the output bytes (goes into run.json); not DIR, not workers.

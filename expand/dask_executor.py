@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from expand.errors import ConfigError, EngineError
+from expand.execution import LOCAL_CLUSTER, Workload
 
 try:
     from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
@@ -23,7 +24,6 @@ except ImportError as exc:  # the extra is not installed
 T = TypeVar("T")
 R = TypeVar("R")
 
-LOCAL = "local"
 #: How long an existing cluster may take to have its first worker.
 WORKER_WAIT_S = 60.0
 #: How long the first contact with a named scheduler may take (distributed's default is 30 s of
@@ -37,7 +37,7 @@ IN_FLIGHT_PER_THREAD = 3
 def fingerprint() -> dict[str, Any]:
     """What decides the output bytes on a worker: this tool's version and its codec libraries."""
     from expand import __version__
-    from expand.runner import library_versions
+    from expand.codec import library_versions
 
     return {"expand": __version__, **library_versions()}
 
@@ -57,11 +57,11 @@ def run_batch(fn: Callable[[T], R], items: list[T], expected: dict[str, Any]) ->
     return [fn(item) for item in items]
 
 
-def _batch_size(tasks: int, threads: int) -> int:
+def _batch_size(workload: Workload, threads: int) -> int:
     """Amortise Dask's per-task cost (about 2 ms), keep the tail balanced: at least 8 batches
-    a thread. Its own rule: the local pool's (runner._chunksize) weighs a message at 20 ms of
-    work, read off the sources' sizes."""
-    return max(1, min(16, tasks // (max(1, threads) * 8)))
+    a thread. Its own rule: the local pool (executors.pool_chunksize) weighs a message at 20 ms
+    of work instead, as its messages cost less."""
+    return max(1, min(16, workload.tasks // (max(1, threads) * 8)))
 
 
 def _local_cluster(workers: int) -> LocalCluster:
@@ -104,11 +104,11 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, scheduler: str, workers: int, tasks: int) -> None:
+    def __init__(self, scheduler: str, workers: int, workload: Workload) -> None:
         self._cluster: LocalCluster | None = None
         self._futures: set[Future[list[Any]]] = set()
         try:
-            if scheduler == LOCAL:
+            if scheduler == LOCAL_CLUSTER:
                 self._cluster = _local_cluster(workers)
                 self._client = Client(self._cluster, set_as_default=False)
             else:
@@ -125,7 +125,7 @@ class DaskExecutor:
                               f"{WORKER_WAIT_S:.0f} s)") from None
         self.workers = sum(self._client.nthreads().values())
         self._scheduler = scheduler
-        self._batch = _batch_size(tasks, self.workers)
+        self._batch = _batch_size(workload, self.workers)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         expected = fingerprint()

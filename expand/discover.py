@@ -7,12 +7,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from expand.errors import DatasetLayoutError
-from expand.storage import RemoteStore, Store, reason
+from expand.storage import Store, reason
+
+T = TypeVar("T")
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 #: Image formats that are not read (no decoder here, or not one we test): reported, since the user
@@ -224,6 +227,13 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
+def spread(items: Sequence[T], count: int) -> list[T]:
+    """At most `count` of `items`, spread evenly over them from the first (the samples that
+    estimates, preview and inspect look at)."""
+    shown = min(count, len(items))
+    return [items[i * len(items) // shown] for i in range(shown)]
+
+
 def discover_store(store: Store, follow_symlinks: bool = False) -> Dataset:
     """`discover` for any store: a local folder is walked, a remote one listed in one call.
 
@@ -231,8 +241,9 @@ def discover_store(store: Store, follow_symlinks: bool = False) -> Dataset:
         DatasetLayoutError: SRC is missing, not a folder, or holds no class folder.
         StorageError: the bucket is missing or denies access.
     """
-    if not isinstance(store, RemoteStore):
-        return discover(store.root, follow_symlinks)
+    folder = store.local_folder()
+    if folder is not None:  # walked, with the rules for links a listing cannot see
+        return discover(folder, follow_symlinks)
     store.check()
     if not store.is_dir():
         if store.exists():
@@ -247,7 +258,7 @@ def discover_store(store: Store, follow_symlinks: bool = False) -> Dataset:
     return _from_listing(store, entries)
 
 
-def _from_listing(store: RemoteStore, entries: list[tuple[str, bool]]) -> Dataset:
+def _from_listing(store: Store, entries: list[tuple[str, bool]]) -> Dataset:
     """The same rules as the local walk, applied to (relative path, is a folder) pairs."""
     tops = {rel.split("/", 1)[0] for rel, _ in entries}
     folders = {rel.split("/", 1)[0] for rel, is_dir in entries if is_dir or "/" in rel}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import weakref
 from typing import TYPE_CHECKING
 
 import cv2
@@ -70,12 +69,6 @@ def warp_affine(
 _MARGIN_PIXELS = 16_000_000
 
 
-#: Read-only sources in the form the warp is fastest on, by (id of the source, fill mode); an
-#: entry lives exactly as long as its source array (a finalizer removes it), and threads (Dask
-#: runs several in a worker) each find their own source's entry.
-_PREPARED: dict[tuple[int, str], tuple[np.ndarray, tuple[int, int]]] = {}
-
-
 def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple[int, int]]:
     """The image to warp and its margin (x, y), made once for all copies of a read-only source
     (codec makes decoded pixels read-only, so the prepared form cannot go stale).
@@ -89,8 +82,11 @@ def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple
       at its edge is the same fill; only the float rounding of the shifted coordinates differs,
       by at most 1 grey level on a few pixels in ten thousand.
     """
-    key = (id(image), fill_mode)
-    found = _PREPARED.get(key)
+    # kept by a decoded source itself (codec.SourcePixels): it lives as long as the source, and
+    # threads (Dask runs several in a worker) each find their own source's
+    cache = image.prepared if isinstance(image, codec.SourcePixels) and \
+        not image.flags.writeable else None
+    found = cache.get(fill_mode) if cache is not None else None
     if found is not None:
         return found
     height, width, channels = image.shape
@@ -101,9 +97,8 @@ def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple
     else:
         prepared = cv2.copyMakeBorder(prepared, margin[1], margin[1], margin[0], margin[0],
                                       cv2.BORDER_REPLICATE)
-    if not image.flags.writeable and prepared is not image:
-        _PREPARED[key] = (prepared, margin)
-        weakref.finalize(image, _PREPARED.pop, key, None)
+    if cache is not None and prepared is not image:
+        cache[fill_mode] = (prepared, margin)
     return prepared, margin
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from PIL import Image
 
-from expand import codec, storage
 from expand.config import KERAS_SETTINGS, AugmentConfig
+from expand.discover import spread
 from expand.errors import ImageReadError
 from expand.idg import Setting
 from expand.manifest import read_manifest
@@ -31,6 +31,7 @@ from expand.sheet import (
     tile,
 )
 from expand.transforms import CATALOGUE
+from expand.worker import read_decoded
 
 BINS = 24
 #: Keras's transforms by stream name (the name inspect reports them under).
@@ -107,7 +108,7 @@ class Stats:
 
 
 def _picks(count: int, wanted: int) -> set[int]:
-    return {i * count // wanted for i in range(min(wanted, count))}
+    return set(spread(range(count), wanted))
 
 
 def inspect_output(run: Run, per_class: int, cell: int,
@@ -141,10 +142,9 @@ def inspect_output(run: Run, per_class: int, cell: int,
                 counts[key][slot] += 1
         if index in picks[label]:
             try:
-                decoded = codec.decode(storage.read_bytes(run.out / row["file_name"]),
-                                       row["file_name"])
-            except (OSError, ImageReadError) as exc:
-                unreadable.append(f"{row['file_name']}: {getattr(exc, 'strerror', None) or exc}")
+                decoded = read_decoded(run.out, row["file_name"])[1]
+            except ImageReadError as exc:
+                unreadable.append(str(exc))
                 continue
             name = row["source"].split("/")[-1]
             name += " orig" if row["copy"] is None else f" #{row['copy']}"
@@ -156,7 +156,7 @@ def inspect_output(run: Run, per_class: int, cell: int,
                         f"copies)", [cells[i:i + columns] for i in range(0, len(cells), columns)])
                 for label, cells in rows.items()]
     config = run.config
-    title = [f"expand inspect of {run.out}",
+    title = [f"expand inspect of {run.out.location}",
              (f"{sum(stats.images.values())} images from {config.src}; seed {config.seed}; "
               f"preset {config.preset or '(none)'}")]
     sheet, cells = contact_sheet(title, sections, cell)

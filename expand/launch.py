@@ -5,7 +5,7 @@ A run with several workers needs a process pool, whose workers import NumPy and 
 while this process imports, and a thread forks the pool's workers from it (about 15 ms, then
 each worker's start): the pool is ready when the run's first task is. Nothing is started for a
 coreutils hand-over, shell completion, help, version, a dry run, another subcommand, one worker
-or a Dask scheduler; a pool that the run does not take is stopped before the command exits.
+or another backend; a pool that the run does not take is stopped before the command exits.
 """
 
 from __future__ import annotations
@@ -18,24 +18,16 @@ import sys
 def _pool_size(args: list[str]) -> int | None:
     """The local pool's size, when this command runs one."""
     from expand.coreutils import is_coreutils_call
-    from expand.executors import available_cpus, max_workers
+    from expand.execution import ExecutorSpec
 
     if os.environ.get("_EXPAND_COMPLETE") or is_coreutils_call(args, sys.stdin.isatty()):
         return None
-    if any(a in ("-h", "--help", "--version", "--dry-run", "--scheduler")
-           or a.startswith("--scheduler=") for a in args):
-        return None  # nothing to run, or Dask runs it
+    if any(a in ("-h", "--help", "--version", "--dry-run") for a in args):
+        return None  # nothing to run
     if args and args[0] in ("preview", "inspect", "replay", "config"):
         return None
-    workers: str | None = None
-    for i, arg in enumerate(args):
-        if arg == "--workers" and i + 1 < len(args):
-            workers = args[i + 1]
-        elif arg.startswith("--workers="):
-            workers = arg.split("=", 1)[1]
-    size = available_cpus() if workers is None else int(workers) if workers.isdigit() and len(workers) < 10 \
-        else 1
-    return size if 1 < size <= max_workers() else None  # else the CLI refuses it
+    spec = ExecutorSpec.from_argv(args)
+    return None if spec is None else spec.local_pool  # None: the CLI refuses it, or no pool
 
 
 def _one_blas_thread() -> None:
@@ -63,18 +55,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _one_blas_thread()  # before anything imports NumPy or OpenCV
-        from expand import executors  # light: multiprocessing only (as _pool_size needs it)
+        from expand import executors  # light: multiprocessing only
 
-        size = _pool_size(sys.argv[1:])
-        if size is not None:
-            executors.prestart()
-            executors.prewarm(size)
-        try:
+        with executors.prewarmed(_pool_size(sys.argv[1:])):
             from expand.cli import main as cli_main
 
             cli_main()
-        finally:
-            executors.discard_prewarmed()  # nothing to do when no pool was started
     except KeyboardInterrupt:
         sys.stderr.write("expand: interrupted\n")
         sys.exit(130)  # errors.EXIT_INTERRUPTED, without importing anything more

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from expand.codec import FORMAT_EXTENSIONS, output_format
 from expand.errors import DatasetLayoutError, LockHeldError, OutputWriteError, StorageError
-from expand.storage import TEMP_SUFFIX, LocalStore, RemoteStore, Store, reason
+from expand.storage import TEMP_SUFFIX, Store, open_store, reason
 
 if TYPE_CHECKING:
     from expand.config import ExpandConfig
@@ -81,41 +81,26 @@ def check_no_links(out: Store, folders: Iterable[str]) -> None:
     Raises:
         DatasetLayoutError: naming the link.
     """
-    if not isinstance(out, LocalStore):
-        return
     for name in sorted(set(folders)):
-        if (out.root / name).is_symlink():
+        if out.is_link(name):
             raise DatasetLayoutError(f"{out.display(name)}: is a symbolic link; expand never "
                                      "writes or deletes through one inside DIR; replace it by a "
                                      "folder")
 
 
-#: NAME_MAX where the file system does not say (POSIX's usual, and Linux's for most).
-_NAME_MAX = 255
 #: The format Pillow names a source by its extension, for the extension of its outputs under
 #: --format same (a source whose content is another format is caught when its output is written).
 _FORMAT_BY_EXTENSION = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-
-
-def _name_max(root: Path) -> int:
-    """The longest file name (bytes) of the file system DIR is, or will be, on."""
-    path = root.absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        limit = os.pathconf(path, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return _NAME_MAX
-    return limit if limit > 0 else _NAME_MAX
 
 
 def without_long_names(dataset: Dataset, config: ExpandConfig, out: Store) -> Dataset:
     """The dataset with the sources whose output names DIR's file system cannot hold (a legal
     249-byte source name plus `__aug0000.png`) moved to `rejected`: skipped with one line before
     any work, instead of failing the run at the first write. An object store has no such limit."""
-    if not isinstance(out, LocalStore):
+    name_limit = out.name_limit()
+    if name_limit is None:
         return dataset
-    limit = _name_max(out.root) - len(TEMP_SUFFIX)  # an output is written as NAME.part
+    limit = name_limit - len(TEMP_SUFFIX)  # a local output is written as NAME.part
     last_copy = max((config.per_class_target or config.copies) - 1, 0)
     sources: list[SourceImage] = []
     rejected = list(dataset.rejected)
@@ -137,7 +122,7 @@ def without_long_names(dataset: Dataset, config: ExpandConfig, out: Store) -> Da
 
 
 def read_run_file(out: Path | Store) -> dict[str, Any] | None:
-    store = LocalStore(out) if isinstance(out, Path) else out
+    store = open_store(out) if isinstance(out, Path) else out
     try:
         data = json.loads(store.read_bytes(RUN_FILE).decode("utf-8"))
     except (OSError, ValueError):
@@ -148,19 +133,13 @@ def read_run_file(out: Path | Store) -> dict[str, Any] | None:
 def relative_inside(inner: Store, outer: Store) -> str | None:
     """`inner`'s POSIX path inside `outer` ("" when both are the same folder), or None when it is
     not inside it."""
-    if isinstance(inner, LocalStore) and isinstance(outer, LocalStore):
-        inner_real, outer_real = inner.root.resolve(), outer.root.resolve()
-        if inner_real == outer_real:
-            return ""
-        return inner_real.relative_to(outer_real).as_posix() \
-            if outer_real in inner_real.parents else None
-    if isinstance(inner, RemoteStore) and isinstance(outer, RemoteStore) and \
-            inner.protocol == outer.protocol:
-        if inner.root == outer.root:
-            return ""
-        if inner.root.startswith(outer.root + "/"):
-            return inner.root[len(outer.root) + 1:]
-    return None
+    (inner_fs, inner_root), (outer_fs, outer_root) = inner.anchor(), outer.anchor()
+    if inner_fs != outer_fs:
+        return None
+    if inner_root == outer_root:
+        return ""
+    prefix = outer_root.rstrip("/") + "/"
+    return inner_root[len(prefix):] if inner_root.startswith(prefix) else None
 
 
 def check_output_location(src: Store, out: Store) -> None:
@@ -287,7 +266,7 @@ class RemoteLock:
     apart, or against writers that are not `expand`.
     """
 
-    def __init__(self, store: RemoteStore, stale_after: float = LOCK_STALE_S,
+    def __init__(self, store: Store, stale_after: float = LOCK_STALE_S,
                  heartbeat: float = LOCK_HEARTBEAT_S) -> None:
         self.store = store
         self.stale_after = stale_after
@@ -382,6 +361,5 @@ class RemoteLock:
 
 def lock_for(out: Store) -> OutputLock | RemoteLock:
     """The lock the client holds while it writes into DIR."""
-    if isinstance(out, RemoteStore):
-        return RemoteLock(out)
-    return OutputLock(out.root)
+    folder = out.local_folder()
+    return OutputLock(folder) if folder is not None else RemoteLock(out)

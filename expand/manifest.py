@@ -22,7 +22,7 @@ from expand import storage
 from expand.errors import OutputWriteError, StateError
 from expand.layout import MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name
 from expand.params import KERAS_PARAM_KEYS, AugmentParams
-from expand.storage import LocalStore, Store, open_store
+from expand.storage import Store, open_store
 
 MANIFEST_SCHEMA_VERSION = 2
 #: Schemas this version reads: 1 lacks `source_sha256` (a run records it on its next run in DIR).
@@ -113,34 +113,26 @@ class ManifestSpool:
                 for entry in heapq.merge(*spilled, held, key=_key))
 
     def write(self, out: Store) -> ManifestTotals:
-        """Write the sorted manifest atomically: locally to a temporary name, then renamed; on a
-        remote store built in the spool folder, then uploaded in one PUT."""
-        if isinstance(out, LocalStore):
-            target = out.root / MANIFEST
-            temp = target.with_name(target.name + storage.TEMP_SUFFIX)
-        else:
-            target = self._dir / MANIFEST
-            temp = target
+        """Write the sorted manifest whole (the store publishes it atomically), gathering the
+        groups of rows with the same bytes as it goes."""
         handles: list[IO[str]] = [open(run, encoding="utf-8") for run in self._runs]
         repeated = _repeated(self._prefixes)
+
+        def lines() -> Iterator[str]:
+            for line in self._merged(handles):
+                if repeated and _prefix(line) in repeated:
+                    row = json.loads(line)
+                    self._groups.setdefault(row["sha256"], []).append(row["file_name"])
+                yield line + "\n"
+
         try:
-            with open(temp, "w", encoding="utf-8") as sink:
-                for line in self._merged(handles):
-                    sink.write(line + "\n")
-                    if repeated and _prefix(line) in repeated:
-                        row = json.loads(line)
-                        self._groups.setdefault(row["sha256"], []).append(row["file_name"])
-            if isinstance(out, LocalStore):
-                os.replace(temp, target)
-            else:
-                out.put_file(MANIFEST, temp)
+            out.write_lines(MANIFEST, lines())
         except OSError as exc:
             raise OutputWriteError(f"{out.display(MANIFEST)}: cannot write "
                                    f"({storage.reason(exc)})") from None
         finally:
             for handle in handles:
                 handle.close()
-            temp.unlink(missing_ok=True)
         return self.totals
 
     def duplicates(self) -> tuple[tuple[str, ...], ...]:
@@ -164,10 +156,11 @@ _SPOOL_FILE = re.compile(r"run\d{6}\.jsonl")
 def remove_spools(out: Store) -> None:
     """Remove spool folders that killed runs left in DIR (called under DIR's lock, so none is in
     use); only files the spool writes are removed, and a folder holding anything else stays."""
-    if not isinstance(out, LocalStore):
-        return  # a remote run spools in a local temporary folder
+    root = out.spool_folder()
+    if root is None:
+        return  # the run spools in a local temporary folder
     for name in out.top_names():
-        folder = out.root / name
+        folder = root / name
         if not name.startswith(f"{STATE_PREFIX}-spool-") or folder.is_symlink() or \
                 not folder.is_dir():
             continue

@@ -8,14 +8,13 @@ from PIL import Image
 
 from expand import codec, storage
 from expand.config import KERAS_SETTINGS, ExpandConfig
-from expand.discover import SourceImage, discover_store
+from expand.discover import discover_store, spread
 from expand.errors import ImageReadError, NotLineArtError
 from expand.idg import LABEL_CAPTIONS, PIXEL_CAPTIONS
 from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
-from expand.transform_base import short as _f
 from expand.transforms import CATALOGUE
-from expand.worker import draw_copy, encode_output, trace_or_skip
+from expand.worker import draw_copy, encode_output, read_decoded, trace_or_skip
 
 #: The captions of Keras's transforms in their order, a shared one (the flips') once.
 _KERAS_CAPTIONS = sorted({s.caption for _, s in KERAS_SETTINGS if s.caption is not None},
@@ -38,11 +37,6 @@ def describe(params: dict[str, Any] | None) -> list[str]:
     return parts or ["identity"]
 
 
-def _picks(members: list[SourceImage], count: int) -> list[SourceImage]:
-    """`count` sources spread evenly over the class's sorted list (always the first one)."""
-    n = len(members)
-    shown = min(count, n)  # each source once, also in a class smaller than `count`
-    return [members[i * n // shown] for i in range(shown)]
 
 
 def preview(config: ExpandConfig, per_class: int, variants: int,
@@ -67,14 +61,12 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
         members = [s for s in dataset.sources if s.label == label]
         augment = config.augment.for_class(label)
         rows: list[list[Cell]] = []
-        for source in _picks(members, per_class):
+        for source in spread(members, per_class):
             try:
-                decoded = codec.decode(src.read_bytes(source.rel_path), source.rel_path,
-                                       config.resize, config.max_image_pixels)
-            except (OSError, ImageReadError) as exc:
-                message = getattr(exc, "strerror", None) or str(exc)
-                unreadable.append(message if message.startswith(f"{source.rel_path}:")
-                                  else f"{source.rel_path}: {message}")
+                decoded = read_decoded(src, source.rel_path, config.resize,
+                                       config.max_image_pixels)[1]
+            except ImageReadError as exc:
+                unreadable.append(str(exc))
                 continue
             try:
                 traced = trace_or_skip(decoded, augment, source.rel_path)

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from expand import codec, storage
+from expand import codec
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, DatasetLayoutError, ImageReadError, StateError
-from expand.layout import RUN_FILE, read_run_file
+from expand.layout import MANIFEST, RUN_FILE, read_run_file
 from expand.manifest import MANIFEST_SCHEMA_VERSION, READABLE_SCHEMAS, read_manifest
 from expand.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.pipeline import apply_params
-from expand.runner import library_versions
 from expand.seeding import RANDOM_STREAMS_VERSION
 from expand.splits import Split
-from expand.worker import draw_params, encode_output
+from expand.storage import Location, Store, as_location, open_store
+from expand.worker import draw_params, encode_output, read_decoded
 
 
 @dataclass(frozen=True)
@@ -64,25 +64,37 @@ class Replayed:
 
 @dataclass(frozen=True)
 class Run:
-    """An earlier run, read back: its settings and what may make bytes differ today."""
+    """An earlier run, read back: its settings and what may make bytes differ today; DIR and
+    SRC are read through their stores (a local folder or any fsspec URL)."""
 
-    out: Path
+    out: Store
     config: ExpandConfig
     library_changes: tuple[str, ...]
 
+    @property
+    def src(self) -> Store:
+        return open_store(self.config.src, self.config.storage_options)
 
-def load_run(out: Path, src: Path | None = None) -> Run:
+
+def load_run(out: Location, src: Location | None = None,
+             storage_options: Mapping[str, Any] | None = None) -> Run:
     """Read DIR/run.json into the settings that made DIR.
 
     Args:
-        out: the output folder.
+        out: the output folder (a path, or a URL such as s3://bucket/aug).
         src: where the sources are now, if not where run.json says (SRC as given at the run,
             relative to the folder the run was started from).
+        storage_options: for URLs, as the run's --storage-option.
 
     Raises:
         DatasetLayoutError: DIR holds no run of this tool, or one of another schema or streams.
+        ConfigError: a URL's filesystem is unknown or not installed.
+        StorageError: its bucket is missing or denies access.
     """
-    record = read_run_file(out)
+    store = open_store(as_location(out), storage_options)
+    store.check()
+    out = store.location
+    record = read_run_file(store)
     if record is None:
         raise DatasetLayoutError(f"{out}: no {RUN_FILE} of expand here; give an output folder")
     if record.get("manifest_schema") not in READABLE_SCHEMAS or \
@@ -92,28 +104,31 @@ def load_run(out: Path, src: Path | None = None) -> Run:
             f"{record.get('random_streams')}; this expand has {MANIFEST_SCHEMA_VERSION} and "
             f"{RANDOM_STREAMS_VERSION}")
     try:
-        config = _settings(record["config"], out, src)
+        config = _settings(record["config"], as_location(out), src, storage_options)
     except ConfigError as exc:
-        raise StateError(f"{out / RUN_FILE}: {exc}; run expand again with --rebuild") from None
+        raise StateError(f"{store.display(RUN_FILE)}: {exc}; run expand again with --rebuild") \
+            from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise StateError(f"{out / RUN_FILE}: config is not what expand records "
+        raise StateError(f"{store.display(RUN_FILE)}: config is not what expand records "
                          f"({type(exc).__name__}: {exc}); run expand again with --rebuild") \
             from None
-    now = library_versions()
+    now = codec.library_versions()
     changes = tuple(f"{name} {version} → {now.get(name)}"
                     for name, version in record.get("libraries", {}).items()
                     if now.get(name) != version)
-    return Run(out, config, changes)
+    return Run(store, config, changes)
 
 
-def _settings(recorded: Any, out: Path, src: Path | None) -> ExpandConfig:
-    """run.json's config as the ExpandConfig that made DIR."""
+def _settings(recorded: Any, out: Location, src: Location | None,
+              storage_options: Mapping[str, Any] | None) -> ExpandConfig:
+    """run.json's config as the ExpandConfig that made DIR (SRC as recorded: a path or a URL)."""
     settings: dict[str, Any] = dict(recorded)
     augment = AugmentConfig(**settings.pop("augment"))
     resize = settings.pop("resize")
     copies = settings.pop("copies")
     return ExpandConfig(
-        src=src if src is not None else Path(settings.pop("src")), out=out,
+        src=src if src is not None else as_location(settings.pop("src")), out=out,
+        storage_options=dict(storage_options or {}),
         copies=copies if copies is not None else 0, seed=settings["seed"],
         image_format=settings["format"], quality=settings["quality"],
         png_level=settings["png_level"], resize=tuple(resize) if resize else None,
@@ -124,14 +139,19 @@ def _settings(recorded: Any, out: Path, src: Path | None) -> ExpandConfig:
         split=Split(**settings["split"]) if settings.get("split") else None)
 
 
-def _row_name(out: Path, file: str) -> str:
-    """FILE as a manifest name: relative to DIR, whether given that way or as a path into DIR."""
+def _row_name(out: Store, file: str) -> str:
+    """FILE as a manifest name: relative to DIR, whether given that way or as a path (or URL)
+    into DIR."""
+    folder = out.local_folder()
+    if folder is None:
+        prefix = out.location + "/"
+        return file[len(prefix):] if file.startswith(prefix) else PurePosixPath(file).as_posix()
     path = Path(file)
     try:  # a path into DIR, also when its file was deleted (then the replay says it is missing)
-        return path.resolve().relative_to(out.resolve()).as_posix()
+        return path.resolve().relative_to(folder.resolve()).as_posix()
     except ValueError:
         if path.exists():
-            raise DatasetLayoutError(f"{file}: not inside {out}") from None
+            raise DatasetLayoutError(f"{file}: not inside {folder}") from None
     return PurePosixPath(file).as_posix()
 
 
@@ -141,15 +161,13 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
     Raises:
         DatasetLayoutError: the source cannot be read (moved, or SRC was relative: see --src).
     """
-    config = run.config
-    source = config.src / row["source"]
+    config, src = run.config, run.src
     try:
-        data = storage.read_bytes(source)
-        decoded = codec.decode(data, row["source"], config.resize, config.max_image_pixels)
-    except (OSError, ImageReadError) as exc:
-        raise DatasetLayoutError(f"{source}: cannot read the source of {row['file_name']} "
-                                 f"({getattr(exc, 'strerror', None) or exc}); if SRC moved or "
-                                 "was given relative to another folder, pass --src") from None
+        data, decoded = read_decoded(src, row["source"], config.resize, config.max_image_pixels)
+    except ImageReadError as exc:
+        raise DatasetLayoutError(f"{src.display(row['source'])}: cannot read the source of "
+                                 f"{row['file_name']} ({exc}); if SRC moved or was given "
+                                 "relative to another folder, pass --src") from None
     streams_agree = True
     if row["copy"] is None:
         pixels = decoded.pixels
@@ -161,8 +179,10 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
         names = tuple(k for k in row["params"] if k not in KERAS_PARAM_KEYS)
         streams_agree = _json(redrawn.to_dict(names)) == _json(row["params"])
     encoded = encode_output(pixels, decoded, config)
-    target = run.out / row["file_name"]
-    on_disk = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else None
+    try:
+        on_disk: str | None = hashlib.sha256(run.out.read_bytes(row["file_name"])).hexdigest()
+    except (FileNotFoundError, IsADirectoryError):
+        on_disk = None
     now = hashlib.sha256(data).hexdigest()
     pinned = row.get("source_sha256")  # absent in schema 1; null when the source was gone
     return Replayed(row["file_name"], row["sha256"], hashlib.sha256(encoded.data).hexdigest(),
@@ -188,6 +208,6 @@ def replay(run: Run, files: list[str] | None) -> Iterator[Replayed]:
             if row["file_name"] in wanted}
     for name, given in wanted.items():
         if name not in rows:
-            raise DatasetLayoutError(f"{given}: not in {run.out / 'metadata.jsonl'}")
+            raise DatasetLayoutError(f"{given}: not in {run.out.display(MANIFEST)}")
     for name in wanted:
         yield replay_row(run, rows[name])

@@ -1,40 +1,67 @@
-"""Plan the run, map sources over an executor, stream results into the manifest, summarise."""
+"""Run the main job as named phases: open and lock DIR, plan and check space, clear leftovers,
+execute, record, summarise."""
 
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import cv2
-import numpy as np
-import PIL
-from PIL import features
-
-from expand import __version__, codec, storage
+from expand import __version__, storage
+from expand.backends import check_backend, open_executor
+from expand.codec import library_versions
 from expand.config import ExpandConfig
-from expand.discover import Dataset, SourceImage, discover_store
-from expand.errors import (EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, ImageReadError,
-                           InsufficientSpaceError, OutputWriteError)
-from expand.executors import Executor, make_executor, take_prewarmed
+from expand.discover import Dataset, discover_store
+from expand.errors import EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, OutputWriteError
+from expand.execution import Executor, ExecutorSpec, Workload
 from expand.hfcard import write_card
-from expand.layout import (check_no_links, check_not_foreign, check_output_location,
-                           is_own_file, lock_for, read_run_file, relative_inside,
-                           without_long_names)
-from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
-                             remove_spools, write_run_file)
-from expand.seeding import RANDOM_STREAMS_VERSION, SEED_BLOCK
-from expand.state import (Earlier, Journal, ObjectJournal, Plan, Row, Work, check_compatible,
-                          copies_per_source, estimate_bytes, has_earlier_run, make_plan,
-                          open_journal, pinned, read_earlier, remove_files, remove_outputs,
-                          split_unrecorded, unrecorded_outputs)
-from expand.storage import LocalStore, Location, Store, open_store
-from expand.worker import SourceResult, Task, process_source, render_source, worker_init
+from expand.layout import (
+    check_no_links,
+    check_not_foreign,
+    check_output_location,
+    is_own_file,
+    lock_for,
+    read_run_file,
+    relative_inside,
+    without_long_names,
+)
+from expand.manifest import (
+    MANIFEST_SCHEMA_VERSION,
+    ManifestSpool,
+    ManifestTotals,
+    remove_spools,
+    write_run_file,
+)
+from expand.seeding import RANDOM_STREAMS_VERSION
+from expand.space import DryRun, check_space, report
+from expand.state import (
+    Earlier,
+    Journal,
+    ObjectJournal,
+    Plan,
+    Row,
+    check_compatible,
+    copies_per_source,
+    has_earlier_run,
+    make_plan,
+    open_journal,
+    pinned,
+    read_earlier,
+    remove_files,
+    remove_outputs,
+    split_unrecorded,
+    unrecorded_outputs,
+)
+from expand.storage import Location, Store, open_store
+from expand.tasks import for_workers, make_tasks, workload
+from expand.worker import SourceResult, process_source
+
+__all__ = ["DryRun", "ExecutorFactory", "Progress", "RunSummary", "Skipped", "dry_run",
+           "expand_dataset", "library_versions"]
 
 
 class Progress(Protocol):
@@ -120,117 +147,10 @@ class RunSummary:
         }
 
 
-def library_versions() -> dict[str, str | None]:
-    """The code that decodes, warps and encodes: a change here may change output bytes."""
-    return {
-        "pillow": PIL.__version__,
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "zlib": features.version("zlib"),
-        "libjpeg": features.version("jpg"),
-        "libwebp": features.version("webp"),
-    }
 
 
-#: What one output costs a worker, roughly (ms; measured on bench/'s workloads): a fixed part
-#: (drawing, Python, the write) and a part per pixel, which PNG's encoder makes about 4x larger.
-_OUTPUT_MS = 0.17
-_PIXEL_MS = {"png": 35e-6}
-_OTHER_PIXEL_MS = 8e-6
-#: Work per message to a worker. A message and its answer cost about 1 ms of the run: on W1, 45
-#: one-source messages took 160-200 ms, 15 three-source messages 115-150 ms; on W2, 4 sources
-#: a message beat 1 by 15% with JPEG output, 2 beat 1 by 6% with PNG.
-_CHUNK_MS = 20.0
-
-
-def _chunksize(tasks: int, workers: int, outputs_per_task: int, output_ms: float) -> int:
-    """Sources per message to a worker: about _CHUNK_MS of work, and at least 6 messages per
-    worker so that the last ones balance the tail. Sources of 224x224 or more with 10 copies
-    already cost 5 ms or more each, large ones far more: most such runs send 1 to 4 at a time."""
-    wanted = math.ceil(_CHUNK_MS / max(outputs_per_task * output_ms, 1e-3))
-    return max(1, min(16, wanted, tasks // (workers * 6)))
-
-
-def _output_ms(config: ExpandConfig, src: Store, sources: tuple[SourceImage, ...],
-               count: int = 3) -> float:
-    """The cost model's figure for the costliest of a few sources spread over SRC (headers only):
-    when in doubt, smaller messages."""
-    costs = []
-    for source in sources[::max(1, len(sources) // count)][:count]:
-        try:
-            source_format, size = _probe(src, source.rel_path)
-        except (ImageReadError, OSError):
-            continue
-        width, height = config.resize or size
-        fmt = codec.output_format(config.image_format, source_format)
-        costs.append(_OUTPUT_MS + width * height * _PIXEL_MS.get(fmt, _OTHER_PIXEL_MS))
-    return max(costs, default=_OUTPUT_MS)
-
-
-#: What a header is read from first: enough for every format but WebP (Pillow opens a whole WebP)
-#: and a JPEG whose metadata comes before its size; those are then read whole.
-_HEAD_BYTES = 64 * 1024
-
-
-def _probe(src: Store, rel: str) -> tuple[str, tuple[int, int]]:
-    """codec.probe from the file's head, not the whole file (a 24-megapixel photo is 10 MB, an
-    object store's GET of it more): the estimates before the run read a few sources' headers.
-
-    Raises:
-        ImageReadError, OSError: as codec.probe and the store's reads.
-    """
-    head = src.read_head(rel, _HEAD_BYTES)
-    try:
-        return codec.probe(head)
-    except ImageReadError:
-        if len(head) < _HEAD_BYTES:
-            raise  # the whole file was read: the header itself is bad
-    return codec.probe(src.read_bytes(rel))
-
-
-ExecutorFactory = Callable[[int, int], Executor]
-
-#: Room kept free beyond the estimate: the manifest, run.json and file-system overhead.
-SPACE_MARGIN = 1.10
-SPACE_RESERVE = 16 * 2**20
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What a run would do, computed without writing anything."""
-
-    out: Location
-    sources: int
-    to_write: int
-    to_write_per_class: dict[str, int]
-    already_done: int
-    redone: int
-    orphans: int
-    estimated_bytes: int
-    free_bytes: int | None
-
-    @property
-    def fits(self) -> bool:
-        return self.free_bytes is None or \
-            self.free_bytes >= self.estimated_bytes * SPACE_MARGIN + SPACE_RESERVE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**{k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()},
-                "fits": self.fits}
-
-
-def _sampled(plan: Plan, count: int) -> tuple[Work, ...]:
-    """A few sources still to do, evenly spread."""
-    return plan.work[::max(1, len(plan.work) // count)][:count]
-
-
-def _sample_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
-    """Encode a few outputs in memory (evenly spread over the sources) to estimate sizes."""
-    sizes = []
-    for work in _sampled(plan, count):
-        result = render_source(Task(work.source, config, work.copies[:1], not work.copies))
-        sizes += [len(data) for data in result]
-    return sizes
+#: Opens a run's executor (backends.open_executor, or a caller's own: tests, benchmarks).
+ExecutorFactory = Callable[[ExecutorSpec, Workload], Executor]
 
 
 def check_class_overrides(config: ExpandConfig, classes: tuple[str, ...]) -> None:
@@ -290,40 +210,6 @@ def _prepare(config: ExpandConfig, dataset: Dataset, src: Store, out: Store,
     return earlier, make_plan(dataset, config, earlier, out, copies, _source_sha256(src))
 
 
-def _raw_sizes(config: ExpandConfig, plan: Plan, count: int = 6) -> list[int]:
-    """Uncompressed sizes (4 bytes a pixel) of a few sources, read from their headers only."""
-    src = open_store(config.src, config.storage_options)
-    sizes = []
-    for work in _sampled(plan, count):
-        try:
-            width, height = config.resize or _probe(src, work.source.rel_path)[1]
-        except (ImageReadError, OSError):
-            continue
-        sizes += [width * height * 4 + 4096] * (len(work.copies[:1]) + work.original)
-    return sizes
-
-
-def _dry_run(config: ExpandConfig, out: Store, dataset: Dataset, earlier: Earlier,
-             plan: Plan, quick: bool = False) -> DryRun:
-    """With `quick` (a real run, which only needs to know the outputs fit), an upper estimate
-    from uncompressed sizes is tried first; samples are encoded only when that one is tight."""
-    per_class = Counter({label: 0 for label in dataset.classes})
-    for work in plan.work:
-        per_class[work.source.label] += work.outputs
-    free = out.free_bytes()
-
-    def report(sizes: Callable[[ExpandConfig, Plan], list[int]]) -> DryRun:
-        estimate = estimate_bytes(plan, earlier.rows.values(), lambda: sizes(config, plan))
-        return DryRun(config.out, len(dataset.sources), plan.outputs_to_write, dict(per_class),
-                      len(plan.kept), plan.redone, len(plan.orphans), estimate, free)
-
-    if quick:
-        bound = report(_raw_sizes)
-        if bound.fits:
-            return bound
-    return report(_sample_sizes)
-
-
 def dry_run(config: ExpandConfig) -> DryRun:
     """Counts per class, estimated bytes and the free-space check, without writing anything.
 
@@ -335,66 +221,168 @@ def dry_run(config: ExpandConfig) -> DryRun:
     dataset = _check_place(config, src, out)
     found = _read_state(config, dataset, src, out)
     earlier, plan = _prepare(config, dataset, src, out, copies_per_source(dataset, config), found)
-    return _dry_run(config, out, dataset, earlier, plan)
+    return report(config, out, dataset, earlier, plan)
 
 
-def _for_workers(config: ExpandConfig) -> ExpandConfig:
-    """The config the tasks carry: on a cluster, local paths made absolute (a worker's working
-    folder is not the client's; a shared filesystem must be mounted at the same place). run.json
-    keeps SRC as given."""
-    if config.scheduler is None:
-        return config
-    src, out = config.src, config.out
-    return replace(config, src=src.absolute() if isinstance(src, Path) else src,
-                   out=out.absolute() if isinstance(out, Path) else out)
+@dataclass(frozen=True)
+class _Opened:
+    """SRC and DIR as a run found them: the stores, SRC's sources, SRC's place in DIR."""
+
+    src: Store
+    out: Store
+    dataset: Dataset
+    src_inside: str | None  # never swept
 
 
-#: The most copies one task makes: one block of seeds (SourceStreams). A source asked for more (a
-#: small class under --per-class-target gets thousands) is split into tasks of this many copies,
-#: its original going with the first: every worker can take a share of it, and a worker holds and
-#: returns one task's rows (146 kB for 256 copies of a W1 source) instead of a source's (about
-#: 57 MB for 100,000 copies, at 571 bytes a row). Each such task decodes the source (and traces
-#: it, for line-art transforms) again: once per 256 outputs.
-COPIES_PER_TASK = SEED_BLOCK
+def _open(config: ExpandConfig) -> _Opened:
+    """Phase 1, before DIR's lock: everything that can refuse the run without writing, then DIR
+    made."""
+    check_backend(config.executor)  # without the extra: a ConfigError, before work
+    src, out = _stores(config)
+    dataset = _check_place(config, src, out)
+    try:
+        out.make()
+    except OSError as exc:
+        raise OutputWriteError(f"{out.location}: cannot create ({storage.reason(exc)})") from None
+    return _Opened(src, out, dataset, relative_inside(src, out))
 
 
-def _task_starts(copies: int) -> range:
-    """Where each task of a source asked for `copies` copies starts in its list (one task when
-    it gets none: its original)."""
-    return range(0, max(1, copies), COPIES_PER_TASK)
+def _sweep(opened: _Opened) -> None:
+    """Temporary files and manifest spools of killed runs (under DIR's lock: none is in use)."""
+    opened.out.remove_temporaries(is_own_file, opened.src_inside)
+    remove_spools(opened.out)
 
 
-def _make_tasks(work: Iterable[Work], config: ExpandConfig, new_dir: bool) -> Iterator[Task]:
-    """The tasks of the plan's work, made as they are taken (a million sources are never a
-    million Tasks at once)."""
-    for item in work:
-        for start in _task_starts(len(item.copies)):
-            yield Task(item.source, config, item.copies[start:start + COPIES_PER_TASK],
-                       item.original and start == 0, new_dir)
+def _executor(config: ExpandConfig, factory: ExecutorFactory | None, opened: _Opened,
+              copies: dict[str, int]) -> Executor:
+    """The caller's executor, else the one config.executor describes."""
+    work = workload(config, opened.src, opened.dataset.sources, copies)
+    return (factory or open_executor)(config.executor, work)
 
 
-def _outputs_per_task(config: ExpandConfig, copies: dict[str, int]) -> int:
-    """The most outputs a task makes (`copies`: copies_per_source): under --per-class-target a
-    small class's sources get thousands, in tasks of COPIES_PER_TASK, and `--copies` is not
-    used."""
-    return min(max(copies.values(), default=0), COPIES_PER_TASK) + config.include_originals
+def _plan(config: ExpandConfig, opened: _Opened, copies: dict[str, int],
+          found: Earlier) -> tuple[Earlier, Plan]:
+    """Phase 2: what is still to write, and whether it fits."""
+    earlier, plan = _prepare(config, opened.dataset, opened.src, opened.out, copies, found)
+    check_space(config, opened.out, opened.dataset, earlier, plan)
+    return earlier, plan
 
 
-def _executor(config: ExpandConfig, factory: ExecutorFactory | None, src: Store,
-              sources: tuple[SourceImage, ...], copies: dict[str, int]) -> Executor:
-    """The caller's factory, else Dask when a scheduler is named, else serial or a local pool."""
-    tasks = sum(len(_task_starts(count)) for count in copies.values())
-    chunk = 1 if config.workers == 1 or config.scheduler is not None else \
-        _chunksize(tasks, config.workers, _outputs_per_task(config, copies),
-                   _output_ms(config, src, sources))
-    if factory is not None:
-        return factory(config.workers, chunk)
-    if config.scheduler is not None:
-        from expand.dask_executor import DaskExecutor  # dask is an extra: imported only here
+@dataclass(frozen=True)
+class _Cleared:
+    """What phase 3 removed, and what it left for the run's end."""
 
-        return DaskExecutor(config.scheduler, config.workers, tasks)
-    return take_prewarmed(config.workers, chunk) or \
-        make_executor(config.workers, worker_init, chunk)
+    pruned: int
+    unrecorded: int
+    #: unrecorded files the plan writes again; emptied of those the run records as it goes, what
+    #: is left is removed at the end
+    again: set[str]
+    #: recorded outputs no longer asked for, kept (no --prune)
+    kept_orphans: tuple[Row, ...]
+
+
+def _clear_leftovers(config: ExpandConfig, opened: _Opened, found: Earlier, earlier: Earlier,
+                     plan: Plan) -> _Cleared:
+    """Phase 3: outputs of the settings replaced (--rebuild), no longer asked for (--prune) or
+    made from a source's old bytes, and the debris of a stopped run."""
+    out = opened.out
+    if config.rebuild:
+        remove_outputs(out, found.rows.values())
+    pruned = remove_outputs(out, plan.orphans) if config.prune else 0
+    remove_outputs(out, plan.stale)  # never left beside copies of the new bytes
+    # Debris of a stopped run, in a DIR of ours; not when a missing or malformed manifest hides
+    # what DIR records.
+    unplanned: list[str] = []
+    again: set[str] = set()
+    if found.config is not None and found.complete and not found.dropped:
+        unplanned, again = split_unrecorded(unrecorded_outputs(
+            out, earlier.rows, opened.src_inside), plan)
+    return _Cleared(pruned, remove_files(out, unplanned), again,
+                    () if config.prune else plan.orphans)
+
+
+#: where a run's rows land as they come (state.open_journal)
+_AnyJournal = Journal | ObjectJournal
+
+
+@contextmanager
+def _journaled(config: ExpandConfig, out: Store, carried: list[Row],
+               progress: Progress | None) -> Iterator[tuple[ManifestSpool, _AnyJournal]]:
+    """The run's manifest spool and journal, `carried` rows first. On an error the journal is
+    closed (what it holds lets the same command resume); the spool is always discarded."""
+    spool = ManifestSpool(out.spool_folder())
+    try:
+        journal = open_journal(out, config.determining(), spool.add(carried))
+        try:
+            yield spool, journal
+        except BaseException:
+            try:
+                journal.close()
+            except ExpandError:
+                pass  # the store is failing: the error being raised already says so
+            raise
+    finally:
+        spool.discard()
+        if progress is not None:
+            progress.close()
+
+
+@dataclass
+class _Executed:
+    """What the tasks answered (phase 4)."""
+
+    executor: str
+    workers: int
+    #: by source: a source split into several tasks fails in each
+    skipped: dict[str, Skipped]
+    notes: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    written: int = 0  # counted from the answers: a source may fail in one task only
+
+
+def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, new_dir: bool,
+             spool: ManifestSpool, journal: _AnyJournal, again: set[str],
+             progress: Progress | None) -> _Executed:
+    """Phase 4: map the plan's tasks over the executor, each answer journaled as it lands."""
+    executed = _Executed(pool.name, pool.workers, {
+        rel: Skipped(rel, f"{rel}: {reason}") for rel, reason in opened.dataset.rejected})
+    if progress is not None:
+        progress.start(plan.outputs_to_write)
+    tasks = make_tasks(plan.work, for_workers(config), new_dir)
+    for result in pool.map_unordered(process_source, tasks):
+        _collect(result, spool, journal, executed, progress)
+        if again:
+            again.difference_update(name for name, _ in result.rows)
+    return executed
+
+
+def _clear_after(opened: _Opened, cleared: _Cleared) -> int:
+    """Once every task has answered (no file is being written any more): temporaries left by a
+    task that was retried, and files written again but not recorded after all (their source
+    failed this time, or its outputs now have another extension); the count of those."""
+    opened.out.remove_temporaries(is_own_file, opened.src_inside)
+    return remove_files(opened.out, sorted(cleared.again))
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What phase 5 wrote: the manifest's counts and duplicates, the skipped sources reported."""
+
+    rows: ManifestTotals
+    duplicates: tuple[tuple[str, ...], ...]
+    skipped: tuple[Skipped, ...]
+
+
+def _record(config: ExpandConfig, opened: _Opened, spool: ManifestSpool,
+            journal: _AnyJournal, executed: _Executed,
+            kept_orphans: Iterable[Row]) -> _Recorded:
+    """Phase 5: the manifest, then run.json; the journal they replace goes last."""
+    rows = _without_gone(spool.write(opened.out), opened.dataset, kept_orphans)
+    reported = tuple(sorted(executed.skipped.values(), key=lambda s: s.source))
+    write_run_file(opened.out, _run_record(config, opened.dataset.classes, rows, reported))
+    write_card(opened.out, opened.dataset.classes)
+    journal.remove()
+    return _Recorded(rows, spool.duplicates(), reported)
 
 
 def expand_dataset(
@@ -410,8 +398,7 @@ def expand_dataset(
     Args:
         config: the resolved run settings.
         progress: told the total, then each source's image count as it lands.
-        executor_factory: (workers, chunksize) → Executor; default: a Dask cluster when
-            `config.scheduler` names one, else serial for 1 worker, else a local process pool.
+        executor_factory: (spec, workload) → Executor; default: backends.open_executor.
 
     Raises:
         DatasetLayoutError, ConfigError: before any work starts.
@@ -420,101 +407,46 @@ def expand_dataset(
         StorageError, EngineError: a bucket or the Dask scheduler cannot be used.
     """
     started = time.perf_counter()
-    if config.scheduler is not None:
-        import expand.dask_executor  # noqa: F401  (without the extra: a ConfigError, before work)
-    src, out = _stores(config)
-    dataset = _check_place(config, src, out)
-    try:
-        out.make()
-    except OSError as exc:
-        raise OutputWriteError(f"{out.location}: cannot create ({storage.reason(exc)})") from None
-    src_inside = relative_inside(src, out)  # SRC's place in DIR: never swept
-    with lock_for(out) as lock:
-        found = _read_state(config, dataset, src, out)
-        out.remove_temporaries(is_own_file, src_inside)
-        remove_spools(out)
-        journal: Journal | ObjectJournal | None = None
-        spool: ManifestSpool | None = None
+    opened = _open(config)
+    with lock_for(opened.out) as lock:
+        found = _read_state(config, opened.dataset, opened.src, opened.out)
+        _sweep(opened)
         try:
             # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
             # overlap the planning, and the pool is ready when the first task is.
-            copies = copies_per_source(dataset, config)  # once: by hash under --per-class-target
-            with _executor(config, executor_factory, src, dataset.sources, copies) as pool:
-                earlier, plan = _prepare(config, dataset, src, out, copies, found)
-                new_dir = found.config is None  # DIR held no run (no run.json, no journal)
-                report = _dry_run(config, out, dataset, earlier, plan, quick=True)
-                if not report.fits:
-                    raise InsufficientSpaceError(
-                        f"{out.location}: about {report.estimated_bytes / 2**20:.0f} MiB to "
-                        f"write, only {(report.free_bytes or 0) / 2**20:.0f} MiB free; free some "
-                        "space and run again")
-                if config.rebuild:
-                    remove_outputs(out, found.rows.values())
-                pruned = remove_outputs(out, plan.orphans) if config.prune else 0
-                remove_outputs(out, plan.stale)  # never left beside copies of the new bytes
-                # Debris of a stopped run, in a DIR of ours; not when a missing or malformed
-                # manifest hides what DIR records.
-                unplanned: list[str] = []
-                again: set[str] = set()
-                if found.config is not None and found.complete and not found.dropped:
-                    unplanned, again = split_unrecorded(unrecorded_outputs(
-                        out, earlier.rows, src_inside), plan)
-                unrecorded = remove_files(out, unplanned)
-                kept_orphans = () if config.prune else plan.orphans
-                carried = [*plan.kept, *kept_orphans]
-                spool = ManifestSpool(out.root if isinstance(out, LocalStore) else None)
-                journal = open_journal(out, config.determining(), spool.add(carried))
-                # by source: a source split into several tasks fails in each
-                skipped = {rel: Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected}
-                notes: list[str] = []
-                unchanged: list[str] = []
-                written = 0  # counted from the answers: a source may fail in one task only
-                if progress is not None:
-                    progress.start(plan.outputs_to_write)
-                task_config = _for_workers(config)
-                tasks = _make_tasks(plan.work, task_config, new_dir)
-                executor_name, workers = pool.name, pool.workers
-                for result in pool.map_unordered(process_source, tasks):
-                    _collect(result, spool, journal, skipped, notes, progress)
-                    written += len(result.rows)
-                    unchanged += result.unchanged
-                    if again:
-                        again.difference_update(name for name, _ in result.rows)
-                # Every task has answered, so no file is being written any more. The pool stays
-                # open until the run is recorded: its workers, told to exit as the work ran
-                # out, exit meanwhile (on an error leaving it terminates them).
-                # left by a task that was retried, if any
-                out.remove_temporaries(is_own_file, src_inside)
-                # Written again but not recorded after all: their source failed this time, or
-                # its outputs now have another extension.
-                unrecorded += remove_files(out, sorted(again))
-                lock.verify()
-                rows = _without_gone(spool.write(out), dataset, kept_orphans)
-                duplicates = spool.duplicates()
-                reported = sorted(skipped.values(), key=lambda s: s.source)
-                write_run_file(out, _run_record(config, dataset.classes, rows, reported))
-                write_card(out, dataset.classes)
-                journal.remove()
+            copies = copies_per_source(opened.dataset, config)  # once: by hash under balancing
+            with _executor(config, executor_factory, opened, copies) as pool:
+                earlier, plan = _plan(config, opened, copies, found)
+                cleared = _clear_leftovers(config, opened, found, earlier, plan)
+                carried = [*plan.kept, *cleared.kept_orphans]
+                with _journaled(config, opened.out, carried, progress) as (spool, journal):
+                    executed = _execute(pool, config, plan, opened, found.config is None,
+                                        spool, journal, cleared.again, progress)
+                    # The pool stays open until the run is recorded: its workers, told to exit
+                    # as the work ran out, exit meanwhile (on an error leaving it stops them).
+                    unrecorded = cleared.unrecorded + _clear_after(opened, cleared)
+                    lock.verify()
+                    recorded = _record(config, opened, spool, journal, executed,
+                                       cleared.kept_orphans)
         except BaseException:
-            if journal is not None:
-                try:
-                    journal.close()
-                except ExpandError:
-                    pass  # the store is failing: the error being raised already says so
-            out.remove_temporaries(is_own_file, src_inside)
+            opened.out.remove_temporaries(is_own_file, opened.src_inside)
             raise
-        finally:
-            if spool is not None:
-                spool.discard()
-                if progress is not None:
-                    progress.close()
+    return _summarise(config, time.perf_counter() - started, opened, found, plan, cleared,
+                      unrecorded, executed, recorded)
+
+
+def _summarise(config: ExpandConfig, elapsed_s: float, opened: _Opened, found: Earlier,
+               plan: Plan, cleared: _Cleared, unrecorded: int, executed: _Executed,
+               recorded: _Recorded) -> RunSummary:
+    """Phase 6: how the run went, and what the user should know about SRC and DIR."""
+    src, dataset, kept_orphans = opened.src, opened.dataset, cleared.kept_orphans
     warnings = [f"{src.display(name)}: file at the top level of SRC ignored (not in a class "
                 "folder)" for name in dataset.top_level_files]
     warnings += [f"{src.display(name)}: symbolic link to a class folder, not followed "
                  "(--follow-symlinks follows it)" for name in dataset.linked_classes]
     warnings += [f"{src.display(label)}: class folder holds no image"
                  for label in dataset.empty_classes]
-    warnings += sorted(set(notes))  # a source split into several tasks notes it in each
+    warnings += sorted(set(executed.notes))  # a source split into several tasks notes it in each
     if found.dropped:
         warnings.append(f"{found.dropped} malformed records of DIR were set aside by --rebuild "
                         "(the files they named were left alone)")
@@ -522,13 +454,15 @@ def expand_dataset(
         warnings.append(f"{len(kept_orphans)} earlier outputs whose source is gone or whose copy "
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
-    warnings += _changed_lines(plan, skipped)
+    warnings += _changed_lines(plan, executed.skipped)
     if plan.newly_pinned:
-        warnings.append(f"{out.location}: made before sources were pinned (manifest schema 1): "
-                        f"the SHA-256 of its {plan.newly_pinned} sources is recorded now")
+        warnings.append(f"{opened.out.location}: made before sources were pinned (manifest "
+                        f"schema 1): the SHA-256 of its {plan.newly_pinned} sources is recorded "
+                        "now")
     if unrecorded:
         warnings.append(f"{unrecorded} files named like outputs that no manifest or journal row "
                         "records (written while an earlier run was stopped) were removed")
+    rows = recorded.rows
     images = {label: 0 for label in dataset.classes}
     for label, count in rows.labels.items():
         images[label] = count
@@ -538,13 +472,14 @@ def expand_dataset(
                      f"--per-class-target {config.per_class_target} (it has more sources than "
                      "that)" for label, count in images.items()
                      if count - kept_by_class[label] > config.per_class_target]
-    # the sources the manifest holds, as run.json counts them: a skipped one is counted there
+    # the sources the manifest holds, as run.json counts them (a skipped source in neither)
     return RunSummary(config.out, sum(rows.sources.values()),
-                      written, images, tuple(reported),
-                      tuple(warnings), time.perf_counter() - started, executor_name, workers,
-                      kept=len(plan.kept), redone=plan.redone, pruned=pruned,
+                      executed.written, images, recorded.skipped,
+                      tuple(warnings), elapsed_s, executed.executor, executed.workers,
+                      kept=len(plan.kept), redone=plan.redone, pruned=cleared.pruned,
                       orphans_kept=len(kept_orphans), unrecorded_removed=unrecorded,
-                      duplicates=duplicates, unchanged=tuple(sorted(unchanged)),
+                      duplicates=recorded.duplicates,
+                      unchanged=tuple(sorted(executed.unchanged)),
                       per_class_target=config.per_class_target, changed=plan.changed,
                       ignored=dataset.not_images,
                       sources_per_class={label: rows.sources.get(label, 0)
@@ -586,19 +521,21 @@ def _without_gone(totals: ManifestTotals, dataset: Dataset,
     return ManifestTotals(totals.labels, totals.sources - gone)
 
 
-def _collect(result: SourceResult, spool: ManifestSpool, journal: Journal | ObjectJournal,
-             skipped: dict[str, Skipped], notes: list[str], progress: Progress | None) -> None:
-    notes.extend(result.notes)
+def _collect(result: SourceResult, spool: ManifestSpool, journal: _AnyJournal,
+             executed: _Executed, progress: Progress | None) -> None:
+    executed.notes.extend(result.notes)
     if result.skipped is not None:
-        skipped.setdefault(result.source, Skipped(result.source, result.skipped))
+        executed.skipped.setdefault(result.source, Skipped(result.source, result.skipped))
     else:
         journal.add(spool.add_encoded(result.label, result.source, result.rows))
+    executed.written += len(result.rows)
+    executed.unchanged += result.unchanged
     if progress is not None:
         progress.advance(len(result.rows))
 
 
 def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTotals,
-                skipped: list[Skipped]) -> dict[str, Any]:
+                skipped: tuple[Skipped, ...]) -> dict[str, Any]:
     """Only what determines the output, so two identical runs write identical run.json files
     (`skipped` sorted by source)."""
     return {

@@ -10,15 +10,22 @@ import os
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from expand.config import ExpandConfig
 from expand.discover import Dataset, SourceImage
 from expand.errors import DatasetLayoutError, OutputWriteError, StateError
-from expand.layout import (JOURNAL, MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name,
-                           read_run_file)
+from expand.layout import (
+    JOURNAL,
+    MANIFEST,
+    RUN_FILE,
+    STATE_PREFIX,
+    parse_output_name,
+    read_run_file,
+)
 from expand.manifest import pinned_row, row_problem
-from expand.storage import LocalStore, RemoteStore, Store, reason
+from expand.storage import Store, reason
 
 JOURNAL_VERSION = 1
 # On an object store (no append) the journal is a series of objects
@@ -136,7 +143,7 @@ def _lines(out: Store, rel: str) -> Iterator[tuple[str, Any]]:
         raise StateError(f"{where}: cannot read ({reason(exc)})") from None
 
 
-def _segments(out: RemoteStore) -> dict[str, list[str]]:
+def _segments(out: Store) -> dict[str, list[str]]:
     """Journal segment names by generation, each list in order."""
     found: dict[str, list[str]] = {}
     for name in sorted(out.top_names()):
@@ -147,7 +154,7 @@ def _segments(out: RemoteStore) -> dict[str, list[str]]:
 
 
 def _journal_entries(out: Store) -> Iterator[tuple[str, Any]]:
-    if isinstance(out, LocalStore):
+    if out.local_folder() is not None:  # one appended file
         yield from _lines(out, JOURNAL)
         return
     # The newest generation that has its header segment; older ones were superseded by it.
@@ -159,10 +166,8 @@ def _journal_entries(out: Store) -> Iterator[tuple[str, Any]]:
 
 
 def has_earlier_run(out: Store) -> bool:
-    if isinstance(out, LocalStore):
-        journal = (out.root / JOURNAL).is_file()
-    else:
-        journal = bool(_segments(out))
+    journal = out.exists_member(JOURNAL) if out.local_folder() is not None else \
+        bool(_segments(out))
     return journal or read_run_file(out) is not None
 
 
@@ -397,8 +402,8 @@ class Journal:
     No fsync per line: after a power loss the hash check on resume finds what was lost.
     """
 
-    def __init__(self, out: LocalStore, config: dict[str, Any], carried: list[str]) -> None:
-        self.path = out.root / JOURNAL
+    def __init__(self, folder: Path, config: dict[str, Any], carried: list[str]) -> None:
+        self.path = folder / JOURNAL
         temp = self.path.with_name(self.path.name + ".part")
         try:
             with open(temp, "w", encoding="utf-8") as handle:
@@ -435,7 +440,7 @@ class ObjectJournal:
     PUT: comparing first would cost as much).
     """
 
-    def __init__(self, out: RemoteStore, config: dict[str, Any], carried: list[str]) -> None:
+    def __init__(self, out: Store, config: dict[str, Any], carried: list[str]) -> None:
         self.out = out
         self.generation = f"{time.time_ns():020d}"
         self._segment = 0
@@ -490,9 +495,9 @@ def open_journal(out: Store, config: dict[str, Any],
                  carried: list[str]) -> Journal | ObjectJournal:
     """The journal of a run into `out`: an appended file locally, segment objects remotely.
     `carried`: the rows kept from earlier runs, JSON-encoded (as `Journal.add` takes rows)."""
-    if isinstance(out, LocalStore):
-        return Journal(out, config, carried)
-    return ObjectJournal(out, config, carried)
+    folder = out.local_folder()
+    return Journal(folder, config, carried) if folder is not None else \
+        ObjectJournal(out, config, carried)
 
 
 def remove_outputs(out: Store, rows: Iterable[Row]) -> int:

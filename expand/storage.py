@@ -1,11 +1,12 @@
 """All file access: reading sources, atomic writes into DIR, listing. Local paths stay on pathlib;
 URLs (`s3://`, `gs://`, `memory://`, any fsspec filesystem) go through fsspec, imported only then.
 
-A folder is a *store*, addressed by POSIX paths relative to it (`circle/a.png__aug0000.png`):
-`open_store(location, options)` gives a `LocalStore` for a path or a `file://` URL and a
-`RemoteStore` for any other URL. The difference that matters: a local file is written as
-`NAME.part` and renamed into place; an object store has no rename, so a finished object is written
-in one PUT, which it publishes whole or not at all.
+A folder is a *store* (the `Store` protocol), addressed by POSIX paths relative to it
+(`circle/a.png__aug0000.png`): `open_store(location, options)` gives a `LocalStore` for a path or a
+`file://` URL and a `RemoteStore` for any other URL. The difference that matters: a local file is
+written as `NAME.part` and renamed into place; an object store has no rename, so a finished object
+is written in one PUT, which it publishes whole or not at all. Code outside this module asks the
+store (methods), never which kind it is.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import re
 import shutil
 import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from expand.errors import ConfigError, StorageError
 
@@ -209,6 +211,10 @@ def _contained(root: str, rel: str) -> str:
     return os.path.join(root, rel)
 
 
+#: NAME_MAX where the file system does not say (POSIX's usual, and Linux's for most).
+_NAME_MAX = 255
+
+
 def reason(exc: OSError) -> str:
     """The human part of an OSError (some filesystems set only the message, not strerror)."""
     return exc.strerror or str(exc) or type(exc).__name__
@@ -218,9 +224,6 @@ def _sha256_matches(data: bytes, row: Mapping[str, Any]) -> bool:
     return len(data) == row.get("bytes") and hashlib.sha256(data).hexdigest() == row.get("sha256")
 
 
-_MADE_FOLDERS: set[str] = set()
-
-
 class LocalStore:
     """A folder on this machine (pathlib; temporary `.part` files renamed into place)."""
 
@@ -228,6 +231,32 @@ class LocalStore:
         self.root = root
         self._root = os.fspath(root)
         self.location = location if location is not None else str(root)
+        #: folders this store made or found (a class folder holds thousands of outputs): one
+        #: makedirs each; in a worker, the store of a task's config lives for that task
+        self._made: set[str] = set()
+
+    def local_folder(self) -> Path:
+        return self.root
+
+    def anchor(self) -> tuple[str, str]:
+        return "file", self.root.resolve().as_posix()
+
+    def is_link(self, rel: str) -> bool:
+        return (self.root / rel).is_symlink()
+
+    def name_limit(self) -> int | None:
+        """The longest file name (bytes) of the file system the root is, or will be, on."""
+        path = self.root.absolute()
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        try:
+            limit = os.pathconf(path, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            return _NAME_MAX
+        return limit if limit > 0 else _NAME_MAX
+
+    def exists_member(self, rel: str) -> bool:
+        return (self.root / rel).is_file()
 
     def display(self, rel: str = "") -> str:
         return str(self.root / rel) if rel else self.location
@@ -249,6 +278,14 @@ class LocalStore:
 
     def top_names(self) -> list[str]:
         return [entry.name for entry in os.scandir(self.root)] if self.root.is_dir() else []
+
+    def tree(self) -> list[tuple[str, bool]]:
+        """Everything under the root as (relative POSIX path, is a folder); links not followed."""
+        found = []
+        for folder, folders, names in os.walk(self.root):
+            base = Path(folder).relative_to(self.root)
+            found += [((base / name).as_posix(), name in folders) for name in [*folders, *names]]
+        return sorted(found)
 
     def files(self) -> Iterator[str]:
         """Every regular file under the root as a relative POSIX path, streamed; symbolic links
@@ -273,19 +310,41 @@ class LocalStore:
             yield from handle
 
     def write(self, rel: str, data: bytes) -> None:
-        """Folders are made once per process (a class folder holds thousands of outputs); one
-        removed meanwhile is made again."""
+        """Folders are made once per store; one removed meanwhile is made again."""
         target = os.path.join(self._root, rel)
         folder = os.path.dirname(target)
-        if folder not in _MADE_FOLDERS:
+        if folder not in self._made:
             _contained(self._root, rel)
             os.makedirs(folder, exist_ok=True)
-            _MADE_FOLDERS.add(folder)
+            self._made.add(folder)
         try:
             write_atomic(target, data)
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
             write_atomic(target, data)
+
+    def create(self, rel: str, data: bytes) -> None:
+        """Write only if no file has this name; FileExistsError otherwise."""
+        handle = os.open(_contained(self._root, rel), _CREATE | os.O_EXCL, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view):]
+        finally:
+            os.close(handle)
+
+    def write_lines(self, rel: str, lines: Iterable[str]) -> None:
+        """A text file written whole, under a temporary name renamed into place."""
+        target = _contained(self._root, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        temp = target + TEMP_SUFFIX
+        try:
+            with open(temp, "w", encoding="utf-8") as sink:
+                sink.writelines(lines)
+            os.replace(temp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
 
     def ensure(self, rel: str, data: bytes) -> None:
         """Make `rel` hold `data`; a file that already does (left by a killed run) is not
@@ -318,6 +377,11 @@ class LocalStore:
         inside it) left alone."""
         if self.root.is_dir():
             remove_temporaries(self.root, owned, keep)
+
+    def spool_folder(self) -> Path | None:
+        """Where a run spools its manifest: in DIR itself (the same disk, whose space the run
+        checked)."""
+        return self.root
 
     def free_bytes(self) -> int | None:
         probe = self.root
@@ -377,6 +441,18 @@ class RemoteStore:
 
     def member(self, rel: str) -> str:
         return f"{self.root}/{rel}" if self.root else rel
+
+    def local_folder(self) -> None:
+        return None
+
+    def anchor(self) -> tuple[str, str]:
+        return self.protocol, self.root
+
+    def is_link(self, rel: str) -> bool:
+        return False  # no links in an object store, none followed on other filesystems
+
+    def name_limit(self) -> int | None:
+        return None  # an object's name has no per-component limit a run could reach
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -511,8 +587,14 @@ class RemoteStore:
             return False
         return True
 
-    def put_file(self, rel: str, local: Path) -> None:
-        self._call(self.fs.put_file, str(local), self.member(rel))
+    def write_lines(self, rel: str, lines: Iterable[str]) -> None:
+        """A text object built in a local temporary file (it may be larger than memory), then
+        uploaded in one PUT."""
+        with tempfile.TemporaryDirectory(prefix="expand-") as folder:
+            local = os.path.join(folder, "upload")
+            with open(local, "w", encoding="utf-8") as sink:
+                sink.writelines(lines)
+            self._call(self.fs.put_file, local, self.member(rel))
 
     def ensure(self, rel: str, data: bytes) -> None:
         """Make `rel` hold `data`: one PUT. Checking first would cost a HEAD (and on s3fs a
@@ -545,11 +627,77 @@ class RemoteStore:
     def remove_temporaries(self, owned: Callable[[str], bool], keep: str | None = None) -> None:
         return None  # nothing is written under a temporary name here
 
+    def spool_folder(self) -> Path | None:
+        return None  # a local temporary folder: the manifest is uploaded once built
+
     def free_bytes(self) -> int | None:
         return None  # unknown (and unlimited for object stores)
 
 
-Store = LocalStore | RemoteStore
+class Store(Protocol):
+    """A folder: a local one or a prefix of an fsspec filesystem, addressed by relative POSIX
+    paths. Reads and listings raise OSError (a storage client's own errors come out as such)."""
+
+    location: str
+
+    def display(self, rel: str = "") -> str: ...
+
+    def local_folder(self) -> Path | None:
+        """The folder on this machine, when the store is one: what only a local file system has
+        (symbolic links to refuse while walking SRC, an flock, a journal appended to) needs it."""
+
+    def anchor(self) -> tuple[str, str]:
+        """(filesystem, root) to compare two stores by: the same anchor is the same folder."""
+
+    def is_link(self, rel: str) -> bool: ...
+
+    def name_limit(self) -> int | None:
+        """The longest file name (bytes) the store can hold, if it has a limit."""
+
+    def check(self) -> None:
+        """Raises StorageError when the store cannot be used at all (no bucket, no access)."""
+
+    def exists(self) -> bool: ...
+
+    def is_dir(self) -> bool: ...
+
+    def make(self) -> None: ...
+
+    def top_names(self) -> list[str]: ...
+
+    def tree(self) -> list[tuple[str, bool]]: ...
+
+    def files(self) -> Iterator[str]: ...
+
+    def exists_member(self, rel: str) -> bool: ...
+
+    def read_bytes(self, rel: str) -> bytes: ...
+
+    def read_head(self, rel: str, size: int) -> bytes: ...
+
+    def lines(self, rel: str) -> Iterator[str]: ...
+
+    def write(self, rel: str, data: bytes) -> None:
+        """Publish `data` whole under `rel`: a reader never sees part of it."""
+
+    def create(self, rel: str, data: bytes) -> None:
+        """Write `rel` only if nothing has that name yet; FileExistsError otherwise."""
+
+    def write_lines(self, rel: str, lines: Iterable[str]) -> None:
+        """Publish a text file whole, written from `lines` as they come."""
+
+    def ensure(self, rel: str, data: bytes) -> None: ...
+
+    def remove(self, rel: str) -> bool: ...
+
+    def intact(self, rows: Iterable[Mapping[str, Any]]) -> set[str]: ...
+
+    def remove_temporaries(self, owned: Callable[[str], bool], keep: str | None = None) -> None:
+        ...
+
+    def spool_folder(self) -> Path | None: ...
+
+    def free_bytes(self) -> int | None: ...
 
 
 def open_store(location: Location, options: Mapping[str, Any] | None = None) -> Store:

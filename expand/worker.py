@@ -17,8 +17,8 @@ from expand import codec, storage
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.discover import SourceImage
 from expand.errors import ImageReadError, NotLineArtError, OutputNameError, OutputWriteError
-from expand.lineart import Traced
 from expand.layout import copy_name, original_name
+from expand.lineart import Traced
 from expand.params import AugmentParams, sample_params, stream_names
 from expand.pipeline import apply_params, trace_source
 from expand.seeding import SourceStreams, source_key
@@ -150,11 +150,25 @@ class _Output:
     unchanged: bool  # a copy with its source's pixels or bytes
 
 
+def read_decoded(store: storage.Store, rel: str, resize: tuple[int, int] | None = None,
+                 max_pixels: int | None = None) -> tuple[bytes, codec.Decoded]:
+    """A file's bytes and pixels: what run, replay and inspect read a source or an output by.
+
+    Raises:
+        ImageReadError: it cannot be read or decoded, in one line that starts with `rel`.
+    """
+    try:
+        data = store.read_bytes(rel)
+    except OSError as exc:
+        raise ImageReadError(f"{rel}: cannot read ({storage.reason(exc)})") from None
+    return data, codec.decode(data, rel, resize, max_pixels)
+
+
 def _decode(task: Task) -> tuple[bytes, codec.Decoded]:
-    """The source's bytes and pixels. Raises ImageReadError or OSError: it cannot be read."""
-    source, config = task.source, task.config
-    data = storage.open_store(config.src, config.storage_options).read_bytes(source.rel_path)
-    return data, codec.decode(data, source.rel_path, config.resize, config.max_image_pixels)
+    """The source's bytes and pixels. Raises ImageReadError: it cannot be read."""
+    config = task.config
+    return read_decoded(storage.open_store(config.src, config.storage_options),
+                        task.source.rel_path, config.resize, config.max_image_pixels)
 
 
 def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
@@ -197,7 +211,7 @@ def render_source(task: Task) -> list[bytes]:
     try:
         data, decoded = _decode(task)
         traced = _trace(task, decoded)
-    except (ImageReadError, NotLineArtError, OSError):
+    except (ImageReadError, NotLineArtError):
         return []
     return [output.encoded.data for output in _render(task, data, decoded, traced)]
 
@@ -214,9 +228,6 @@ def process_source(task: Task) -> SourceResult:
         data, decoded = _decode(task)
     except ImageReadError as exc:
         return SourceResult(source.rel_path, source.label, (), str(exc))
-    except OSError as exc:
-        return SourceResult(source.rel_path, source.label, (),
-                            f"{source.rel_path}: cannot read ({storage.reason(exc)})")
     try:
         traced = _trace(task, decoded)
     except NotLineArtError as exc:

@@ -24,7 +24,8 @@ from PIL import Image
 from expand.config import MAX_COPIES, AugmentConfig, ExpandConfig
 from expand.discover import discover_store
 from expand.errors import ConfigError, OutputWriteError, WorkerLostError
-from expand.executors import ProcessPoolExecutor, SerialExecutor, _Cancelled, max_workers
+from expand.execution import max_workers
+from expand.executors import ProcessPoolExecutor, SerialExecutor, _Cancelled
 from expand.layout import LOCK_FILE
 from expand.manifest import read_manifest
 from expand.runner import expand_dataset
@@ -156,7 +157,7 @@ def test_a_run_that_recorded_nothing_does_not_pin_the_settings(tmp_path: Path) -
     out = tmp_path / "out"
     first = ExpandConfig(src=src, out=out, copies=2, augment=AugmentConfig(rotation_range=90.0))
     with pytest.raises(WorkerLostError):
-        expand_dataset(first, executor_factory=lambda workers, chunk: _Crashing())
+        expand_dataset(first, executor_factory=lambda spec, work: _Crashing())
     corrected = ExpandConfig(src=src, out=out, copies=2, augment=AUGMENT)
     summary = expand_dataset(corrected)
     assert summary.images_written == 6
@@ -307,7 +308,7 @@ def test_removing_dir_during_a_run_fails_without_a_manifest(tmp_path: Path) -> N
     out = tmp_path / "out"
     config = ExpandConfig(src=src, out=out, copies=2, augment=AUGMENT)
     with pytest.raises(OutputWriteError, match="removed or replaced") as caught:
-        expand_dataset(config, executor_factory=lambda workers, chunk: _RemovesDir(out))
+        expand_dataset(config, executor_factory=lambda spec, work: _RemovesDir(out))
     assert caught.value.exit_code == 3
     assert not (out / "metadata.jsonl").exists() and not (out / "run.json").exists()
 

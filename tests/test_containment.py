@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import EXIT_USAGE, DatasetLayoutError, ExpandError, StateError
+from expand.errors import EXIT_USAGE, DatasetLayoutError, ExpandError
 from expand.inspection import inspect_output
 from expand.layout import JOURNAL
 from expand.replay import load_run, replay

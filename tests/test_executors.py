@@ -156,32 +156,32 @@ needs_forkserver = pytest.mark.skipif(executors.START_METHOD != "forkserver",
 def test_a_prewarmed_pool_is_taken_by_a_run_of_its_size() -> None:
     executors.prestart()
     before = {child.pid for child in multiprocessing.active_children()}
-    executors.prewarm(2)
-    assert executors._warm is not None
-    executors._warm.thread.join()
-    warm = {child.pid for child in multiprocessing.active_children()} - before
-    assert len(warm) == 2  # forked before any run asked for them
-    pool = executors.take_prewarmed(2, chunksize=3)
-    assert pool is not None and pool.workers == 2 and pool.chunksize == 3
-    with pool:
-        results = list(pool.map_unordered(_pid_of, range(50)))
-    assert sorted(item for item, _ in results) == list(range(50))
-    assert {pid for _, pid in results} <= warm  # those very workers did the work
-    assert executors.take_prewarmed(2, chunksize=3) is None  # taken once
+    with executors.prewarmed(2):
+        assert executors._warm is not None
+        executors._warm.thread.join()
+        warm = {child.pid for child in multiprocessing.active_children()} - before
+        assert len(warm) == 2  # forked before any run asked for them
+        pool = executors.take_prewarmed(2, chunksize=3)
+        assert pool is not None and pool.workers == 2 and pool.chunksize == 3
+        with pool:
+            results = list(pool.map_unordered(_pid_of, range(50)))
+        assert sorted(item for item, _ in results) == list(range(50))
+        assert {pid for _, pid in results} <= warm  # those very workers did the work
+        assert executors.take_prewarmed(2, chunksize=3) is None  # taken once
 
 
 @needs_forkserver
 def test_a_prewarmed_pool_of_another_size_or_not_taken_is_stopped() -> None:
     executors.prestart()
     before = set(multiprocessing.active_children())
-    executors.prewarm(2)
-    assert executors.take_prewarmed(3, chunksize=1) is None
-    assert set(multiprocessing.active_children()) <= before
-    executors.prewarm(2)
-    assert executors._warm is not None
-    executors._warm.thread.join()
-    assert len(set(multiprocessing.active_children()) - before) == 2  # its two workers
-    executors.discard_prewarmed()
+    with executors.prewarmed(2):
+        assert executors.take_prewarmed(3, chunksize=1) is None
+        assert set(multiprocessing.active_children()) <= before
+    with executors.prewarmed(2):
+        assert executors._warm is not None
+        executors._warm.thread.join()
+        assert len(set(multiprocessing.active_children()) - before) == 2  # its two workers
+    assert executors._warm is None  # the block owns it: gone as it ends
     assert set(multiprocessing.active_children()) <= before
     assert executors.take_prewarmed(2, chunksize=1) is None
 
@@ -222,13 +222,12 @@ def test_a_worker_takes_large_buffers_from_the_heap_not_fresh_mappings() -> None
 
 def test_a_pool_worker_warms_up_without_writing_anything_and_a_serial_run_does_not(
         tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The warm-up renders in memory only: nothing lands in the working folder, no prepared
-    source stays cached, NumPy's global random state is untouched. The main process (--workers
+    """The warm-up renders in memory only: nothing lands in the working folder, NumPy's global
+    random state is untouched. The main process (--workers
     1 runs the initialiser there) gains nothing from it and skips it."""
-    script = ("import numpy as np, expand.worker as W, expand.functional as F\n"
+    script = ("import numpy as np, expand.worker as W\n"
               "before = np.random.get_state()[1].tobytes()\n"
               "W._warm_up()\n"
-              "assert not F._PREPARED\n"
               "assert np.random.get_state()[1].tobytes() == before\n")
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True)
     assert not os.listdir(tmp_path)

@@ -18,8 +18,9 @@ from PIL import Image
 
 from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import EXIT_FATAL, DatasetLayoutError, OutputWriteError, StateError
-from expand.runner import COPIES_PER_TASK, dry_run, expand_dataset
+from expand.errors import EXIT_FATAL, OutputWriteError, StateError
+from expand.runner import dry_run, expand_dataset
+from expand.tasks import COPIES_PER_TASK
 from expand.state import JOURNAL, Journal, Row
 from tests.conftest import snapshot
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-
 import json
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -17,13 +16,14 @@ from PIL import Image
 from expand.config import AugmentConfig, ExpandConfig
 from expand.discover import discover
 from expand.errors import DatasetLayoutError, ImageReadError, LockHeldError
-from expand.executors import ProcessPoolExecutor, SerialExecutor
+from expand.execution import ExecutorSpec, Workload
+from expand.executors import ProcessPoolExecutor, SerialExecutor, pool_chunksize
 from expand.layout import OutputLock
 from expand.manifest import read_manifest
-from expand.runner import (_HEAD_BYTES, COPIES_PER_TASK, _chunksize, _output_ms, _outputs_per_task,
-                           _probe, expand_dataset)
+from expand.runner import expand_dataset
 from expand.state import copies_per_source
 from expand.storage import LocalStore, open_store
+from expand.tasks import COPIES_PER_TASK, HEAD_BYTES, output_ms, outputs_per_task, probe
 from expand.worker import Task, worker_init
 from tests.conftest import snapshot
 
@@ -94,8 +94,10 @@ def test_same_inputs_give_byte_identical_output_for_any_worker_count(
 
 def test_the_start_method_changes_nothing(samples_train: Path, tmp_path: Path) -> None:
     for method in ("spawn", "forkserver"):
-        def factory(workers: int, chunk: int, method: str = method) -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(workers, worker_init, chunk, start_method=method)
+        def factory(spec: ExecutorSpec, work: Workload,
+                    method: str = method) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(spec.workers, worker_init,
+                                       pool_chunksize(work, spec.workers), start_method=method)
 
         expand_dataset(ExpandConfig(src=samples_train, out=tmp_path / method, copies=2,
                                     augment=AUGMENT, workers=2), executor_factory=factory)
@@ -157,6 +159,11 @@ def test_a_serial_run_keeps_ctrl_c(samples_train: Path, tmp_path: Path) -> None:
     assert signal.getsignal(signal.SIGINT) is before is not signal.SIG_IGN
 
 
+def _chunks(tasks: int, outputs: int, cost: float) -> int:
+    """The local pool's tasks per message for 2 workers."""
+    return pool_chunksize(Workload(tasks, outputs * cost), 2)
+
+
 class _Recording(SerialExecutor):
     """Runs in this process and keeps the tasks it was given."""
 
@@ -177,13 +184,13 @@ def test_outputs_are_compared_with_files_already_there_only_when_dir_held_a_run(
     out = tmp_path / "out"
     first = _Recording()
     config = ExpandConfig(src=samples_train, out=out, copies=2, augment=AUGMENT, workers=1)
-    expand_dataset(config, executor_factory=lambda workers, chunk: first)
+    expand_dataset(config, executor_factory=lambda spec, work: first)
     assert first.tasks and all(task.new_dir for task in first.tasks)
     kept = out / "circle" / sorted(p.name for p in (out / "circle").iterdir())[0]
     inode = kept.stat().st_ino
     (out / "metadata.jsonl").unlink()  # its rows are lost: every source is redone
     again = _Recording()
-    expand_dataset(config, executor_factory=lambda workers, chunk: again)
+    expand_dataset(config, executor_factory=lambda spec, work: again)
     assert again.tasks and not any(task.new_dir for task in again.tasks)
     assert kept.stat().st_ino == inode
 
@@ -201,13 +208,13 @@ def test_a_message_to_a_worker_carries_about_20_ms_of_work(tmp_path: Path) -> No
     for name in ("tiny", "large"):
         config = ExpandConfig(src=tmp_path / name, out=tmp_path / "out", copies=20, workers=2)
         sources = discover(tmp_path / name).sources
-        task_ms[name] = 20 * _output_ms(config, open_store(tmp_path / name), sources)
-        chunks[name] = _chunksize(len(sources), 2, 20, task_ms[name] / 20)
+        task_ms[name] = 20 * output_ms(config, open_store(tmp_path / name), sources)
+        chunks[name] = _chunks(len(sources), 20, task_ms[name] / 20)
     assert chunks["large"] == 1 and task_ms["large"] > 20
     # the fewest tiny sources that make 20 ms (100 sources leave the 6-a-worker cap above it)
     assert chunks["tiny"] > 1
     assert chunks["tiny"] * task_ms["tiny"] >= 20 > (chunks["tiny"] - 1) * task_ms["tiny"]
-    assert _chunksize(12, 2, 20, 0.19) == 1  # too few sources to group any
+    assert _chunks(12, 20, 0.19) == 1  # too few sources to group any
 
 
 def test_a_balanced_run_chunks_by_the_copies_its_tasks_make(tmp_path: Path) -> None:
@@ -221,13 +228,13 @@ def test_a_balanced_run_chunks_by_the_copies_its_tasks_make(tmp_path: Path) -> N
     dataset = discover(tmp_path / "src")
     balanced = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", per_class_target=20_000)
     assert max(copies_per_source(dataset, balanced).values()) == 2_000
-    assert _outputs_per_task(balanced, copies_per_source(dataset, balanced)) == COPIES_PER_TASK
+    assert outputs_per_task(balanced, copies_per_source(dataset, balanced)) == COPIES_PER_TASK
     plain = ExpandConfig(src=tmp_path / "src", out=tmp_path / "out", copies=20,
                          include_originals=True)
-    assert _outputs_per_task(plain, copies_per_source(dataset, plain)) == 21
-    output_ms = _output_ms(balanced, open_store(tmp_path / "src"), dataset.sources)
-    assert _chunksize(len(dataset.sources), 2, COPIES_PER_TASK, output_ms) == 1
-    assert _chunksize(len(dataset.sources), 2, 10, output_ms) > 1  # what `copies` gave
+    assert outputs_per_task(plain, copies_per_source(dataset, plain)) == 21
+    cost = output_ms(balanced, open_store(tmp_path / "src"), dataset.sources)
+    assert _chunks(len(dataset.sources), COPIES_PER_TASK, cost) == 1
+    assert _chunks(len(dataset.sources), 10, cost) > 1  # what `copies` gave
 
 
 def test_a_source_asked_for_many_copies_is_split_into_tasks_with_the_same_outputs(
@@ -244,18 +251,18 @@ def test_a_source_asked_for_many_copies_is_split_into_tasks_with_the_same_output
     recording = _Recording()
     split = ExpandConfig(src=src, out=tmp_path / "split", copies=copies, augment=AUGMENT,
                          include_originals=True, workers=1)
-    summary = expand_dataset(split, executor_factory=lambda workers, chunk: recording)
+    summary = expand_dataset(split, executor_factory=lambda spec, work: recording)
     assert summary.exit_code == 0 and summary.images_written == 2 * (copies + 1)
     made = [(t.source.rel_path, t.copies[0], t.copies[-1], t.original) for t in recording.tasks]
     last = copies - 1
     assert made == [(name, start, min(start + COPIES_PER_TASK - 1, last), start == 0)
                     for name in ("a/one.png", "a/two.png")
                     for start in range(0, copies, COPIES_PER_TASK)]
-    monkeypatch.setattr("expand.runner.COPIES_PER_TASK", 10 * copies)
+    monkeypatch.setattr("expand.tasks.COPIES_PER_TASK", 10 * copies)
     whole = _Recording()
     expand_dataset(ExpandConfig(src=src, out=tmp_path / "whole", copies=copies, augment=AUGMENT,
                                 include_originals=True, workers=1),
-                   executor_factory=lambda workers, chunk: whole)
+                   executor_factory=lambda spec, work: whole)
     assert len(whole.tasks) == 2
     assert snapshot(tmp_path / "split") == snapshot(tmp_path / "whole")
 
@@ -316,10 +323,10 @@ def test_a_header_is_probed_from_the_head_and_from_the_whole_file_only_when_need
     a bad header in a short file is reported without a second read."""
     pixels = np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "big.png", compress_level=0)
-    Image.fromarray(pixels).save(tmp_path / "icc.jpg", icc_profile=bytes(3 * _HEAD_BYTES))
+    Image.fromarray(pixels).save(tmp_path / "icc.jpg", icc_profile=bytes(3 * HEAD_BYTES))
     Image.fromarray(pixels).save(tmp_path / "a.webp")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
-    assert (tmp_path / "big.png").stat().st_size > 4 * _HEAD_BYTES
+    assert (tmp_path / "big.png").stat().st_size > 4 * HEAD_BYTES
     store = open_store(tmp_path)
     whole_reads: list[str] = []
     read_bytes = LocalStore.read_bytes
@@ -329,11 +336,11 @@ def test_a_header_is_probed_from_the_head_and_from_the_whole_file_only_when_need
         return read_bytes(self, rel)
 
     monkeypatch.setattr(LocalStore, "read_bytes", counted)
-    assert _probe(store, "big.png") == ("PNG", (400, 300))
-    assert _probe(store, "icc.jpg") == ("JPEG", (400, 300))
-    assert _probe(store, "a.webp") == ("WEBP", (400, 300))
+    assert probe(store, "big.png") == ("PNG", (400, 300))
+    assert probe(store, "icc.jpg") == ("JPEG", (400, 300))
+    assert probe(store, "a.webp") == ("WEBP", (400, 300))
     with pytest.raises(ImageReadError):
-        _probe(store, "bad.png")
+        probe(store, "bad.png")
     assert whole_reads == ["icc.jpg", "a.webp"]
 
 

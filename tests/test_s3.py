@@ -167,3 +167,38 @@ def test_a_header_is_read_with_one_ranged_request(endpoint: str, bucket: str) ->
     whole = (SAMPLES / name).read_bytes()
     assert store.read_head(name, 100) == whole[:100]
     assert store.read_head(name, len(whole) + 1000) == whole
+
+
+def _tool(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "expand", *args, "--storage-option",
+                           f"endpoint_url={endpoint}"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300, env=_env())
+
+
+def test_replay_and_inspect_read_an_s3_output(endpoint: str, bucket: str,
+                                              tmp_path: Path) -> None:
+    """Both read DIR, and the sources run.json names, through the store: an s3:// output (made
+    from s3:// sources) is replayed and drawn as a local one is."""
+    src, out = f"s3://{bucket}/train", f"s3://{bucket}/aug"
+    done = _expand(src, "--out", out, "--workers", "1", endpoint=endpoint)
+    assert done.returncode == 0, done.stderr
+    replayed = _tool("replay", out, "--all", "--quiet", endpoint=endpoint)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == ""  # --quiet: silent when every file matches
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint)
+    fs.invalidate_cache()
+    # the class's first output: inspect always draws it
+    name = sorted(p.split("/", 2)[2] for p in fs.glob(f"{bucket}/aug/circle/*__aug*"))[0]
+    fs.pipe_file(f"{bucket}/aug/{name}", b"not the run's bytes")
+    changed = _tool("replay", out, f"{out}/{name}", endpoint=endpoint)
+    assert changed.returncode == 1, changed.stderr
+    assert f"{name}: MISMATCH" in changed.stderr and "changed after the run" in changed.stderr
+    assert "replayed 1 file: 0 match, 1 do not" in changed.stdout
+    sheet = tmp_path / "sheet.png"
+    inspected = _tool("inspect", out, "--out", str(sheet), "--per-class", "2", "--json",
+                      endpoint=endpoint)
+    assert inspected.returncode == 1, inspected.stderr  # the changed file cannot be decoded
+    assert f"expand: skipped {name}: not an image Pillow can read" in inspected.stderr
+    report = json.loads(inspected.stdout)
+    assert report["dir"] == out and sheet.is_file()
+    assert report["stats"]["images_per_class"] == {"circle": 60, "rectangle": 60, "triangle": 60}

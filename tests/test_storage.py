@@ -262,7 +262,7 @@ def test_a_local_run_imports_neither_dask_nor_fsspec(samples_train: Path, tmp_pa
 
 
 def test_tasks_on_a_cluster_carry_absolute_local_paths(tmp_path: Path) -> None:
-    from expand.runner import _for_workers
+    from expand.tasks import for_workers as _for_workers
 
     relative = _config(Path("data/train"), "s3://b/aug", scheduler="tcp://127.0.0.1:8786")
     moved = _for_workers(relative)
@@ -279,3 +279,36 @@ def test_a_class_folder_removed_during_a_run_is_made_again(tmp_path: Path) -> No
     shutil.rmtree(tmp_path / "out" / "circle")
     store.write("circle/b.png", b"second")
     assert (tmp_path / "out" / "circle" / "b.png").read_bytes() == b"second"
+
+
+def test_only_storage_knows_which_kind_of_store_it_is() -> None:
+    """Every other module asks a store (the Store protocol's methods), never its class."""
+    package = Path(__file__).resolve().parents[1] / "expand"
+    naming = [path.name for path in package.glob("*.py") if path.name != "storage.py"
+              and any(kind in path.read_text(encoding="utf-8")
+                      for kind in ("LocalStore", "RemoteStore"))]
+    assert naming == []
+
+
+def test_both_stores_answer_the_protocol_alike(bucket: str, samples_train: Path,
+                                               tmp_path: Path) -> None:
+    """The same folder, local and as memory:// objects: the same tree, names, reads and
+    anchors that place one store inside another."""
+    local = storage.open_store(samples_train)
+    remote = storage.open_store(f"memory://{bucket}/train")
+    assert local.tree() == remote.tree()
+    assert sorted(local.files()) == sorted(remote.files())
+    name = sorted(local.files())[0]
+    assert local.read_bytes(name) == remote.read_bytes(name)
+    assert local.read_head(name, 10) == remote.read_head(name, 10)
+    assert not local.is_link(name) and not remote.is_link(name)
+    assert remote.name_limit() is None and (local.name_limit() or 0) >= 14
+    assert remote.anchor() == ("memory", f"/{bucket}/train") and local.anchor()[0] == "file"
+    for store in (storage.open_store(tmp_path / "out"),
+                  storage.open_store(f"memory://{bucket}/out")):
+        store.write_lines("a/list.txt", (f"{i}\n" for i in range(3)))
+        assert list(store.lines("a/list.txt")) == ["0\n", "1\n", "2\n"]
+        store.create("lock", b"mine")
+        with pytest.raises(FileExistsError):
+            store.create("lock", b"theirs")
+        assert store.read_bytes("lock") == b"mine"

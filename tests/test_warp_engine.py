@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 import cv2
 import numpy as np
 import pytest
 
 from expand import functional as F
-from expand.codec import bgrx_of, decode
+from expand.codec import bgrx_of, decode, source_pixels
 
 FLAGS = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 BORDERS = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT,
@@ -25,9 +26,7 @@ def _photo(rng: np.random.Generator, height: int, width: int, channels: int) -> 
     for _ in range(4):
         y, x = rng.integers(0, height), rng.integers(0, width)
         image[y:y + height // 4, x:x + width // 3] = rng.integers(0, 256, channels)
-    image = np.ascontiguousarray(image.astype(np.uint8))
-    image.flags.writeable = False
-    return image
+    return source_pixels(np.ascontiguousarray(image.astype(np.uint8)))
 
 
 def _maps(rng: np.random.Generator, width: int, height: int, count: int) -> list[np.ndarray]:
@@ -113,14 +112,17 @@ def test_decoded_pixels_are_read_only() -> None:
 
 
 def test_a_sources_prepared_form_lives_as_long_as_the_source() -> None:
+    """The source's pixels hold it (no table keyed by id()): it goes when they go, and an array
+    made from them starts with none of its own."""
     image = _photo(np.random.default_rng(8), 60, 90, 3)
     matrix = _maps(np.random.default_rng(9), 90, 60, 1)[0]
     F.warp_affine(image, matrix, "nearest", 0, False)
-    assert (id(image), "nearest") in F._PREPARED
-    key = (id(image), "nearest")
+    assert set(image.prepared) == {"nearest"}
+    held = weakref.ref(image.prepared["nearest"][0])
+    assert not image[1:].prepared
     del image
     gc.collect()
-    assert key not in F._PREPARED
+    assert held() is None
 
 
 def test_threads_warping_different_sources_each_get_their_own() -> None:
