@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from expand.config import AugmentConfig, ExpandConfig, preset  # noqa: E402
-from expand.runner import expand_dataset  # noqa: E402
+from expand.run.runner import expand_dataset  # noqa: E402
 
 CLASSES = ("blobs", "boxes", "wedges")
 
@@ -107,7 +107,7 @@ def main() -> None:
     try:
         src = make_w2(work / "w2")
         # The running cluster is made like --scheduler local's, so only start-up differs.
-        from expand.dask_executor import _local_cluster
+        from expand.exec.dask_executor import _local_cluster
 
         with _local_cluster(args.workers) as running:
             variants: dict[str, str | None] = {"pool": None, "dask-local": "local",

@@ -22,9 +22,9 @@ from pathlib import Path
 from bench.run import CASES, QUALITY, Case
 from bench.workloads import make
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
-from expand.discover import discover
-from expand.storage import open_store
-from expand.worker import Task, process_source
+from expand.io.discover import discover
+from expand.io.storage import open_store
+from expand.run.worker import Task, process_source
 
 
 def _measure(case: Case, src: Path, out: Path) -> dict[str, float]:

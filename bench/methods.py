@@ -133,7 +133,7 @@ def _floor_source(job: tuple[str, str, str, int, str, tuple[int, ...], int]) -> 
 def floor(src: Path, out: Path, copies: int, fmt: str, quality: int,
           processes: int = 2) -> float:
     """The unavoidable work on 2 processes: decode each source once (OpenCV), one warpAffine per
-    output, encode with the encoder and settings `expand` uses (expand.codec.opencv_params),
+    output, encode with the encoder and settings `expand` uses (expand.io.codec.opencv_params),
     plain writes; a forked pool (the cheapest start), one OpenCV thread per process. Sources go
     several to a message, as `expand` sends them, by a simpler rule (up to 4, at least 6
     messages per process; `expand`'s gives 1 to 4 here): with one source a message, Pool's cost
@@ -142,7 +142,7 @@ def floor(src: Path, out: Path, copies: int, fmt: str, quality: int,
     what the machine gives a second process on this work, against which to read `expand`'s."""
     import multiprocessing
 
-    from expand.codec import opencv_params
+    from expand.io.codec import opencv_params
 
     imported = time.perf_counter()
     params = opencv_params(fmt, quality)

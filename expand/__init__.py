@@ -15,9 +15,9 @@ __version__ = "0.2.0"
 _PUBLIC = {
     "AugmentConfig": "expand.config",
     "ExpandConfig": "expand.config",
-    "expand_dataset": "expand.runner",
-    "dry_run": "expand.runner",
-    "RunSummary": "expand.runner",
+    "expand_dataset": "expand.run.runner",
+    "dry_run": "expand.run.runner",
+    "RunSummary": "expand.run.runner",
     "ExpandError": "expand.errors",
     "ConfigError": "expand.errors",
 }

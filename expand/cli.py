@@ -36,7 +36,7 @@ from expand.errors import (
     OutputWriteError,
     did_you_mean,
 )
-from expand.execution import ExecutorSpec
+from expand.exec.execution import ExecutorSpec
 
 try:  # Typer vendors Click from 0.2x on; before, it used Click itself
     from typer._click.exceptions import ClickException, UsageError
@@ -46,9 +46,9 @@ except ImportError:  # pragma: no cover
 if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter, Parameter
 
+    from expand.augment.idg import Setting
     from expand.config import ExpandConfig
-    from expand.idg import Setting
-    from expand.runner import DryRun, RunSummary
+    from expand.run.runner import DryRun, RunSummary
 
 SUBCOMMANDS = ("run", "preview", "inspect", "replay", "config")
 ROOT_OPTIONS = ("--version", "--install-completion", "--show-completion")
@@ -436,8 +436,8 @@ def run(
         if verbose:
             typer.echo("expand: settings: " + json.dumps(settings.determining(), sort_keys=True)
                        + f"; workers: {settings.workers}", err=True)
-        from expand.runner import dry_run as dry_run_dataset
-        from expand.runner import expand_dataset
+        from expand.run.runner import dry_run as dry_run_dataset
+        from expand.run.runner import expand_dataset
 
         if val is not None or test is not None:
             with _terminate_as_interrupt():
@@ -467,7 +467,7 @@ SHEET_MAX = 64
 def _split(settings: ExpandConfig, val: float, test: float, dry_run: bool, as_json: bool,
            quiet: bool) -> NoReturn:
     """The main job as a split: one run per part, each summarised as a run is."""
-    from expand.splits import dry_run_split, split_dataset
+    from expand.run.splits import dry_run_split, split_dataset
 
     if dry_run:
         reports = dry_run_split(settings, val, test)
@@ -507,7 +507,7 @@ def _split(settings: ExpandConfig, val: float, test: float, dry_run: bool, as_js
 
 def _write_sheet(png: Path, image: Any, cells: list[Any], extra: dict[str, Any],
                  as_json: bool) -> None:
-    from expand.sheet import save_png
+    from expand.tools.sheet import save_png
 
     save_png(image, png)
     if as_json:
@@ -560,8 +560,8 @@ def preview_command(
     the copies a run with these settings would write, captioned with their main parameters."""
     run_options = {"seed": seed, "resize": resize, "format": image_format, "quality": quality}
     try:
-        from expand.preview import preview
-        from expand.sheet import check_destination
+        from expand.tools.preview import preview
+        from expand.tools.sheet import check_destination
 
         settings = resolve_config(src, out, cli_run={k: v for k, v in run_options.items()
                                                      if v is not None},
@@ -596,9 +596,9 @@ def inspect_command(
     """A contact sheet of an output folder per class, and its manifest's statistics (counts,
     how often each transform fired against its probability, parameter histograms) as a PNG."""
     try:
-        from expand.inspection import inspect_output
-        from expand.replay import load_run
-        from expand.sheet import check_destination
+        from expand.tools.inspection import inspect_output
+        from expand.tools.replay import load_run
+        from expand.tools.sheet import check_destination
 
         run = load_run(out_dir, storage_options=_storage_options(storage_option or []))
         # DIR, and SRC as run.json records it (as given at the run), when they are local folders
@@ -630,7 +630,7 @@ def config_init(
 ) -> None:
     """Write a commented version-2 config (every key explained, the further transforms listed)
     that loads back to exactly the settings of the preset it starts from."""
-    from expand.starter import starter_text
+    from expand.tools.starter import starter_text
 
     try:
         settings = resolve_config(Path("SRC"), Path("DIR"), cli_run={}, cli_augment={},
@@ -674,7 +674,7 @@ def replay_command(
     if not files and not all_files:
         _fail("replay: name a FILE of the output folder, or give --all", EXIT_USAGE)
     try:
-        from expand.replay import load_run, replay
+        from expand.tools.replay import load_run, replay
 
         run = load_run(out, src, _storage_options(storage_option or []))
         checked = mismatched = 0

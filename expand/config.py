@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
+import tomllib
+
+from expand.augment.idg import (
+    KERAS,
+    PROBABILITY,
+    Caption,
+    Setting,
+    any_shift,
+    between,
+    declared,
+    each_between,
+    fired,
+    given,
+    numbers,
+    probabilities,
+    shift_x,
+    shift_y,
+    symmetric,
+)
+from expand.augment.transform_base import AnyTransform, Transform, probability, short
+from expand.augment.transforms import check_pipeline, transform_from_dict
 from expand.errors import ConfigError, did_you_mean
-from expand.execution import ExecutorSpec
-from expand.idg import (KERAS, PROBABILITY, Caption, Setting, any_shift, between, declared,
-                        each_between, fired, given, numbers, probabilities, shift_x, shift_y,
-                        symmetric)
-from expand.storage import Location, as_location
-from expand.transform_base import AnyTransform, Transform, probability, short
-from expand.transforms import check_pipeline, transform_from_dict
+from expand.exec.execution import ExecutorSpec
+from expand.io.storage import Location, as_location
 
 if TYPE_CHECKING:
-    from expand.splits import Split  # splits runs parts through the runner, which needs config
+    from expand.run.splits import Split  # splits runs parts through the runner, which needs config
 
 FillMode = Literal["constant", "nearest", "reflect", "wrap"]
 OutputFormat = Literal["same", "png", "jpeg", "webp"]
@@ -174,10 +189,10 @@ class AugmentConfig:
     probability for each, the further transforms in order, and per-class overrides.
 
     Defaults are Keras's own, so a ported config means what it meant there. Each of Keras's
-    settings is declared here once, with its metadata (expand.idg.Setting): the command line,
+    settings is declared here once, with its metadata (expand.augment.idg.Setting): the command line,
     `config init`, the draws, the manifest's keys, preview and inspect follow from it. Field order
     is the draw order and the manifest's; a Caption's number is its place in a caption (what may
-    change a label first: see expand.idg.LABEL_CAPTIONS). `transforms` accepts Transform objects or their
+    change a label first: see expand.augment.idg.LABEL_CAPTIONS). `transforms` accepts Transform objects or their
     `[[transforms]]` tables; `classes` maps a class to the keys it overrides (resolved here
     against this config, into full configs of their own).
     """
@@ -496,7 +511,7 @@ class ExpandConfig:
     scheduler: str | None = None  # with workers: the ExecutorSpec (see `executor`)
     storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     per_class_target: int | None = None
-    split: Split | None = None  # the part of a split this run writes (expand.splits)
+    split: Split | None = None  # the part of a split this run writes (expand.run.splits)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "src", as_location(self.src))

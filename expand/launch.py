@@ -18,7 +18,7 @@ import sys
 def _pool_size(args: list[str]) -> int | None:
     """The local pool's size, when this command runs one."""
     from expand.coreutils import is_coreutils_call
-    from expand.execution import ExecutorSpec
+    from expand.exec.execution import ExecutorSpec
 
     if os.environ.get("_EXPAND_COMPLETE") or is_coreutils_call(args, sys.stdin.isatty()):
         return None
@@ -55,7 +55,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _one_blas_thread()  # before anything imports NumPy or OpenCV
-        from expand import executors  # light: multiprocessing only
+        from expand.exec import executors  # light: multiprocessing only
 
         with executors.prewarmed(_pool_size(sys.argv[1:])):
             from expand.cli import main as cli_main

@@ -12,8 +12,8 @@ from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import EXIT_OK, EXIT_SKIPPED
-from expand.runner import RunSummary, expand_dataset
-from expand.storage import TEMP_SUFFIX
+from expand.io.storage import TEMP_SUFFIX
+from expand.run.runner import RunSummary, expand_dataset
 
 COPIES = 2
 GOOD = {

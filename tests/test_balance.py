@@ -13,8 +13,8 @@ from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import ConfigError
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
 
 
 def _uneven(src: Path, samples_train: Path) -> Path:

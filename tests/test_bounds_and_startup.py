@@ -22,15 +22,15 @@ import pytest
 from PIL import Image
 
 from expand.config import MAX_COPIES, AugmentConfig, ExpandConfig
-from expand.discover import discover_store
 from expand.errors import ConfigError, OutputWriteError, WorkerLostError
-from expand.execution import max_workers
-from expand.executors import ProcessPoolExecutor, SerialExecutor, _Cancelled
-from expand.layout import LOCK_FILE
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset
-from expand.state import Earlier, copies_per_source, make_plan
-from expand.storage import open_store
+from expand.exec.execution import max_workers
+from expand.exec.executors import ProcessPoolExecutor, SerialExecutor, _Cancelled
+from expand.io.discover import discover_store
+from expand.io.storage import open_store
+from expand.run.layout import LOCK_FILE
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
+from expand.run.state import Earlier, copies_per_source, make_plan
 from tests.conftest import ROOT, snapshot
 
 T = TypeVar("T")

@@ -14,20 +14,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from expand import functional as F
+from expand.augment import functional as F
+from expand.augment.geometric import Corners, CropBox, Perspective, RandomCrop, Rot90, Turn
+from expand.augment.params import AugmentParams
+from expand.augment.photometric import Solarize, Threshold
+from expand.augment.pipeline import apply_params, geometry
+from expand.augment.transform_base import GeometricTransform, PixelTransform
+from expand.augment.transforms import CATALOGUE, transform_from_dict
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import ConfigError
-from expand.geometric import Corners, CropBox, Perspective, RandomCrop, Rot90, Turn
-from expand.inspection import inspect_output
-from expand.manifest import read_manifest
-from expand.params import AugmentParams
-from expand.photometric import Solarize, Threshold
-from expand.pipeline import apply_params, geometry
-from expand.preview import describe, preview
-from expand.replay import load_run, replay
-from expand.runner import expand_dataset
-from expand.transform_base import GeometricTransform, PixelTransform
-from expand.transforms import CATALOGUE, transform_from_dict
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
+from expand.tools.inspection import inspect_output
+from expand.tools.preview import describe, preview
+from expand.tools.replay import load_run, replay
 
 
 def _expand(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -153,7 +153,7 @@ def test_each_keras_setting_is_named_in_config_py_only() -> None:
     allowed = {"functional.py": {"fill_mode", "cval"}, "pipeline.py": {"fill_mode", "cval"}}
     package = Path(expand.__file__).parent
     found = {}
-    for path in sorted(package.glob("*.py")):
+    for path in sorted(package.rglob("*.py")):
         if path.name == "config.py":
             continue
         text = path.read_text(encoding="utf-8")
@@ -170,8 +170,8 @@ def test_the_declaration_is_consistent() -> None:
     """Each drawn setting has its probability field; the manifest's keys are AugmentParams's."""
     from dataclasses import fields
 
+    from expand.augment.params import KERAS_PARAM_KEYS, AugmentParams
     from expand.config import KERAS_SETTINGS
-    from expand.params import KERAS_PARAM_KEYS, AugmentParams
 
     drawn = [s for _, s in KERAS_SETTINGS if s.stream]
     assert [s.p_key for s in drawn] == list(KERAS_PROBABILITIES)

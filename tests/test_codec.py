@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from expand.codec import (
+from expand.errors import ImageReadError
+from expand.io.codec import (
     FORMAT_EXTENSIONS,
     Decoded,
     _opencv_jpeg,
@@ -23,7 +24,6 @@ from expand.codec import (
     output_format,
     rgb_view,
 )
-from expand.errors import ImageReadError
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>serial-XMP-1234</rdf:RDF></x:xmpmeta>'

@@ -7,9 +7,9 @@ import pytest
 
 from expand.config import PRESETS, AugmentConfig, ExpandConfig, resolve_config
 from expand.errors import ConfigError
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset
-from expand.starter import starter_text
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
+from expand.tools.starter import starter_text
 
 
 def _resolve(tmp_path: Path, **kw: object) -> ExpandConfig:

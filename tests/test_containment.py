@@ -20,11 +20,11 @@ from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import EXIT_USAGE, DatasetLayoutError, ExpandError
-from expand.inspection import inspect_output
-from expand.layout import JOURNAL
-from expand.replay import load_run, replay
-from expand.runner import expand_dataset
-from expand.storage import LocalStore
+from expand.io.storage import LocalStore
+from expand.run.layout import JOURNAL
+from expand.run.runner import expand_dataset
+from expand.tools.inspection import inspect_output
+from expand.tools.replay import load_run, replay
 from tests.conftest import snapshot
 
 

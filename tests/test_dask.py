@@ -16,7 +16,7 @@ import pytest
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import EngineError
-from expand.runner import expand_dataset
+from expand.run.runner import expand_dataset
 from tests.conftest import snapshot
 
 distributed = pytest.importorskip("distributed")
@@ -142,7 +142,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error(samples_train: Path,
 
 
 def test_a_worker_with_other_libraries_refuses_to_write() -> None:
-    from expand.dask_executor import fingerprint, run_batch
+    from expand.exec.dask_executor import fingerprint, run_batch
 
     expected = {**fingerprint(), "pillow": "0.0"}
     with pytest.raises(EngineError, match="pillow"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from expand.discover import Dataset, SourceImage, discover
 from expand.errors import EXIT_USAGE, DatasetLayoutError
+from expand.io.discover import Dataset, SourceImage, discover
 
 IMAGE_NAMES = ("a.png", "b.PNG", "c.jpg", "d.JPEG", "e.jpeg", "f.bmp", "g.Gif", "h.tif", "i.TIFF",
                "j.webp", "k.WebP")

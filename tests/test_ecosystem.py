@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from expand.config import AugmentConfig, ExpandConfig
-from expand.runner import expand_dataset
+from expand.run.runner import expand_dataset
 
 COPIES = 3
 

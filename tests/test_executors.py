@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from expand import executors
 from expand.errors import WorkerLostError
-from expand.executors import ProcessPoolExecutor
+from expand.exec import executors
+from expand.exec.executors import ProcessPoolExecutor
 
 
 def _pid_of(item: int) -> tuple[int, int]:
@@ -70,7 +70,7 @@ def test_workers_exit_as_the_work_runs_out_and_a_pool_runs_one_map() -> None:
 
 
 _LARGE_BOTH_WAYS = """
-from expand.executors import ProcessPoolExecutor
+from expand.exec.executors import ProcessPoolExecutor
 
 def answer(item: bytes) -> bytes:
     return item * 10
@@ -190,7 +190,7 @@ _MAPPED = """
 import ctypes, sys
 import numpy as np
 if sys.argv[1] == "init":
-    from expand.worker import worker_init
+    from expand.run.worker import worker_init
     worker_init()
 
 class Mallinfo2(ctypes.Structure):
@@ -225,7 +225,7 @@ def test_a_pool_worker_warms_up_without_writing_anything_and_a_serial_run_does_n
     """The warm-up renders in memory only: nothing lands in the working folder, NumPy's global
     random state is untouched. The main process (--workers
     1 runs the initialiser there) gains nothing from it and skips it."""
-    script = ("import numpy as np, expand.worker as W\n"
+    script = ("import numpy as np, expand.run.worker as W\n"
               "before = np.random.get_state()[1].tobytes()\n"
               "W._warm_up()\n"
               "assert np.random.get_state()[1].tobytes() == before\n")
@@ -234,7 +234,7 @@ def test_a_pool_worker_warms_up_without_writing_anything_and_a_serial_run_does_n
 
     import cv2
 
-    from expand import worker
+    from expand.run import worker
 
     calls: list[None] = []
     monkeypatch.setattr(worker, "_warm_up", lambda: calls.append(None))

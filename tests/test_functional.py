@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 
-from expand import codec
-from expand import functional as F
+from expand.augment import functional as F
+from expand.augment.functional import affine_matrix, is_identity
+from expand.augment.params import AugmentParams
+from expand.augment.pipeline import apply_params
 from expand.config import AugmentConfig
-from expand.functional import affine_matrix, is_identity
-from expand.params import AugmentParams
-from expand.pipeline import apply_params
+from expand.io import codec
 
 H, W = 40, 80
 

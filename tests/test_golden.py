@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset, library_versions
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset, library_versions
 
 GOLDEN = Path(__file__).with_name("golden") / "samples_v1.json"
 GOLDEN_KEYED = Path(__file__).with_name("golden") / "colour_key_v1.json"

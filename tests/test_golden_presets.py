@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from expand.augment.transforms import CATALOGUE
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset, library_versions
-from expand.transforms import CATALOGUE
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset, library_versions
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 CODECS = ("pillow", "zlib", "libjpeg", "opencv")

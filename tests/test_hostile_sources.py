@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
-from expand.manifest import read_manifest
-from expand.runner import RunSummary, expand_dataset
+from expand.io import storage
+from expand.run.manifest import read_manifest
+from expand.run.runner import RunSummary, expand_dataset
 
 
 def _png(path: Path, colour: tuple[int, int, int] = (200, 40, 10), fmt: str = "PNG") -> Path:

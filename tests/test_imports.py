@@ -28,11 +28,10 @@ def _imported(tree: ast.Module) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("expand"))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
-            if node.module == "expand":  # from expand import codec, __version__
-                names = {f"expand.{alias.name}" for alias in node.names}
+            if node.module == "expand" or node.module.startswith("expand."):
+                # from expand.io import codec: the module codec; from expand.io.codec import x
+                names = {f"{node.module}.{alias.name}" for alias in node.names}
                 found.update(name for name in names if _path(name).is_file())
-                found.add("expand")
-            elif node.module.startswith("expand."):
                 found.add(node.module)
         pending.extend(ast.iter_child_nodes(node))
     return found
@@ -40,12 +39,18 @@ def _imported(tree: ast.Module) -> set[str]:
 
 def _path(module: str) -> Path:
     parts = module.split(".")[1:]
-    return PACKAGE / "__init__.py" if not parts else PACKAGE.joinpath(*parts).with_suffix(".py")
+    folder = PACKAGE.joinpath(*parts)
+    return folder / "__init__.py" if folder.is_dir() else folder.with_suffix(".py")
+
+
+def _module(path: Path) -> str:
+    """expand/run/worker.py → expand.run.worker; a package's __init__.py → the package."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _graph() -> dict[str, set[str]]:
-    modules = {"expand" if path.stem == "__init__" else f"expand.{path.stem}": path
-               for path in PACKAGE.glob("*.py")}
+    modules = {_module(path): path for path in PACKAGE.rglob("*.py")}
     return {name: _imported(ast.parse(path.read_text(encoding="utf-8"))) & modules.keys()
             for name, path in modules.items()}
 
@@ -92,7 +97,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_expand_has_no_import_cycle() -> None:
     graph = _graph()
-    assert "expand.runner" in graph and "expand.dask_executor" in graph["expand.backends"]
+    assert "expand.run.runner" in graph and "expand.exec.dask_executor" in graph["expand.exec.backends"]
     assert _cycles(graph) == []
 
 
@@ -100,5 +105,5 @@ def test_the_cli_imports_no_backend() -> None:
     """The CLI describes where tasks run (execution.ExecutorSpec); only open_executor picks the
     backend that runs them."""
     imported = _imported(ast.parse((PACKAGE / "cli.py").read_text(encoding="utf-8")))
-    assert "expand.execution" in imported
-    assert not imported & {"expand.executors", "expand.dask_executor"}
+    assert "expand.exec.execution" in imported
+    assert not imported & {"expand.exec.executors", "expand.exec.dask_executor"}

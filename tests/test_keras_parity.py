@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
 
 tf = pytest.importorskip("tensorflow", reason="the parity test needs the test extra (TensorFlow)")
 

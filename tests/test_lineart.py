@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from expand import lineart as L
+from expand.augment import lineart as L
+from expand.augment.functional import affine_matrix, warp_affine
+from expand.augment.line_art_transforms import Place, Placement
+from expand.augment.transform_base import StrokePlan
 from expand.errors import EXIT_SKIPPED, NotLineArtError
-from expand.functional import affine_matrix, warp_affine
-from expand.line_art_transforms import Place, Placement
-from expand.transform_base import StrokePlan
 
 SUPERSAMPLE = 8  # strokes are sampled 8x8 per pixel and averaged: anti-aliased, exact widths
 

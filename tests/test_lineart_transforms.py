@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from expand import line_art_transforms as LA
-from expand import lineart as L
-from expand import transform_base as B
-from expand import transforms as T
+from expand.augment import line_art_transforms as LA
+from expand.augment import lineart as L
+from expand.augment import transform_base as B
+from expand.augment import transforms as T
+from expand.augment.params import AugmentParams, sample_params
+from expand.augment.pipeline import apply_params
+from expand.augment.seeding import rng_for, source_key
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, NotLineArtError
-from expand.manifest import read_manifest
-from expand.params import AugmentParams, sample_params
-from expand.pipeline import apply_params
-from expand.replay import load_run, replay
-from expand.runner import expand_dataset
-from expand.seeding import rng_for, source_key
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
+from expand.tools.replay import load_run, replay
 from tests.test_lineart import shapes
 
 SIZE = 128

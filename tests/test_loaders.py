@@ -127,7 +127,7 @@ def test_hugging_face_on_a_part_that_lacks_a_class_still_names_every_class(
 
 
 def test_the_card_types_each_column_as_the_manifest_holds_it() -> None:
-    from expand.hfcard import card_text
+    from expand.run.hfcard import card_text
 
     rows = [{"file_name": "b/x.png", "label": "b", "copy": None, "params": None, "n": 1},
             {"file_name": "b/y.png", "label": "b", "copy": 0, "n": 2.5,

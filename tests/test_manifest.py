@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expand import manifest
-from expand.manifest import ManifestSpool, read_manifest
-from expand.state import rows_line
-from expand.storage import LocalStore
+from expand.io.storage import LocalStore
+from expand.run import manifest
+from expand.run.manifest import ManifestSpool, read_manifest
+from expand.run.state import rows_line
 
 
 def _rows(count: int) -> list[dict[str, object]]:

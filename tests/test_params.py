@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from expand import transforms as T
+from expand.augment import transforms as T
+from expand.augment.params import AugmentParams, sample_params, stream_names
+from expand.augment.seeding import rng_for, source_key
 from expand.config import AugmentConfig
-from expand.params import AugmentParams, sample_params, stream_names
-from expand.seeding import rng_for, source_key
 
 
 def _draw(config: AugmentConfig, copy: int, size: tuple[int, int] = (80, 40),

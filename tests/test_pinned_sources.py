@@ -17,9 +17,9 @@ from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import DatasetLayoutError
-from expand.replay import Replayed, load_run, replay
-from expand.runner import RunSummary, expand_dataset
-from expand.state import JOURNAL
+from expand.run.runner import RunSummary, expand_dataset
+from expand.run.state import JOURNAL
+from expand.tools.replay import Replayed, load_run, replay
 from tests.conftest import snapshot
 
 AUGMENT = AugmentConfig(rotation_range=20, zoom_range=0.2, horizontal_flip=True)

@@ -10,12 +10,12 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from expand import codec
+from expand.augment.params import sample_params
+from expand.augment.pipeline import apply_params
+from expand.augment.seeding import rng_for, source_key
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import ConfigError
-from expand.params import sample_params
-from expand.pipeline import apply_params
-from expand.seeding import rng_for, source_key
+from expand.io import codec
 
 MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 unit = st.floats(0, 0.99, allow_nan=False)

@@ -107,3 +107,16 @@ def test_the_tour_runs_in_a_scratch_folder_and_leaves_the_clone_as_it_was(
 def test_every_runnable_readme_block_exits_0(tmp_path: Path) -> None:
     clone, _ = _tour(tmp_path, _blocks())
     _untouched(clone)
+
+
+def test_every_runnable_block_of_the_architecture_doc_exits_0(tmp_path: Path) -> None:
+    """docs/architecture.md's path of one image runs as written, from the repository's root."""
+    blocks = BLOCK.findall((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    assert blocks, "docs/architecture.md has no runnable block"
+    for number, (kind, code) in enumerate(blocks):
+        command = ["bash", "-euo", "pipefail", "-c", code] if kind == "sh" else \
+            [sys.executable, "-c", code]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=300)
+        assert done.returncode == 0, f"block {number} ({kind}):\n{code}\n{done.stderr[-3000:]}"
+        assert "bytes" in done.stdout

@@ -10,9 +10,9 @@ import pytest
 
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.errors import DatasetLayoutError
-from expand.manifest import read_manifest
-from expand.replay import load_run, replay
-from expand.runner import expand_dataset
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
+from expand.tools.replay import load_run, replay
 from tests.test_golden import AUGMENT as GOLDEN_AUGMENT
 
 
@@ -61,7 +61,7 @@ def test_replay_of_one_file_and_a_mismatch(samples_train: Path, tmp_path: Path) 
 
 def test_a_row_whose_params_are_not_its_streams_is_told_apart(samples_train: Path,
                                                               tmp_path: Path) -> None:
-    from expand.replay import replay_row
+    from expand.tools.replay import replay_row
 
     out = tmp_path / "out"
     expand_dataset(ExpandConfig(src=samples_train, out=out, copies=1,

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import EXIT_FATAL, OutputWriteError, StateError
-from expand.runner import dry_run, expand_dataset
-from expand.tasks import COPIES_PER_TASK
-from expand.state import JOURNAL, Journal, Row
+from expand.io import storage
+from expand.run.runner import dry_run, expand_dataset
+from expand.run.state import JOURNAL, Journal, Row
+from expand.run.tasks import COPIES_PER_TASK
 from tests.conftest import snapshot
 
 ARGS = ["--copies", "30", "--rotation-range", "20", "--zoom-range", "0.2", "--horizontal-flip",

@@ -14,17 +14,17 @@ import pytest
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
-from expand.discover import discover
 from expand.errors import DatasetLayoutError, ImageReadError, LockHeldError
-from expand.execution import ExecutorSpec, Workload
-from expand.executors import ProcessPoolExecutor, SerialExecutor, pool_chunksize
-from expand.layout import OutputLock
-from expand.manifest import read_manifest
-from expand.runner import expand_dataset
-from expand.state import copies_per_source
-from expand.storage import LocalStore, open_store
-from expand.tasks import COPIES_PER_TASK, HEAD_BYTES, output_ms, outputs_per_task, probe
-from expand.worker import Task, worker_init
+from expand.exec.execution import ExecutorSpec, Workload
+from expand.exec.executors import ProcessPoolExecutor, SerialExecutor, pool_chunksize
+from expand.io.discover import discover
+from expand.io.storage import LocalStore, open_store
+from expand.run.layout import OutputLock
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
+from expand.run.state import copies_per_source
+from expand.run.tasks import COPIES_PER_TASK, HEAD_BYTES, output_ms, outputs_per_task, probe
+from expand.run.worker import Task, worker_init
 from tests.conftest import snapshot
 
 T = TypeVar("T")
@@ -258,7 +258,7 @@ def test_a_source_asked_for_many_copies_is_split_into_tasks_with_the_same_output
     assert made == [(name, start, min(start + COPIES_PER_TASK - 1, last), start == 0)
                     for name in ("a/one.png", "a/two.png")
                     for start in range(0, copies, COPIES_PER_TASK)]
-    monkeypatch.setattr("expand.tasks.COPIES_PER_TASK", 10 * copies)
+    monkeypatch.setattr("expand.run.tasks.COPIES_PER_TASK", 10 * copies)
     whole = _Recording()
     expand_dataset(ExpandConfig(src=src, out=tmp_path / "whole", copies=copies, augment=AUGMENT,
                                 include_originals=True, workers=1),

@@ -160,7 +160,7 @@ def test_errors_on_s3_are_one_line_and_exit_3(endpoint: str, bucket: str,
 
 def test_a_header_is_read_with_one_ranged_request(endpoint: str, bucket: str) -> None:
     """What the estimates before a run read of a source: its head, not the whole object."""
-    from expand.storage import open_store
+    from expand.io.storage import open_store
 
     store = open_store(f"s3://{bucket}/train", {"endpoint_url": endpoint})
     name = "circle/" + sorted(p.name for p in (SAMPLES / "circle").iterdir())[0]

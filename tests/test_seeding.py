@@ -10,7 +10,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expand.seeding import SEED_BLOCK, SourceStreams, Stream, rng_for, source_key, transform_id
+from expand.augment.seeding import (
+    SEED_BLOCK,
+    SourceStreams,
+    Stream,
+    rng_for,
+    source_key,
+    transform_id,
+)
 
 NAMES = ("rotation", "width_shift", "height_shift", "shear", "zoom", "horizontal_flip",
          "vertical_flip", "channel_shift", "brightness")

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from expand.manifest import read_manifest
-from expand.replay import load_run, replay_row
+from expand.run.manifest import read_manifest
+from expand.tools.replay import load_run, replay_row
 
 CELL = 128
 
@@ -183,8 +183,8 @@ def test_sheets_are_never_written_into_a_dataset(samples_train: Path, tmp_path: 
 
 
 def test_captions_keep_whole_numbers_whole() -> None:
-    from expand.params import AugmentParams
-    from expand.preview import describe
+    from expand.augment.params import AugmentParams
+    from expand.tools.preview import describe
 
     params = AugmentParams(theta=30.0, shear=-10.2, tx=2.0, channel_shift_intensity=100.0,
                            brightness=1.5).to_dict(())
@@ -194,7 +194,7 @@ def test_captions_keep_whole_numbers_whole() -> None:
 
 def test_captions_are_drawn_whole_however_long() -> None:
     """Captions wrap onto more lines instead of ending in … (issue 25, point 7)."""
-    from expand.sheet import CAPTION, PAD, Cell, Section, contact_sheet, line_height, wrap
+    from expand.tools.sheet import CAPTION, PAD, Cell, Section, contact_sheet, line_height, wrap
 
     caption = ["a_very_long_source_file_name_0001.png", "rot 30°", "shear -10°",
                "tx 2 ty 0", "perspective 0.12 0.08 0.11 0.05", "erase 3 boxes 12%", "hflip"]

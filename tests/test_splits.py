@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from expand.cli import app
 from expand.errors import ConfigError
-from expand.splits import Split, side
+from expand.run.splits import Split, side
 from tests.conftest import SAMPLES, snapshot
 
 runner = CliRunner()

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from expand import storage
 from expand.config import AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, LockHeldError, StorageError
-from expand.layout import LOCK_FILE, RemoteLock, _host_id
-from expand.runner import expand_dataset
-from expand.state import SEGMENT_PREFIX, ObjectJournal
+from expand.io import storage
+from expand.run.layout import LOCK_FILE, RemoteLock, _host_id
+from expand.run.runner import expand_dataset
+from expand.run.state import SEGMENT_PREFIX, ObjectJournal
 from tests.conftest import snapshot
 
 fsspec = pytest.importorskip("fsspec")
@@ -120,7 +120,7 @@ class _StopAfter:
 
 def test_an_interrupted_url_run_resumes_from_its_journal_objects(
         samples_train: Path, tmp_path: Path, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("expand.state.SEGMENT_ROWS", 4)  # several segments in a small run
+    monkeypatch.setattr("expand.run.state.SEGMENT_ROWS", 4)  # several segments in a small run
     src, out = f"memory://{bucket}/train", f"memory://{bucket}/aug"
     with pytest.raises(KeyboardInterrupt):
         expand_dataset(_config(src, out), progress=_StopAfter(20))
@@ -262,7 +262,7 @@ def test_a_local_run_imports_neither_dask_nor_fsspec(samples_train: Path, tmp_pa
 
 
 def test_tasks_on_a_cluster_carry_absolute_local_paths(tmp_path: Path) -> None:
-    from expand.tasks import for_workers as _for_workers
+    from expand.run.tasks import for_workers as _for_workers
 
     relative = _config(Path("data/train"), "s3://b/aug", scheduler="tcp://127.0.0.1:8786")
     moved = _for_workers(relative)
@@ -272,7 +272,7 @@ def test_tasks_on_a_cluster_carry_absolute_local_paths(tmp_path: Path) -> None:
 
 
 def test_a_class_folder_removed_during_a_run_is_made_again(tmp_path: Path) -> None:
-    from expand.storage import LocalStore
+    from expand.io.storage import LocalStore
 
     store = LocalStore(tmp_path / "out")
     store.write("circle/a.png", b"first")
@@ -284,7 +284,7 @@ def test_a_class_folder_removed_during_a_run_is_made_again(tmp_path: Path) -> No
 def test_only_storage_knows_which_kind_of_store_it_is() -> None:
     """Every other module asks a store (the Store protocol's methods), never its class."""
     package = Path(__file__).resolve().parents[1] / "expand"
-    naming = [path.name for path in package.glob("*.py") if path.name != "storage.py"
+    naming = [path.name for path in package.rglob("*.py") if path.name != "storage.py"
               and any(kind in path.read_text(encoding="utf-8")
                       for kind in ("LocalStore", "RemoteStore"))]
     assert naming == []

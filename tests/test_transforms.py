@@ -9,17 +9,17 @@ import cv2
 import numpy as np
 import pytest
 
-from expand import geometric as G
-from expand import line_art_transforms as LA
-from expand import params as P
-from expand import photometric as PH
-from expand import transform_base as B
-from expand import transforms as T
+from expand.augment import geometric as G
+from expand.augment import line_art_transforms as LA
+from expand.augment import params as P
+from expand.augment import photometric as PH
+from expand.augment import transform_base as B
+from expand.augment import transforms as T
+from expand.augment.params import AugmentParams, sample_params
+from expand.augment.pipeline import apply_params
+from expand.augment.seeding import rng_for, source_key
 from expand.config import KERAS_PROBABILITIES, AugmentConfig
 from expand.errors import ConfigError
-from expand.params import AugmentParams, sample_params
-from expand.pipeline import apply_params
-from expand.seeding import rng_for, source_key
 
 H, W = 40, 80
 SIZE = (W, H)

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from expand import functional as F
-from expand.codec import bgrx_of, decode, source_pixels
+from expand.augment import functional as F
+from expand.io.codec import bgrx_of, decode, source_pixels
 
 FLAGS = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 BORDERS = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT,

@@ -1,0 +1,316 @@
+"""One source in, its N copies (and original) out: decode once, then sample, apply, encode, write."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from expand.augment.lineart import Traced
+from expand.augment.params import AugmentParams, sample_params, stream_names
+from expand.augment.pipeline import apply_params, trace_source
+from expand.augment.seeding import SourceStreams, source_key
+from expand.config import PRESETS, AugmentConfig, ExpandConfig
+from expand.errors import ImageReadError, NotLineArtError, OutputNameError, OutputWriteError
+from expand.io import codec, storage
+from expand.io.discover import SourceImage
+from expand.run.layout import copy_name, original_name
+
+
+@dataclass(frozen=True)
+class Task:
+    """A source and which of its outputs to make (a resume or an update asks for some only)."""
+
+    source: SourceImage
+    config: ExpandConfig
+    copies: tuple[int, ...]
+    original: bool
+    #: DIR held no earlier run, so no output is there already to be kept: each is written
+    #: without first comparing it with a file of its name (a stat and a failed lookup each).
+    new_dir: bool = False
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """One written file: a row of metadata.jsonl (manifest.MANIFEST_SCHEMA_VERSION; the key
+    order is manifest.ROW_KEYS)."""
+
+    file_name: str
+    label: str
+    source: str
+    #: of the source's bytes as read for decoding: what pins the row to its source
+    source_sha256: str
+    copy: int | None
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+    mode: str
+    params: dict[str, Any] | None
+
+    def encoded(self) -> tuple[str, str]:
+        """(file name, manifest line: json.dumps(row, ensure_ascii=False)), made in the worker:
+        the parent, which shares the cores with the workers, then only files the line, and a
+        line pickles in a tenth of a record's time (W1: 120 of the parent's 330 us a source)."""
+        return self.file_name, json.dumps(self.__dict__, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    source: str
+    label: str
+    #: (file name, manifest line) of each file written (ManifestRecord.encoded)
+    rows: tuple[tuple[str, str], ...]
+    skipped: str | None = None
+    notes: tuple[str, ...] = ()
+    #: copies identical to their source: the same pixels (the augmentation did nothing) or the
+    #: same bytes as the source file. Reported, never written into DIR (derived from output).
+    unchanged: tuple[str, ...] = ()
+
+
+def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
+              copy: int, traced: Traced | None = None, streams: SourceStreams | None = None
+              ) -> tuple[np.ndarray, AugmentParams]:
+    """One copy's parameters, from its own streams, and its pixels: what the run, preview and
+    replay all compute. `traced`: the source's line-art trace, when already made. `streams`:
+    the source's (SourceStreams(seed, source_key(rel_path))), when making several copies of it.
+
+    Raises:
+        NotLineArtError: line-art transforms on a source that is not line art.
+    """
+    params = draw_params(decoded, augment, seed, rel_path, copy, streams)
+    return apply_params(decoded.pixels, params, augment, decoded.has_alpha, traced), params
+
+
+def draw_params(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
+                copy: int, streams: SourceStreams | None = None) -> AugmentParams:
+    """One copy's parameters, from its own streams (no pixels: replay checks a row with it)."""
+    if streams is None:
+        streams = SourceStreams(seed, source_key(rel_path))
+    height, width = decoded.pixels.shape[:2]
+    return sample_params(augment, streams.for_copy(copy), (width, height))
+
+
+def trace_or_skip(decoded: codec.Decoded, augment: AugmentConfig, rel_path: str) -> Traced | None:
+    """The source's line-art trace when the class's config lists line-art transforms.
+
+    Raises:
+        NotLineArtError: with a one-line reason that names the file.
+    """
+    try:
+        return trace_source(decoded.pixels, augment)
+    except NotLineArtError as exc:
+        raise NotLineArtError(f"{rel_path}: {exc}; skipped (the config's line-art transforms "
+                              "need line art)") from None
+
+
+def encode_output(pixels: np.ndarray, decoded: codec.Decoded,
+                  config: ExpandConfig) -> codec.Encoded:
+    fmt = codec.output_format(config.image_format, decoded.source_format)
+    return codec.encode(pixels, decoded.has_alpha, fmt, config.quality, config.png_level,
+                        decoded.icc_profile)
+
+
+def _write(out: storage.Store, rel_file: str, data: bytes, new_dir: bool) -> None:
+    """Names are deterministic, so a task run twice (a resume, or Dask retrying a task whose worker
+    was lost) can only write the same bytes under the same name, never a duplicate; a local file
+    already holding them is not even rewritten (unless DIR was new)."""
+    try:
+        if new_dir:
+            out.write(rel_file, data)
+        else:
+            out.ensure(rel_file, data)
+    except OSError as exc:
+        if exc.errno in _NAME_REFUSED:
+            raise OutputNameError(f"{rel_file}: DIR's file system cannot store this output's "
+                                  f"name ({storage.reason(exc)}); rename the source") from None
+        raise OutputWriteError(f"{out.display(rel_file)}: cannot write ({storage.reason(exc)})") \
+            from None
+
+
+#: What a file system answers for a name it cannot hold (too long; bytes it cannot store).
+_NAME_REFUSED = (errno.ENAMETOOLONG, errno.EILSEQ)
+
+
+@dataclass(frozen=True)
+class _Output:
+    rel_file: str
+    encoded: codec.Encoded
+    width: int
+    height: int
+    copy: int | None
+    params: dict[str, Any] | None
+    unchanged: bool  # a copy with its source's pixels or bytes
+
+
+def read_decoded(store: storage.Store, rel: str, resize: tuple[int, int] | None = None,
+                 max_pixels: int | None = None) -> tuple[bytes, codec.Decoded]:
+    """A file's bytes and pixels: what run, replay and inspect read a source or an output by.
+
+    Raises:
+        ImageReadError: it cannot be read or decoded, in one line that starts with `rel`.
+    """
+    try:
+        data = store.read_bytes(rel)
+    except OSError as exc:
+        raise ImageReadError(f"{rel}: cannot read ({storage.reason(exc)})") from None
+    return data, codec.decode(data, rel, resize, max_pixels)
+
+
+def _decode(task: Task) -> tuple[bytes, codec.Decoded]:
+    """The source's bytes and pixels. Raises ImageReadError: it cannot be read."""
+    config = task.config
+    return read_decoded(storage.open_store(config.src, config.storage_options),
+                        task.source.rel_path, config.resize, config.max_image_pixels)
+
+
+def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
+    """np.array_equal, deciding most augmented copies on their middle row (a full comparison of
+    a 1024x768 copy costs about 3% of making it; the row's bytes compare in 0.2 us, np.array_equal
+    takes 1.6). Not the first: on drawings it is often background in both."""
+    if a.shape != b.shape:
+        return False
+    row = a.shape[0] // 2
+    return a[row].tobytes() == b[row].tobytes() and bool(np.array_equal(a, b))
+
+
+def _render(task: Task, data: bytes, decoded: codec.Decoded,
+            traced: Traced | None) -> Iterator[_Output]:
+    """Each asked-for output, encoded in memory; the source was decoded (and traced) once."""
+    source, config = task.source, task.config
+    fmt = codec.output_format(config.image_format, decoded.source_format)
+    extension = codec.FORMAT_EXTENSIONS[fmt]
+    folder, name = posixpath.split(source.rel_path)
+    height, width = decoded.pixels.shape[:2]
+    if task.original:
+        yield _Output(posixpath.join(folder, original_name(name, extension)),
+                      encode_output(decoded.pixels, decoded, config), width, height, None, None,
+                      False)
+    augment = config.augment.for_class(source.label)
+    names = config.augment.transform_names()
+    streams = SourceStreams(config.seed, source_key(source.rel_path), task.copies,
+                            stream_names(augment))
+    for copy in task.copies:
+        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, traced,
+                                   streams)
+        encoded = encode_output(pixels, decoded, config)
+        yield _Output(posixpath.join(folder, copy_name(name, copy, extension)), encoded,
+                      pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
+                      encoded.data == data or _same_pixels(pixels, decoded.pixels))
+
+
+def render_source(task: Task) -> list[bytes]:
+    """The encoded outputs of a task, not written (size estimates); [] if the source is bad."""
+    try:
+        data, decoded = _decode(task)
+        traced = _trace(task, decoded)
+    except (ImageReadError, NotLineArtError):
+        return []
+    return [output.encoded.data for output in _render(task, data, decoded, traced)]
+
+
+def _trace(task: Task, decoded: codec.Decoded) -> Traced | None:
+    return trace_or_skip(decoded, task.config.augment.for_class(task.source.label),
+                         task.source.rel_path)
+
+
+def process_source(task: Task) -> SourceResult:
+    """Never raises for a bad source (it becomes `skipped`); raises OutputWriteError for DIR."""
+    source = task.source
+    try:
+        data, decoded = _decode(task)
+    except ImageReadError as exc:
+        return SourceResult(source.rel_path, source.label, (), str(exc))
+    try:
+        traced = _trace(task, decoded)
+    except NotLineArtError as exc:
+        return SourceResult(source.rel_path, source.label, (), str(exc))
+    rows = []
+    unchanged = []
+    store = storage.open_store(task.config.out, task.config.storage_options)
+    pinned = hashlib.sha256(data).hexdigest()
+    try:
+        for out in _render(task, data, decoded, traced):
+            _write(store, out.rel_file, out.encoded.data, task.new_dir)
+            rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, pinned,
+                                       out.copy, hashlib.sha256(out.encoded.data).hexdigest(),
+                                       len(out.encoded.data), out.width, out.height,
+                                       out.encoded.mode, out.params).encoded())
+            if out.unchanged:
+                unchanged.append(out.rel_file)
+    except OutputNameError as exc:
+        for name, _ in rows:  # written, but the source is skipped: no row will record them
+            with contextlib.suppress(OSError):
+                store.remove(name)
+        return SourceResult(source.rel_path, source.label, (), str(exc))
+    return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
+                        tuple(unchanged))
+
+
+#: glibc's mallopt parameters, and the sizes set (bytes)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_HEAP_UP_TO, _TRIM_ABOVE = 64 * 2**20, 256 * 2**20
+
+
+def _reuse_large_buffers() -> None:
+    """A 1024x768 source's buffers (decoded, widened with its margin, each warped and encoded
+    copy) are megabytes each. glibc maps such blocks afresh and unmaps them on free unless its
+    adaptive threshold happens to have risen, and the page faults of fresh mappings cost up to
+    17% of a W3 run (2 workers: 1170 ms, against 973 with this). Up to 64 MB they now come from
+    the heap and are reused; the heap is trimmed above 256 MB free. Elsewhere than glibc: nothing
+    to set."""
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return  # the parameters below are glibc's (and Windows has no CDLL(None) at all)
+    mallopt = ctypes.CDLL(None).mallopt
+    mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE)
+
+
+def worker_init() -> None:
+    """One OpenCV thread per worker: the pool, not OpenCV, decides how many cores are used.
+    Large buffers are reused (_reuse_large_buffers). Ctrl-C is the parent's to handle: it stops
+    the pool, and no worker prints a traceback; a pool worker then warms up (_warm_up). The
+    serial executor runs this in the main process, which must keep its Ctrl-C and has nothing
+    to warm up for."""
+    import multiprocessing
+    import signal
+
+    import cv2
+
+    cv2.setNumThreads(1)
+    _reuse_large_buffers()
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _warm_up()
+
+
+def _warm_up() -> None:
+    """Render two copies of a small PNG and a small JPEG made here, through the run's own path
+    (_render: draw, warp, encode; then the hash), nothing written: a pool worker's first task
+    then runs at the speed of the others (the first calls' set-up in OpenCV and the codecs, and
+    the page faults of a freshly forked process, made it 3-6 ms slower). A prewarmed pool does
+    this while the command still imports. Should it fail, the tasks meet the problem and report
+    it; the worker goes on."""
+    augment = AugmentConfig.from_keras(**PRESETS["shapes-tutorial"])  # every Keras geometry
+    config = ExpandConfig(src=".", out=".", augment=augment)
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[8:24, 4:28] = (200, 120, 40)
+    try:
+        for fmt in ("png", "jpeg"):
+            name = f"warm-up/warm-up.{fmt}"
+            data = codec.encode(pixels, False, fmt, config.quality, config.png_level, None).data
+            task = Task(SourceImage(name, name, "warm-up"), config, (0, 1), False)
+            for output in _render(task, data, codec.decode(data, name), None):
+                hashlib.sha256(output.encoded.data).hexdigest()
+    except Exception:  # noqa: BLE001  (a speed-up only)
+        return

@@ -1,0 +1,96 @@
+"""`expand preview`: a sheet of a few sources per class and what a config makes of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from expand.augment.idg import LABEL_CAPTIONS, PIXEL_CAPTIONS
+from expand.augment.transforms import CATALOGUE
+from expand.config import KERAS_SETTINGS, ExpandConfig
+from expand.errors import ImageReadError, NotLineArtError
+from expand.io import codec, storage
+from expand.io.discover import discover_store, spread
+from expand.run.runner import check_class_overrides
+from expand.run.worker import draw_copy, encode_output, read_decoded, trace_or_skip
+from expand.tools.sheet import Cell, Section, contact_sheet, display, fit
+
+#: The captions of Keras's transforms in their order, a shared one (the flips') once.
+_KERAS_CAPTIONS = sorted({s.caption for _, s in KERAS_SETTINGS if s.caption is not None},
+                         key=lambda caption: caption.order)
+
+
+def describe(params: dict[str, Any] | None) -> list[str]:
+    """The drawn parameters that changed something, as short phrases, those that may change a
+    label first (a manifest `params` row; None for an original)."""
+    if params is None:
+        return ["original"]
+    keras = [(c.order, text) for c in _KERAS_CAPTIONS if (text := c.text(params))]
+    extras = [(CATALOGUE[n], CATALOGUE[n].params_type.from_dict(p))
+              for n, p in params.items() if isinstance(p, dict)]
+    parts = [text for order, text in keras if order < LABEL_CAPTIONS]
+    parts += [t.caption(p) for t, p in extras if t.caption_first]
+    parts += [text for order, text in keras if LABEL_CAPTIONS <= order < PIXEL_CAPTIONS]
+    parts += [t.caption(p) for t, p in extras if not t.caption_first]
+    parts += [text for order, text in keras if order >= PIXEL_CAPTIONS]
+    return parts or ["identity"]
+
+
+
+
+def preview(config: ExpandConfig, per_class: int, variants: int,
+            cell: int) -> tuple[Image.Image, list[Cell], list[str]]:
+    """Draw the sheet: per class, `per_class` sources, each original then `variants` copies, as
+    the run with this config would write them (copy k is the run's copy k, decoded from the
+    bytes it would write), captioned with their main parameters.
+
+    Returns:
+        The picture, its cells (boxes and captions), and the sources that could not be read.
+
+    Raises:
+        DatasetLayoutError, ConfigError: SRC or the per-class overrides do not fit.
+    """
+    src = storage.open_store(config.src, config.storage_options)
+    dataset = discover_store(src, follow_symlinks=config.follow_symlinks)
+    check_class_overrides(config, dataset.classes)
+    names = config.augment.transform_names()
+    sections: list[Section] = []
+    unreadable: list[str] = []
+    for label in dataset.classes:
+        members = [s for s in dataset.sources if s.label == label]
+        augment = config.augment.for_class(label)
+        rows: list[list[Cell]] = []
+        for source in spread(members, per_class):
+            try:
+                decoded = read_decoded(src, source.rel_path, config.resize,
+                                       config.max_image_pixels)[1]
+            except ImageReadError as exc:
+                unreadable.append(str(exc))
+                continue
+            try:
+                traced = trace_or_skip(decoded, augment, source.rel_path)
+            except NotLineArtError as exc:
+                unreadable.append(str(exc))
+                continue
+            height, width = decoded.pixels.shape[:2]
+            row = [Cell(fit(display(decoded.pixels, decoded.has_alpha), cell),
+                        [source.rel_path.split("/")[-1], f"{width}x{height} {decoded.mode}"],
+                        {"class": label, "source": source.rel_path, "copy": None})]
+            for copy in range(variants):
+                pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy,
+                                           traced)
+                written = codec.decode(encode_output(pixels, decoded, config).data, "copy")
+                row.append(Cell(fit(display(written.pixels, written.has_alpha), cell),
+                                [f"copy {copy}", *describe(params.to_dict(names))],
+                                {"class": label, "source": source.rel_path, "copy": copy}))
+            rows.append(row)
+        shown = len(rows)
+        sections.append(Section(f"{label}: {len(members)} source{'s' if len(members) != 1 else ''}"
+                                f", {shown} shown, original then copies 0-{variants - 1}", rows))
+    further = ", ".join(names) if names else "none"
+    title = [f"expand preview of {config.src}",
+             (f"seed {config.seed}; preset {config.preset or '(none)'}; further transforms: "
+              f"{further}")]
+    image, cells = contact_sheet(title, sections, cell)
+    return image, cells, unreadable
