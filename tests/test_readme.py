@@ -120,3 +120,17 @@ def test_every_runnable_block_of_the_architecture_doc_exits_0(tmp_path: Path) ->
                               stdin=subprocess.DEVNULL, timeout=300)
         assert done.returncode == 0, f"block {number} ({kind}):\n{code}\n{done.stderr[-3000:]}"
         assert "bytes" in done.stdout
+
+
+def test_every_command_block_is_run_or_says_why_not() -> None:
+    """A block of commands in README.md or docs/architecture.md is run by the tests above
+    (`<!-- runnable -->`) or says why it cannot be (`<!-- not run: reason -->`: an install, a
+    cluster)."""
+    for doc in (ROOT / "README.md", ROOT / "docs" / "architecture.md"):
+        lines = doc.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if re.fullmatch(r"```(sh|python)", line):
+                marker = lines[number - 1]
+                assert marker == "<!-- runnable -->" or \
+                    re.fullmatch(r"<!-- not run: .{10,} -->", marker), \
+                    f"{doc.name}:{number + 1}: a block that is neither run nor says why not"
