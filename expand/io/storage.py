@@ -43,6 +43,16 @@ _VERIFY_BATCH = 64  # objects fetched concurrently when checking hashes on an ob
 T = TypeVar("T")
 
 
+def _write_all(handle: int, data: bytes) -> None:
+    """Write every byte (os.write may write fewer than asked), then close the handle."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(handle, view):]
+    finally:
+        os.close(handle)
+
+
 def is_url(text: str) -> bool:
     return bool(_URL.match(text))
 
@@ -133,12 +143,7 @@ def write_atomic(path: Path | str, data: bytes) -> None:
     temp = target + TEMP_SUFFIX
     try:
         handle = os.open(temp, _CREATE, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
-        finally:
-            os.close(handle)
+        _write_all(handle, data)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -326,12 +331,7 @@ class LocalStore:
     def create(self, rel: str, data: bytes) -> None:
         """Write only if no file has this name; FileExistsError otherwise."""
         handle = os.open(_contained(self._root, rel), _CREATE | os.O_EXCL, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
-        finally:
-            os.close(handle)
+        _write_all(handle, data)
 
     def write_lines(self, rel: str, lines: Iterable[str]) -> None:
         """A text file written whole, under a temporary name renamed into place."""
