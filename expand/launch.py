@@ -1,11 +1,11 @@
 """The `expand` command's first step: start the worker pool, then import and run the CLI.
 
-A run with several workers needs a process pool, whose workers import NumPy and OpenCV (about
-0.2 s). Started here, before the CLI's own imports, the forkserver does that on another core
-while this process imports, and a thread forks the pool's workers from it (about 15 ms, then
-each worker's start): the pool is ready when the run's first task is. Nothing is started for a
-coreutils hand-over, shell completion, help, version, a dry run, another subcommand, one worker
-or another backend; a pool that the run does not take is stopped before the command exits.
+A run with several workers needs a process pool, whose workers import NumPy and OpenCV.
+Started here, before the CLI's own imports, the forkserver does that on another core while this
+process imports, and a thread forks the pool's workers from it: the pool is ready when the run's
+first task is. Nothing is started for a coreutils hand-over, shell completion, help, version, a
+dry run, another subcommand, one worker or another backend; a pool that the run does not take
+is stopped before the command exits.
 """
 
 from __future__ import annotations
@@ -32,12 +32,11 @@ def _pool_size(args: list[str]) -> int | None:
 
 def _one_blas_thread() -> None:
     """NumPy's OpenBLAS and OpenCV's own copy of it each start a thread per extra core at import,
-    which then spins (sched_yield) for about 0.1 s of CPU waiting for work: in this process, in
-    the forkserver and so beside the run's workers, on the cores they need (on 2 cores, W1's run
-    took 0.075-0.111 s, median 0.09, instead of 0.075-0.088, median 0.08). A worker is one core
-    by design (OpenCV runs one thread there too), so the command's processes (this one and, by
-    inheritance, its workers) run OpenBLAS on one thread; a user's own setting is kept. Only the
-    command does this: a library caller's process and the children it starts are theirs to set."""
+    which then spins (sched_yield) waiting for work: in this process, in the forkserver and so
+    beside the run's workers, on the cores they need. A worker is one core by design (OpenCV
+    runs one thread there too), so the command's processes (this one and, by inheritance, its
+    workers) run OpenBLAS on one thread; a user's own setting is kept. Only the command does
+    this: a library caller's process and the children it starts are theirs to set."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 

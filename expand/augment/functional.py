@@ -54,7 +54,7 @@ _EYE = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
 def is_identity(matrix: np.ndarray, atol: float = 1e-12) -> bool:
     """Every entry of the 3x3 map within atol of the identity's (NaN never is). Over Python
-    floats: NumPy's four calls on 9 values took twice as long, once per output."""
+    floats: on 9 values NumPy's per-call overhead is most of the work, and this runs per output."""
     return all(abs(value - one) <= atol for value, one in zip(matrix.ravel().tolist(), _EYE))
 
 
@@ -74,13 +74,13 @@ def _prepared(image: np.ndarray, fill_mode: FillMode) -> tuple[np.ndarray, tuple
     (codec makes decoded pixels read-only, so the prepared form cannot go stale).
 
     - RGB gains a fourth channel, as BGRX: OpenCV's bilinear warp has a vector path for 4
-      channels and not for 3; BGRX is warped about twice as fast, to the same values (tested),
-      and in BGR order the encoder takes the warped copy without a full-image pass (codec).
+      channels and not for 3; BGRX takes that path, to the same values (tested), and in BGR
+      order the encoder takes the warped copy without a full-image pass (codec).
     - Under `nearest` fill the image gets a replicated margin of half its size on each side:
-      OpenCV computes every output pixel that samples outside the source one at a time (3-4x
-      slower), and a zoomed-out copy is mostly such pixels. Replicating into a margin and then
-      at its edge is the same fill; only the float rounding of the shifted coordinates differs,
-      by at most 1 grey level on a few pixels in ten thousand.
+      OpenCV computes every output pixel that samples outside the source one at a time, off
+      the vector path, and a zoomed-out copy is mostly such pixels. Replicating into a margin
+      and then at its edge is the same fill; only the float rounding of the shifted
+      coordinates differs, by at most 1 grey level on a few pixels in ten thousand.
     """
     # kept by a decoded source itself (codec.SourcePixels): it lives as long as the source, and
     # threads (Dask runs several in a worker) each find their own source's
@@ -163,7 +163,7 @@ def _map_colour(image: np.ndarray, table: np.ndarray, has_alpha: bool) -> np.nda
 def channel_shift(image: np.ndarray, intensity: float, has_alpha: bool) -> np.ndarray:
     """Keras's shift: one value added to every colour channel, clipped to the image's own range.
     The range is reduced over rows first, a contiguous pass: the colour channels alone of BGRX
-    or RGBA are strided, and their min and max took 30 times as long."""
+    or RGBA are strided, which makes their min and max slow."""
     target, colours, _ = _with_colours(image, has_alpha)
     low = int(target.min(axis=0)[:, :colours].min())
     high = int(target.max(axis=0)[:, :colours].max())
@@ -179,13 +179,13 @@ def adjust_brightness(image: np.ndarray, factor: float, has_alpha: bool) -> np.n
 
 def flip(image: np.ndarray, horizontal: bool, vertical: bool, in_place: bool = False
          ) -> np.ndarray:
-    """Mirror left-right and/or upside down, in one pass (OpenCV: 30x faster than a NumPy copy
-    of a reversed view, the same pixels).
+    """Mirror left-right and/or upside down with OpenCV's flip: one pass, instead of a NumPy copy
+    of a reversed view (the same pixels).
 
     `in_place`: the caller owns `image` (a copy it has just made), which is then flipped where
-    it is: a second full-size buffer would be written and read again, and with 2 workers on
-    1024x768 copies that cost 3% of a run. OpenCV swaps the two mirrored pixels or rows in one
-    step, so flipping in place gives the same pixels (tested).
+    it is: a second full-size buffer would be written and read again for nothing. OpenCV swaps
+    the two mirrored pixels or rows in one step, so flipping in place gives the same pixels
+    (tested).
     """
     if not (horizontal or vertical):
         return image

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import numpy.random  # noqa: F401  (NumPy imports it on first use: 14 ms in every worker)
+import numpy.random  # noqa: F401  (else NumPy imports it on first use, in every worker)
 import numpy.typing as npt
 
 RANDOM_STREAMS_VERSION = 1
@@ -37,7 +37,7 @@ def rng_for(seed: int, key: tuple[int, ...], copy: int, transform: str) -> np.ra
     return np.random.Generator(np.random.PCG64(sequence))
 
 
-# --- the same streams, 2-3x cheaper -------------------------------------------------------------
+# --- the same streams, cheaper ------------------------------------------------------------------
 # SeedSequence mixes its entropy words one after the other, so the mixing of (seed, source key),
 # the same for every copy and transform of a source, can be done once. Below is NumPy's
 # SeedSequence (pool size 4) and PCG64 seeding, word for word; tests compare it with rng_for.
@@ -185,7 +185,7 @@ class Stream:
     """The NumPy Generator(PCG64(SeedSequence(...))) of one stream, drawn in Python for what
     sample_params draws most (`random`, `uniform`): NumPy's very numbers (PCG64's XSL-RR output,
     53-bit doubles, low + (high - low) * u; tested draw for draw) without building a Generator
-    and setting its state (about 2 us a stream). Any other draw, or attribute, hands the state
+    and setting its state for every stream. Any other draw, or attribute, hands the state
     to a NumPy Generator, which then makes every later draw."""
 
     __slots__ = ("_inc", "_numpy", "_state")
@@ -239,8 +239,8 @@ Rng = np.random.Generator | Stream
 
 
 #: Copies whose seeds SourceStreams makes together and holds: a source asked for 100,000 copies
-#: (a balanced class of one image) holds a block, not all of them (about 2 kB a copy). The
-#: runner's tasks carry at most this many copies.
+#: (a balanced class of one image) holds a block of seeds, not all of them. The runner's tasks
+#: carry at most this many copies.
 SEED_BLOCK = 256
 
 
@@ -249,8 +249,8 @@ class SourceStreams:
 
     `for_copy(copy)` gives the `stream(name)` function that sample_params takes; each call of it
     starts that stream afresh. `copies` and `names`, when given, are the streams about to be
-    drawn: their seeds are made together (_seed_table), SEED_BLOCK copies at a time, at about a
-    third of the cost of one at a time; any other copy or name is made on its own, the same
+    drawn: their seeds are made together (_seed_table), SEED_BLOCK copies at a time, as array
+    operations instead of one at a time; any other copy or name is made on its own, the same
     stream either way.
     """
 

@@ -29,8 +29,8 @@ WORKER_WAIT_S = 60.0
 #: How long the first contact with a named scheduler may take (distributed's default is 30 s of
 #: retries): a wrong address or a scheduler that is down is said after this, not half a minute.
 CONNECT_S = 5.0
-#: Batches in flight per worker thread: enough to hide the scheduler's round trip (about 2 ms a
-#: task), few enough that the client never holds millions of futures.
+#: Batches in flight per worker thread: enough to hide the scheduler's round trip on every task,
+#: few enough that the client never holds millions of futures.
 IN_FLIGHT_PER_THREAD = 3
 
 
@@ -58,9 +58,9 @@ def run_batch(fn: Callable[[T], R], items: list[T], expected: dict[str, Any]) ->
 
 
 def _batch_size(workload: Workload, threads: int) -> int:
-    """Amortise Dask's per-task cost (about 2 ms), keep the tail balanced: at least 8 batches
-    a thread. Its own rule: the local pool (executors.pool_chunksize) weighs a message at 20 ms
-    of work instead, as its messages cost less."""
+    """Amortise Dask's per-task cost, keep the tail balanced: at least 8 batches a thread. Its
+    own rule: the local pool (executors.pool_chunksize) weighs a message by its work
+    (_CHUNK_MS) instead, as its messages cost less."""
     return max(1, min(16, workload.tasks // (max(1, threads) * 8)))
 
 

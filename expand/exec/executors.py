@@ -160,10 +160,9 @@ def _serve(connection: Connection, initializer: Callable[[], None] | None) -> No
 
 
 #: The largest chunk sent to a worker that is still busy (pickled bytes): at most a quarter of the
-#: pipe's buffer (a socket's SO_SNDBUF: 208 kB on this Linux; smaller defaults elsewhere), and
-#: above a usual chunk (1.5 to 3.5 kB: the config is pickled once a chunk). A larger one (the
-#: runner's tasks stay below it; another caller's items may not) waits until its worker is idle
-#: and reading.
+#: pipe's buffer (a socket's SO_SNDBUF, smaller on some systems), and well above a usual chunk
+#: (the config is pickled once a chunk). A larger one (the runner's tasks stay below it; another
+#: caller's items may not) waits until its worker is idle and reading.
 _AHEAD_BYTES = 32 * 1024
 
 
@@ -179,14 +178,13 @@ def _ahead_bytes(connection: Connection) -> int:
 class ProcessPoolExecutor:
     """A local pool of worker processes, each fed chunks of items over its own pipe.
 
-    Not multiprocessing.Pool: its three helper threads and shared queues cost the parent about
-    0.6 ms of CPU a message (300 messages of 5 kB: 170-245 ms against 14-35 over pipes), which on
-    2 cores is taken from the workers. At most two chunks per worker are in flight, so a run of
-    millions of sources never holds them all, and a worker never waits for its next chunk; the
-    second is sent only if it fits in the pipe's buffer (_AHEAD_BYTES), so a send never waits on
-    a worker that is itself waiting to send its results. On an error or Ctrl-C the workers are
-    terminated at once; a worker that dies (killed, out of memory) stops the map with
-    WorkerLostError instead of leaving it waiting.
+    Not multiprocessing.Pool: its three helper threads and shared queues cost the parent CPU on
+    every message, which on few cores is taken from the workers. At most two chunks per worker
+    are in flight, so a run of millions of sources never holds them all, and a worker never
+    waits for its next chunk; the second is sent only if it fits in the pipe's buffer
+    (_AHEAD_BYTES), so a send never waits on a worker that is itself waiting to send its
+    results. On an error or Ctrl-C the workers are terminated at once; a worker that dies
+    (killed, out of memory) stops the map with WorkerLostError instead of leaving it waiting.
     """
 
     name = "process-pool"
@@ -298,8 +296,8 @@ class ProcessPoolExecutor:
 
     def _release(self, worker: int) -> None:
         """Tell a worker with nothing left to do to exit. Sent as soon as the work runs out, so
-        that its exit (about 3 ms, most of it the kernel unmapping NumPy's and OpenCV's pages)
-        overlaps the other workers' last chunks and the caller's own finishing."""
+        that its exit (mostly the kernel unmapping NumPy's and OpenCV's pages) overlaps the
+        other workers' last chunks and the caller's own finishing."""
         if worker not in self._released:
             self._released.add(worker)
             with contextlib.suppress(OSError):
@@ -362,9 +360,9 @@ def _worker_init() -> None:
 @contextmanager
 def prewarmed(workers: int | None) -> Iterator[None]:
     """While the block runs, a pool of `workers` (None: none) is started on a thread for the run
-    to take (open_local): forking the workers (about 15 ms, then each worker's start) overlaps
-    the command's own imports instead of delaying its first task. Only with the forkserver. A
-    pool no run took is stopped as the block ends (the command failed or did something else)."""
+    to take (open_local): forking the workers, and each worker's start, overlap the command's
+    own imports instead of delaying its first task. Only with the forkserver. A pool no run
+    took is stopped as the block ends (the command failed or did something else)."""
     global _warm
     if workers is not None and START_METHOD == "forkserver" and _warm is None:
         prestart()
@@ -394,16 +392,15 @@ def take_prewarmed(workers: int, chunksize: int) -> ProcessPoolExecutor | None:
     return pool
 
 
-#: Work per message to a worker. A message and its answer cost about 1 ms of the run: on W1, 45
-#: one-source messages took 160-200 ms, 15 three-source messages 115-150 ms; on W2, 4 sources
-#: a message beat 1 by 15% with JPEG output, 2 beat 1 by 6% with PNG.
+#: Work per message to a worker (ms, in Workload.task_ms's units): enough that the fixed cost of a
+#: message and its answer is a small part of it (measurements: docs/performance.md, git log).
 _CHUNK_MS = 20.0
 
 
 def pool_chunksize(workload: Workload, workers: int) -> int:
     """Tasks per message to a worker: about _CHUNK_MS of work, and at least 6 messages per
-    worker so that the last ones balance the tail. Sources of 224x224 or more with 10 copies
-    already cost 5 ms or more each, large ones far more: most such runs send 1 to 4 at a time."""
+    worker so that the last ones balance the tail. A source of usual size with several copies is
+    a long task by itself, so most runs send only a few at a time."""
     wanted = math.ceil(_CHUNK_MS / max(workload.task_ms, 1e-3))
     return max(1, min(16, wanted, workload.tasks // (workers * 6)))
 

@@ -113,7 +113,7 @@ DEFAULT_MAX_IMAGE_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
 # The limit is checked here, from the header, before any pixel is decoded, so that it can be set
 # per run (above or below Pillow's); Pillow's global check would only get in the way.
 Image.MAX_IMAGE_PIXELS = None
-# Pillow registers its common formats on the first open (15 ms); done at import, the forkserver
+# Pillow registers its common formats on the first open; done at import, the forkserver
 # does it once for every worker it forks.
 Image.preinit()
 
@@ -170,7 +170,7 @@ _ORIENTATION = 0x0112
 def _opencv_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
     """The pixels of an upright RGB or grey JPEG, decoded by OpenCV: the same libjpeg-turbo
     decode as Pillow's, to the byte (480 kinds of JPEG checked by hand; a hypothesis test in
-    tests/test_codec.py), `decode` taking 0.18 ms instead of 0.47 for 224x224. None for anything
+    tests/test_codec.py), and quicker to an array than through Pillow. None for anything
     else, and where OpenCV fails (a truncated file): Pillow then decodes it, or says what is wrong
     with it."""
     if image.format != "JPEG" or image.mode not in ("RGB", "L") \
@@ -315,7 +315,7 @@ def encode(pixels: np.ndarray, has_alpha: bool, fmt: str, quality: int, png_leve
 
     The profile is written only when its colour space is the written one: a CMYK or Lab source
     converted to RGB, or grey written as RGB WebP, would otherwise be mis-rendered by viewers.
-    JPEG, and PNG at FAST_PNG_LEVEL, are written by OpenCV (3 to 10 times faster here); other PNG
+    JPEG, and PNG at FAST_PNG_LEVEL, are written by OpenCV (the faster encoders); other PNG
     levels, LA as PNG, and WebP by Pillow.
 
     Args:

@@ -138,7 +138,7 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) \
 
 def write_atomic(path: Path | str, data: bytes) -> None:
     """Write to `path.part`, then rename: a reader never sees half a file under the final name.
-    Plain os calls: under half the cost of pathlib and a buffered file for a 4 kB output."""
+    Plain os calls: a small output needs neither pathlib's objects nor a buffered file's layer."""
     target = os.fspath(path)
     temp = target + TEMP_SUFFIX
     try:

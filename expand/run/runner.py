@@ -413,7 +413,7 @@ def expand_dataset(
         found = _read_state(config, opened.dataset, opened.src, opened.out)
         _sweep(opened)
         try:
-            # The workers start first: their imports (NumPy, OpenCV: about 0.2 s of CPU each)
+            # The workers start first: their imports (NumPy, OpenCV)
             # overlap the planning, and the pool is ready when the first task is.
             copies = copies_per_source(opened.dataset, config)  # once: by hash under balancing
             with _executor(config, executor_factory, opened, copies) as pool:

@@ -21,9 +21,8 @@ from expand.run.worker import Task
 #: The most copies one task makes: one block of seeds (SourceStreams). A source asked for more (a
 #: small class under --per-class-target gets thousands) is split into tasks of this many copies,
 #: its original going with the first: every worker can take a share of it, and a worker holds and
-#: returns one task's rows (146 kB for 256 copies of a W1 source) instead of a source's (about
-#: 57 MB for 100,000 copies, at 571 bytes a row). Each such task decodes the source (and traces
-#: it, for line-art transforms) again: once per 256 outputs.
+#: returns one task's rows instead of a source's, which grow with the copies asked for. Each such
+#: task decodes the source (and traces it, for line-art transforms) again: once per 256 outputs.
 COPIES_PER_TASK = SEED_BLOCK
 
 
@@ -60,8 +59,8 @@ def outputs_per_task(config: ExpandConfig, copies: dict[str, int]) -> int:
     return min(max(copies.values(), default=0), COPIES_PER_TASK) + config.include_originals
 
 
-#: What one output costs a worker, roughly (ms; measured on bench/'s workloads): a fixed part
-#: (drawing, Python, the write) and a part per pixel, which PNG's encoder makes about 4x larger.
+#: What one output costs a worker, roughly (ms; fitted on bench/'s workloads): a fixed part
+#: (drawing, Python, the write) and a part per pixel, which PNG's encoder makes larger.
 _OUTPUT_MS = 0.17
 _PIXEL_MS = {"png": 35e-6}
 _OTHER_PIXEL_MS = 8e-6
@@ -99,8 +98,8 @@ HEAD_BYTES = 64 * 1024
 
 
 def probe(src: Store, rel: str) -> tuple[str, tuple[int, int]]:
-    """codec.probe from the file's head, not the whole file (a 24-megapixel photo is 10 MB, an
-    object store's GET of it more): the estimates before the run read a few sources' headers.
+    """codec.probe from the file's head, not the whole file (a photo is megabytes, and an
+    object store's GET of it costs more): the estimates before the run read a few sources' headers.
 
     Raises:
         ImageReadError, OSError: as codec.probe and the store's reads.

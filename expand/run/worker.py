@@ -58,7 +58,7 @@ class ManifestRecord:
     def encoded(self) -> tuple[str, str]:
         """(file name, manifest line: json.dumps(row, ensure_ascii=False)), made in the worker:
         the parent, which shares the cores with the workers, then only files the line, and a
-        line pickles in a tenth of a record's time (W1: 120 of the parent's 330 us a source)."""
+        line pickles far faster than a record."""
         return self.file_name, json.dumps(self.__dict__, ensure_ascii=False)
 
 
@@ -172,9 +172,9 @@ def _decode(task: Task) -> tuple[bytes, codec.Decoded]:
 
 
 def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
-    """np.array_equal, deciding most augmented copies on their middle row (a full comparison of
-    a 1024x768 copy costs about 3% of making it; the row's bytes compare in 0.2 us, np.array_equal
-    takes 1.6). Not the first: on drawings it is often background in both."""
+    """np.array_equal, deciding most augmented copies on their middle row (a full comparison
+    reads both whole images; one row's bytes tell most copies apart). Not the first: on drawings
+    it is often background in both."""
     if a.shape != b.shape:
         return False
     row = a.shape[0] // 2
@@ -262,10 +262,9 @@ _HEAP_UP_TO, _TRIM_ABOVE = 64 * 2**20, 256 * 2**20
 def _reuse_large_buffers() -> None:
     """A 1024x768 source's buffers (decoded, widened with its margin, each warped and encoded
     copy) are megabytes each. glibc maps such blocks afresh and unmaps them on free unless its
-    adaptive threshold happens to have risen, and the page faults of fresh mappings cost up to
-    17% of a W3 run (2 workers: 1170 ms, against 973 with this). Up to 64 MB they now come from
-    the heap and are reused; the heap is trimmed above 256 MB free. Elsewhere than glibc: nothing
-    to set."""
+    adaptive threshold happens to have risen, and the page faults of fresh mappings then come
+    back with every copy. Up to 64 MB they come from the heap instead and are reused; the heap is
+    trimmed above 256 MB free. Elsewhere than glibc: nothing to set."""
     import ctypes
     import platform
 
@@ -297,8 +296,8 @@ def worker_init() -> None:
 def _warm_up() -> None:
     """Render two copies of a small PNG and a small JPEG made here, through the run's own path
     (_render: draw, warp, encode; then the hash), nothing written: a pool worker's first task
-    then runs at the speed of the others (the first calls' set-up in OpenCV and the codecs, and
-    the page faults of a freshly forked process, made it 3-6 ms slower). A prewarmed pool does
+    then runs at the speed of the others (else it pays the first calls' set-up in OpenCV and the
+    codecs, and the page faults of a freshly forked process). A prewarmed pool does
     this while the command still imports. Should it fail, the tasks meet the problem and report
     it; the worker goes on."""
     augment = AugmentConfig.from_keras(**PRESETS["shapes-tutorial"])  # every Keras geometry
