@@ -78,6 +78,11 @@ def _line_art_geometry(image: np.ndarray, params: AugmentParams, traced: lineart
             plan = definition.plan(drawn, plan, traced, width, height)
     matrix = plan.matrix
     identity = F.is_identity(matrix, atol=1e-9 if projective else 1e-12)
+    if plan.pen is not None:
+        pen_px, cap = plan.pen
+        x0, y0, x1, y1 = lineart.box_through(traced.bbox, matrix)
+        return lineart.draw(traced, image, matrix, (width, height),
+                            min(pen_px * plan.factor, cap * min(x1 - x0, y1 - y0)), plan.wobble)
     if (plan.keep_width and not identity) or plan.factor != 1.0 or plan.wobble is not None:
         centre = ((width - 1) / 2, (height - 1) / 2)
         base = traced.width if plan.keep_width \

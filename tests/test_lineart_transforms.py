@@ -217,7 +217,8 @@ def test_a_run_skips_what_is_not_line_art_and_replays_the_rest(tmp_path: Path) -
     rows = list(read_manifest(out))
     assert len(rows) == 6 * 3
     assert {row["mode"] for row in rows} == {"L", "RGB", "RGBA"}
-    assert all({n for n, t in T.CATALOGUE.items() if t.line_art} <= set(row["params"]) for row in rows)
+    listed = {t["name"] for t in PRESETS["line-art"]["transforms"]}
+    assert all(listed <= set(row["params"]) for row in rows)
     results = list(replay(load_run(out), None))
     assert all(r.ok for r in results), [r.explain() for r in results if not r.ok][:3]
 
