@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from expand.checks import Checks
 from expand.errors import ConfigError
 from expand.executors import max_workers
 from expand.splits import Split
@@ -118,7 +119,8 @@ KERAS_KEYS: tuple[str, ...] = (
     "channel_shift_range",
 )
 #: Keys that exist from config version 2 on.
-V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity"})
+V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity",
+                                     "checks"})
 #: Which colour is ink for the line-art transforms: detected per source, or given.
 POLARITIES: tuple[str, ...] = ("auto", "dark-on-light", "light-on-dark")
 
@@ -155,6 +157,9 @@ class AugmentConfig:
     brightness_p: float = 1.0
     transforms: tuple[AnyTransform, ...] = ()
     polarity: str = "auto"
+    #: Per-output checks (expand/checks.py): a `[checks]` table or Checks; None: no checks, and
+    #: the manifest keeps schema 2.
+    checks: Checks | None = None
     classes: tuple[tuple[str, AugmentConfig], ...] = ()
 
     def __post_init__(self) -> None:
@@ -197,6 +202,7 @@ class AugmentConfig:
         if self.polarity not in POLARITIES:
             raise ConfigError(f"polarity: expected one of {', '.join(POLARITIES)}, "
                               f"got {self.polarity!r}")
+        set_(self, "checks", Checks.from_value(self.checks))
         set_(self, "classes", self._resolve_classes(self.classes))
 
     def _resolve_classes(self, classes: Any) -> tuple[tuple[str, AugmentConfig], ...]:
@@ -258,7 +264,13 @@ class AugmentConfig:
             data["transforms"] = [t.to_dict() for t in self.transforms]
         if full or self.polarity != "auto":
             data["polarity"] = self.polarity
+        if full or self.checks is not None:
+            data["checks"] = None if self.checks is None else self.checks.to_dict()
         return data
+
+    def any_checks(self) -> bool:
+        """Whether any class runs per-output checks: the manifest's rows then have schema 3."""
+        return any(c.checks is not None for c in (self, *(c for _, c in self.classes)))
 
     def line_art(self) -> bool:
         """Whether a line-art transform is listed: the sources are then traced as line art."""

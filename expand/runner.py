@@ -25,8 +25,8 @@ from expand.executors import Executor, make_executor, take_prewarmed
 from expand.layout import (check_no_links, check_not_foreign, check_output_location,
                            is_own_file, lock_for, read_run_file, relative_inside,
                            without_long_names)
-from expand.manifest import (MANIFEST_SCHEMA_VERSION, ManifestSpool, ManifestTotals,
-                             remove_spools, write_run_file)
+from expand.manifest import (ManifestSpool, ManifestTotals, remove_spools, schema_for,
+                             write_run_file)
 from expand.seeding import RANDOM_STREAMS_VERSION, SEED_BLOCK
 from expand.state import (Earlier, Journal, ObjectJournal, Plan, Row, Work, check_compatible,
                           copies_per_source, estimate_bytes, has_earlier_run, make_plan,
@@ -89,6 +89,10 @@ class RunSummary:
     ignored: tuple[str, ...] = ()
     #: sources the manifest names, per class of SRC (a split's parts are compared by them)
     sources_per_class: dict[str, int] = field(default_factory=dict)
+    #: per-output checks: drafts each check rejected (drawn again), and copies kept although
+    #: every draft failed (their rows name the checks under `failed`)
+    rejected: dict[str, int] = field(default_factory=dict)
+    kept_failing: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -115,6 +119,8 @@ class RunSummary:
             "unchanged": list(self.unchanged),
             "changed": list(self.changed),
             "ignored": list(self.ignored),
+            "rejected": self.rejected,
+            "kept_failing": self.kept_failing,
             "exit_code": self.exit_code,
         }
 
@@ -467,6 +473,8 @@ def expand_dataset(
                 skipped = {rel: Skipped(rel, f"{rel}: {reason}") for rel, reason in dataset.rejected}
                 notes: list[str] = []
                 unchanged: list[str] = []
+                rejected: Counter[str] = Counter()
+                kept_failing = 0
                 written = 0  # counted from the answers: a source may fail in one task only
                 if progress is not None:
                     progress.start(plan.outputs_to_write)
@@ -477,6 +485,8 @@ def expand_dataset(
                     _collect(result, spool, journal, skipped, notes, progress)
                     written += len(result.rows)
                     unchanged += result.unchanged
+                    rejected.update(dict(result.rejected))
+                    kept_failing += result.kept_failing
                     if again:
                         again.difference_update(name for name, _ in result.rows)
                 # Every task has answered, so no file is being written any more. The pool stays
@@ -521,6 +531,9 @@ def expand_dataset(
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
     warnings += _changed_lines(plan, skipped)
+    if kept_failing:
+        warnings.append(f"{kept_failing} copies failed their checks in every attempt and were "
+                        "kept as drawn last (their manifest rows name the checks under 'failed')")
     if plan.newly_pinned:
         warnings.append(f"{out.location}: made before sources were pinned (manifest schema 1): "
                         f"the SHA-256 of its {plan.newly_pinned} sources is recorded now")
@@ -545,7 +558,8 @@ def expand_dataset(
                       per_class_target=config.per_class_target, changed=plan.changed,
                       ignored=dataset.not_images,
                       sources_per_class={label: rows.sources.get(label, 0)
-                                         for label in dataset.classes})
+                                         for label in dataset.classes},
+                      rejected=dict(sorted(rejected.items())), kept_failing=kept_failing)
 
 
 #: changed sources named one a line; more are summed up in one
@@ -601,7 +615,7 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTo
     return {
         "tool": "expand",
         "version": __version__,
-        "manifest_schema": MANIFEST_SCHEMA_VERSION,
+        "manifest_schema": schema_for(config.augment.any_checks()),
         "random_streams": RANDOM_STREAMS_VERSION,
         "libraries": library_versions(),
         "config": config.determining(),
