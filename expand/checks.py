@@ -81,13 +81,15 @@ class Checks:
 
     @classmethod
     def from_value(cls, value: Any) -> Checks | None:
-        """A `[checks]` table (or Checks, or None) → Checks or None.
+        """A `[checks]` table (or Checks, or None; an empty table: None) → Checks or None.
 
         Raises:
             ConfigError: an unknown key or a bad value, naming it.
         """
         if value is None or isinstance(value, Checks):
             return value
+        if value == {}:  # a class override's `checks = {}`: no checks for that class
+            return None
         if not isinstance(value, Mapping):
             raise ConfigError(f"checks: expected a table of thresholds, got {value!r}")
         allowed = [f.name for f in fields(cls)]
@@ -103,8 +105,8 @@ class Checks:
 
     def names(self) -> tuple[str, ...]:
         """The checks that are on, in CHECKS order."""
-        return tuple(name for name, key in CHECKS.items() if getattr(self, key) not in
-                     (None, False))
+        return tuple(name for name, key in CHECKS.items()
+                     if getattr(self, key) is not None and getattr(self, key) is not False)
 
     def failing(self, values: Mapping[str, float | int | None], holes: int | None) -> list[str]:
         """The checks whose value misses its threshold (null values, not measured, pass);

@@ -108,6 +108,11 @@ class Stats:
     eligible: dict[str, int] = field(default_factory=dict)  # copies of the classes it is on for
     expected: dict[str, float] = field(default_factory=dict)
     ranges: dict[str, list[float]] = field(default_factory=dict)  # min, max, sum, count
+    #: schema 3 (a run with checks), per class: drafts drawn, drafts each check rejected, and
+    #: copies kept although every draft failed
+    drafts: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    kept_failing: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: dict[str, Any], config: AugmentConfig) -> None:
         label = row["label"]
@@ -116,6 +121,8 @@ class Stats:
         if params is None:
             return
         self.copies[label] = self.copies.get(label, 0) + 1
+        if row.get("checks") is not None:
+            self._add_checks(label, row)
         for name, p in probabilities(config).items():
             self.eligible[name] = self.eligible.get(name, 0) + 1
             self.expected[name] = self.expected.get(name, 0.0) + p
@@ -126,8 +133,24 @@ class Stats:
             low, high, total, count = self.ranges.get(key, [math.inf, -math.inf, 0.0, 0])
             self.ranges[key] = [min(low, value), max(high, value), total + value, count + 1]
 
+    def _add_checks(self, label: str, row: dict[str, Any]) -> None:
+        self.drafts[label] = self.drafts.get(label, 0) + row["attempt"] + 1
+        counts = self.rejected.setdefault(label, {name: 0 for name in row["checks"]})
+        for draft in row["rejected"]:
+            for name in draft:
+                counts[name] = counts.get(name, 0) + 1
+        self.kept_failing[label] = self.kept_failing.get(label, 0) + bool(row["failed"])
+
+    def checks(self) -> dict[str, Any]:
+        """Per class: drafts, and per check the drafts it rejected and their share."""
+        return {label: {"drafts": drafts, "kept_failing": self.kept_failing[label],
+                        "rejected": {name: {"count": n, "rate": round(n / drafts, 4)}
+                                     for name, n in self.rejected[label].items()}}
+                for label, drafts in self.drafts.items()}
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            **({"checks": self.checks()} if self.drafts else {}),
             "images_per_class": self.images,
             "copies_per_class": self.copies,
             "transforms": {name: {"fired": self.fired[name], "copies": self.eligible[name],
@@ -217,6 +240,14 @@ def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: in
                       summary["params"][key]["min"], summary["params"][key]["max"])
               for key in counts if summary["params"][key]["max"] > summary["params"][key]["min"]]
     parts = [class_bars, fire_bars]
+    if "checks" in summary:
+        parts.append(bars("Drafts each check rejected (drawn again), per class, over the drafts "
+                          "drawn; and copies kept although every draft failed", [
+                              (f"{label}: {name}", r["rate"], None,
+                               f"{100 * r['rate']:.1f}% ({r['count']} of {c['drafts']}); "
+                               f"kept failing {c['kept_failing']}")
+                              for label, c in summary["checks"].items()
+                              for name, r in c["rejected"].items()], width))
     if panels:
         parts.append(heading("Parameter histograms (values that did something)", width))
         parts.append(tile(panels, width))

@@ -475,6 +475,7 @@ def expand_dataset(
                 unchanged: list[str] = []
                 rejected: Counter[str] = Counter()
                 kept_failing = 0
+                line_art: dict[str, bool] = {}  # per class: every source judged looked so
                 written = 0  # counted from the answers: a source may fail in one task only
                 if progress is not None:
                     progress.start(plan.outputs_to_write)
@@ -487,6 +488,9 @@ def expand_dataset(
                     unchanged += result.unchanged
                     rejected.update(dict(result.rejected))
                     kept_failing += result.kept_failing
+                    if result.line_art is not None:
+                        line_art[result.label] = line_art.get(result.label, True) \
+                            and result.line_art
                     if again:
                         again.difference_update(name for name, _ in result.rows)
                 # Every task has answered, so no file is being written any more. The pool stays
@@ -531,6 +535,12 @@ def expand_dataset(
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
     warnings += _changed_lines(plan, skipped)
+    drawings = [label for label, looks in sorted(line_art.items()) if looks]
+    if drawings:
+        warnings.append(f"class{'es' if len(drawings) > 1 else ''} {', '.join(drawings)}: "
+                        "every source looks like line art, but no line-art transform is listed, "
+                        "so copies are warped as photos (strokes thickened or thinned by the "
+                        "zoom, edges filled by fill_mode); --preset line-art redraws the strokes")
     if kept_failing:
         warnings.append(f"{kept_failing} copies failed their checks in every attempt and were "
                         "kept as drawn last (their manifest rows name the checks under 'failed')")

@@ -18,7 +18,7 @@ from expand import codec, storage
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.discover import SourceImage
 from expand.errors import ImageReadError, NotLineArtError, OutputNameError, OutputWriteError
-from expand.lineart import Traced
+from expand.lineart import Traced, detect_polarity
 from expand.layout import copy_name, original_name
 from expand.manifest import CHECK_KEYS
 from expand.checks import SourceFacts, measure
@@ -84,6 +84,9 @@ class SourceResult:
     #: every draft failed (their rows name the checks under `failed`)
     rejected: tuple[tuple[str, int], ...] = ()
     kept_failing: int = 0
+    #: whether the source looks like line art, judged only where its class lists no line-art
+    #: transform and it is small (LINE_ART_HINT_PIXELS); None: not judged
+    line_art: bool | None = None
 
 
 def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
@@ -137,6 +140,17 @@ def draw_checked(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_
                                     "failed": failed}
         rejected.append(failed)
         attempt += 1
+
+
+def draw_output(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
+                copy: int, traced: Traced | None, streams: SourceStreams | None,
+                facts: SourceFacts | None) -> tuple[np.ndarray, AugmentParams,
+                                                    dict[str, Any] | None]:
+    """The copy the run writes: draw_checked under the class's checks (`facts`:
+    SourceFacts.of the source), else draw_copy (and None for the check keys)."""
+    if facts is not None:
+        return draw_checked(decoded, augment, seed, rel_path, copy, traced, streams, facts)
+    return (*draw_copy(decoded, augment, seed, rel_path, copy, traced, streams), None)
 
 
 def trace_or_skip(decoded: codec.Decoded, augment: AugmentConfig, rel_path: str) -> Traced | None:
@@ -228,15 +242,10 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded,
                             stream_names(augment))
     facts = SourceFacts.of(decoded.pixels, traced) if augment.checks is not None else None
     for copy in task.copies:
-        checked: dict[str, Any] | None = None
-        if facts is not None:
-            pixels, params, checked = draw_checked(decoded, augment, config.seed,
-                                                   source.rel_path, copy, traced, streams, facts)
-        else:
-            pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy,
-                                       traced, streams)
-            if schema_3:  # another class has checks: every row has the same keys
-                checked = {"attempt": 0, "checks": None, "rejected": [], "failed": []}
+        pixels, params, checked = draw_output(decoded, augment, config.seed, source.rel_path,
+                                              copy, traced, streams, facts)
+        if checked is None and schema_3:  # another class has checks: all rows have the keys
+            checked = {"attempt": 0, "checks": None, "rejected": [], "failed": []}
         encoded = encode_output(pixels, decoded, config)
         yield _Output(posixpath.join(folder, copy_name(name, copy, extension)), encoded,
                       pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
@@ -296,7 +305,25 @@ def process_source(task: Task) -> SourceResult:
                 store.remove(name)
         return SourceResult(source.rel_path, source.label, (), str(exc))
     return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
-                        tuple(unchanged), tuple(sorted(rejected.items())), kept_failing)
+                        tuple(unchanged), tuple(sorted(rejected.items())), kept_failing,
+                        _looks_like_line_art(decoded) if traced is None else None)
+
+
+#: Sources up to this many pixels are judged for the line-art hint (up to about 4 ms; larger
+#: ones are not judged, so the hint costs a photo run nothing that shows).
+LINE_ART_HINT_PIXELS = 128 * 128
+
+
+def _looks_like_line_art(decoded: codec.Decoded) -> bool | None:
+    """Whether lineart's test takes the source for line art (None: too large to judge)."""
+    height, width = decoded.pixels.shape[:2]
+    if width * height > LINE_ART_HINT_PIXELS:
+        return None
+    try:
+        detect_polarity(decoded.pixels)
+    except NotLineArtError:
+        return False
+    return True
 
 
 #: glibc's mallopt parameters, and the sizes set (bytes)

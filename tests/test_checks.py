@@ -13,7 +13,7 @@ from PIL import Image
 
 from expand import codec
 from expand.checks import Checks, enclosed_paper
-from expand.config import AugmentConfig, ExpandConfig, load_config_file
+from expand.config import AugmentConfig, ExpandConfig, load_config_file, resolve_config
 from expand.errors import ConfigError
 from expand.lineart import coverage, trace
 from expand.manifest import CHECK_KEYS, ROW_KEYS, read_manifest
@@ -144,7 +144,7 @@ def test_enclosed_paper_counts_holes_not_the_outside() -> None:
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({}, "no check is on"),
+    ({"max_attempts": 3}, "no check is on"),
     ({"topology": True, "colour": 1}, "unknown key 'colour'"),
     ({"topology": "yes"}, "checks.topology"),
     ({"max_ink_fill_frac": 1.5}, "checks.max_ink_fill_frac"),
@@ -172,3 +172,19 @@ def test_attempt_k_draws_from_children_keyed_attempt_k() -> None:
     expected = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
         3, spawn_key=(*key, 5, transform_id("rotation"), transform_id("attempt"), 2))))
     assert attempt_streams(3, key, 5, 2)("rotation").random() == expected.random()
+
+
+def test_a_class_may_turn_the_checks_off_and_the_starter_writes_it_back(tmp_path: Path) -> None:
+    from expand.starter import starter_text
+
+    file = tmp_path / "c.toml"
+    file.write_text("version = 2\n[checks]\ntopology = true\n[classes.b]\nchecks = {}\n"
+                    "[classes.c]\nchecks = {min_extent_px = 5}\n")
+    augment = AugmentConfig(**load_config_file(file))
+    assert augment.for_class("b").checks is None
+    assert augment.for_class("c").checks == Checks(min_extent_px=5)
+    assert augment.for_class("a").checks == Checks(topology=True)
+    config = ExpandConfig(src=tmp_path, out=tmp_path / "out", augment=augment)
+    file.write_text(starter_text(config, "a test"))
+    assert resolve_config(tmp_path, tmp_path / "out", cli_run={}, cli_augment={},
+                          config_file=file).augment == augment

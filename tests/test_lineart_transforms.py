@@ -21,7 +21,7 @@ from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, NotLineArtError
 from expand.manifest import read_manifest
 from expand.params import AugmentParams, sample_params
-from expand.pipeline import apply_params
+from expand.pipeline import apply_params, output_map
 from expand.replay import load_run, replay
 from expand.runner import expand_dataset
 from expand.seeding import rng_for, source_key
@@ -104,6 +104,11 @@ def test_stroke_width_and_placement_on_the_shared_drawings(shared_shapes: Path) 
         assert out.shape == image.shape and (out[..., 3] == 255).all()
         factor = params.get("stroke_width")
         expected = width * (factor.factor if isinstance(factor, LA.Factor) else 1.0)
+        pen = params.get("pen")  # version 2 of the preset: the pen's width, or its cap
+        if isinstance(pen, LA.PenWidth):
+            traced = L.trace(image)
+            x0, y0, x1, y1 = L.box_through(traced.bbox, output_map(params, traced, 24, 24))
+            expected = min(pen.width_px, pen.max_width_frac * min(x1 - x0, y1 - y0))
         assert L.ink_bbox(out, polarity) is not None
         assert abs(L.stroke_width(out, polarity) - expected) <= 0.6, copy
 
