@@ -12,8 +12,9 @@ config lists a line-art transform, and are recorded as null elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 import cv2
 import numpy as np

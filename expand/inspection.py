@@ -12,7 +12,7 @@ from PIL import Image
 
 from expand import codec, storage
 from expand.config import AugmentConfig
-from expand.errors import ImageReadError
+from expand.errors import ImageReadError, NotLineArtError
 from expand.manifest import read_manifest
 from expand.preview import describe
 from expand.replay import Run
@@ -29,8 +29,11 @@ from expand.sheet import (
     tile,
 )
 from expand.transforms import CATALOGUE
+from expand.worker import draw_copy, trace_or_skip
 
 BINS = 24
+#: Rejected first drafts shown (each made again from its source: a decode and a draw).
+REJECTED_SHOWN = 6
 
 #: Keras's transforms: the range that switches each on, its probability, and when a row shows it
 #: fired (a draw that lands exactly on the identity, such as an integer shift of 0, counts as not).
@@ -180,8 +183,11 @@ def inspect_output(run: Run, per_class: int, cell: int,
     """
     augment = run.config.augment
     stats = Stats()
+    redrawn: list[dict[str, Any]] = []
     for row in read_manifest(run.out, params=True):
         stats.add(row, augment.for_class(row["label"]))
+        if row.get("attempt") and len(redrawn) < REJECTED_SHOWN:
+            redrawn.append(row)
     picks = {label: _picks(n, per_class) for label, n in stats.images.items()}
     counts = {key: [0] * BINS for key in stats.ranges}
     seen: dict[str, int] = {}
@@ -212,6 +218,10 @@ def inspect_output(run: Run, per_class: int, cell: int,
     sections = [Section(f"{label}: {stats.images[label]} images ({stats.copies.get(label, 0)} "
                         f"copies)", [cells[i:i + columns] for i in range(0, len(cells), columns)])
                 for label, cells in rows.items()]
+    if redrawn:
+        drafts = _rejected_drafts(run, redrawn, cell)
+        sections.append(Section(f"rejected drafts: draft 0 of the first {len(drafts)} copies "
+                                "drawn again, made again from their sources", [drafts]))
     config = run.config
     title = [f"expand inspect of {run.out}",
              (f"{sum(stats.images.values())} images from {config.src}; seed {config.seed}; "
@@ -220,6 +230,27 @@ def inspect_output(run: Run, per_class: int, cell: int,
     summary = stats.to_dict()
     picture = stack([sheet, _statistics(summary, counts, sheet.width)])
     return picture, cells, summary, unreadable
+
+
+def _rejected_drafts(run: Run, rows: list[dict[str, Any]], cell: int) -> list[Cell]:
+    """Draft 0 of each row (a copy kept at a later attempt), captioned with the checks it
+    failed; a source that cannot be read now is left out (replay names the problem)."""
+    cells = []
+    for row in rows:
+        augment = run.config.augment.for_class(row["label"])
+        try:
+            decoded = codec.decode(storage.read_bytes(run.config.src / row["source"]),
+                                   row["source"], run.config.resize, run.config.max_image_pixels)
+            traced = trace_or_skip(decoded, augment, row["source"])
+        except (OSError, ImageReadError, NotLineArtError):
+            continue
+        pixels, _ = draw_copy(decoded, augment, run.config.seed, row["source"], row["copy"],
+                              traced)
+        name = f"{row['source'].split('/')[-1]} #{row['copy']} draft 0"
+        cells.append(Cell(fit(display(pixels, decoded.has_alpha), cell),
+                          [name, "failed " + ", ".join(row["rejected"][0])],
+                          {"class": row["label"], "file_name": row["file_name"], "draft": 0}))
+    return cells
 
 
 def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: int) -> Image.Image:

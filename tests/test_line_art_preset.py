@@ -1,6 +1,6 @@
 """The line-art preset, version 2 (issue 23): what its preview shows passes its own line-art
 checks, a DIR made with version 1 is refused with --rebuild, the photo default on drawings is
-pointed out once, and inspect shows what the checks rejected."""
+pointed out once, and inspect shows what the checks rejected (rates and a few drafts)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def test_inspect_gives_the_rejection_rate_per_check_and_class(samples_train: Pat
     assert runner.invoke(app, ["run", str(samples_train), "--out", str(out), "--preset",
                                "line-art", "--copies", "6", "--quiet"]).exit_code == 0
     rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
-    _, _, stats, _ = inspect_output(load_run(out), 2, 64)
+    _, cells, stats, _ = inspect_output(load_run(out), 2, 64)
     for label in ("circle", "rectangle", "triangle"):
         mine = [r for r in rows if r["label"] == label]
         drafts = sum(r["attempt"] + 1 for r in mine)
@@ -124,3 +124,9 @@ def test_inspect_gives_the_rejection_rate_per_check_and_class(samples_train: Pat
         assert found["rejected"]["holes"] == {"count": holes, "rate": round(holes / drafts, 4)}
     assert sum(c["drafts"] for c in stats["checks"].values()) > len(rows), \
         "some drafts should have been rejected on the samples"
+    shown = [c for c in cells if c.meta.get("draft") == 0]
+    redrawn = {r["file_name"]: r for r in rows if r["attempt"]}
+    assert 0 < len(shown) <= 6 and all(c.meta["file_name"] in redrawn for c in shown)
+    for cell in shown:
+        failed = redrawn[cell.meta["file_name"]]["rejected"][0]
+        assert cell.caption[-1] == "failed " + ", ".join(failed)
