@@ -135,7 +135,7 @@ def _expand(name: str, copies: int, seed: int, out: Path) -> Path:
 def _score(train: Path, sets: dict[str, Path], work: Path) -> dict[str, list[float]]:
     """The recipe's per-seed accuracies on every set, from one training per seed."""
     first, *rest = sets
-    sink = work / "found.json"
+    sink = work / f"found-{os.getpid()}.json"
     done = subprocess.run(
         [sys.executable, "-c", _HOOK, str(SCORER), str(train), str(sets[first]),
          str(TRAINING_SEEDS), json.dumps({k: str(sets[k]) for k in rest}), str(sink)],
@@ -144,6 +144,15 @@ def _score(train: Path, sets: dict[str, Path], work: Path) -> dict[str, list[flo
     found: dict[str, list[float]] = json.loads(sink.read_text())
     found[first] = [float(v) for v in line.split(":")[1].split()]
     return found
+
+
+def _save(path: Path, cache: dict[str, Any]) -> None:
+    """Merge into what is on disk (another run may have added scores meanwhile)."""
+    on_disk = json.loads(path.read_text()) if path.exists() else {}
+    cache.update({k: v for k, v in on_disk.items() if k not in cache})
+    temp = path.with_suffix(f".{os.getpid()}.tmp")
+    temp.write_text(json.dumps(cache, indent=1))
+    os.replace(temp, path)
 
 
 def _interval(values: list[float]) -> tuple[float, float]:
@@ -163,9 +172,9 @@ def _accuracies(candidate: str, work: Path, sets: dict[str, Path],
         key = _key(settings, copies, seed)
         if key not in cache:
             print(f"  training {candidate} expansion seed {seed}", file=sys.stderr, flush=True)
-            train = _expand(name, copies, seed, work / "expanded")
+            train = _expand(name, copies, seed, work / f"expanded-{os.getpid()}")
             cache[key] = {"candidate": candidate, "seed": seed, **_score(train, sets, work)}
-            (work / "scores.json").write_text(json.dumps(cache, indent=1))
+            _save(work / "scores.json", cache)
         for s in sets:
             pooled[s] += cache[key][s]
     if not copies:  # the originals: one training set, the 5 seeds stand for every pairing
