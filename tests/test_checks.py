@@ -188,3 +188,12 @@ def test_a_class_may_turn_the_checks_off_and_the_starter_writes_it_back(tmp_path
     file.write_text(starter_text(config, "a test"))
     assert resolve_config(tmp_path, tmp_path / "out", cli_run={}, cli_augment={},
                           config_file=file).augment == augment
+
+
+def test_train_reads_a_schema_3_manifest(tmp_path: Path) -> None:
+    from train.data import read_manifest as train_manifest
+
+    rows = _run(_sources(tmp_path / "src"), tmp_path / "out", TOPOLOGY, copies=2)
+    read = train_manifest(tmp_path / "out")
+    assert read is not None and sorted(r.file_name for r in read) == \
+        sorted(r["file_name"] for r in rows)
