@@ -264,6 +264,9 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
     if summary.unchanged:
         typer.echo(f"copies identical to their source: {len(summary.unchanged)} (first: "
                    f"{summary.unchanged[0]}; all in --json)")
+    if summary.rejected:
+        counts = ", ".join(f"{name} {count}" for name, count in summary.rejected.items())
+        typer.echo(f"drafts rejected by the checks and drawn again: {counts}")
 
 
 def _storage_options(pairs: list[str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import tomllib
 
+from expand.augment.checks import Checks
 from expand.augment.idg import (
     KERAS,
     PROBABILITY,
@@ -252,6 +253,9 @@ class AugmentConfig:
     brightness_p: float = _chance(1.0)
     transforms: tuple[AnyTransform, ...] = ()
     polarity: str = "auto"
+    #: Per-output checks (expand/augment/checks.py): a `[checks]` table or Checks; None: no checks, and
+    #: the manifest keeps schema 2.
+    checks: Checks | None = None
     classes: tuple[tuple[str, AugmentConfig], ...] = ()
 
     def __post_init__(self) -> None:
@@ -264,6 +268,7 @@ class AugmentConfig:
         if self.polarity not in POLARITIES:
             raise ConfigError(f"polarity: expected one of {', '.join(POLARITIES)}, "
                               f"got {self.polarity!r}")
+        set_(self, "checks", Checks.from_value(self.checks))
         set_(self, "classes", self._resolve_classes(self.classes))
 
     def _resolve_classes(self, classes: Any) -> tuple[tuple[str, AugmentConfig], ...]:
@@ -323,7 +328,13 @@ class AugmentConfig:
             data["transforms"] = [t.to_dict() for t in self.transforms]
         if full or self.polarity != "auto":
             data["polarity"] = self.polarity
+        if full or self.checks is not None:
+            data["checks"] = None if self.checks is None else self.checks.to_dict()
         return data
+
+    def any_checks(self) -> bool:
+        """Whether any class runs per-output checks: the manifest's rows then have schema 3."""
+        return any(c.checks is not None for c in (self, *(c for _, c in self.classes)))
 
     def line_art(self) -> bool:
         """Whether a line-art transform is listed: the sources are then traced as line art."""
@@ -351,7 +362,8 @@ KERAS_KEYS: tuple[str, ...] = tuple(name for name, _ in KERAS_SETTINGS)
 #: changed, so a run that does not use them records exactly what it did before they existed.
 KERAS_PROBABILITIES: dict[str, float] = probabilities(AugmentConfig)
 #: Keys that exist from config version 2 on.
-V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity"})
+V2_KEYS: frozenset[str] = frozenset({*KERAS_PROBABILITIES, "transforms", "classes", "polarity",
+                                     "checks"})
 AUGMENT_KEYS: frozenset[str] = frozenset(f.name for f in fields(AugmentConfig))
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -375,23 +387,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vertical_flip": True,
         "fill_mode": "nearest",
     },
-    # Line art (sketches, doodles, shapes, diagrams): any orientation, skew and aspect, any size
-    # and position in the frame, strokes redrawn at the source's width (then varied), a hand
-    # wobble, fainter ink and tinted paper. No flips beyond the mirror image: with full
-    # rotation a vertical flip is a mirror image turned upside down.
+    # Line art (sketches, doodles, shapes, diagrams), version 2 (issue 23, chosen on drawings by
+    # other people, docs/line-art.md): any orientation, skew, aspect and a mild perspective, any
+    # size and position in the frame, strokes redrawn with a 1.5-3 px pen capped by the placed
+    # size, a hand wobble; copies thinner than 6 px, with a hole closed or opened, or a blob,
+    # drawn again. No flips beyond the mirror image: with full rotation a vertical flip is a
+    # mirror image turned upside down.
     "line-art": {
         "rotation_range": 180.0,
-        "shear_range": 15.0,
-        "zoom_range": [0.8, 1.25],
+        "shear_range": 20.0,
+        "zoom_range": [0.65, 1.55],
         "horizontal_flip": True,
         "fill_mode": "constant",
         "transforms": [
+            {"name": "perspective", "p": 0.5, "distortion": 0.15},
             {"name": "stroke_preserve"},
             {"name": "placement", "size": [0.35, 1.0]},
-            {"name": "stroke_width", "p": 0.8, "factor": [0.6, 1.8]},
+            {"name": "pen", "width_px": [1.5, 3.0], "max_width_frac": 0.15},
             {"name": "wobble", "p": 0.5, "amplitude": [0.0, 0.03], "wavelength": [0.4, 1.0]},
-            {"name": "ink_paper", "p": 0.5, "ink": [0.0, 0.4], "paper": [0.0, 0.15]},
         ],
+        "checks": {"max_attempts": 4, "min_extent_px": 6, "topology": True,
+                   "max_ink_fill_frac": 0.6},
     },
     # No augmentation: copies equal to the (re-encoded, optionally resized) source.
     "none": {},
@@ -455,6 +471,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 CLASS_EXAMPLE: dict[str, tuple[str, dict[str, Any]]] = {
     "six": ("a flip would turn a 6 into a 9", {"vertical_flip": False}),
 }
+
+#: Presets whose settings changed since they first shipped: run.json records the version (as
+#: `preset_version`), and a DIR made with another version of the preset is refused. A preset
+#: absent here is at version 1, which run.json leaves out (its bytes stay as they were).
+PRESET_VERSIONS: dict[str, int] = {"line-art": 2}
 
 
 def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -554,7 +575,8 @@ class ExpandConfig:
         optional = {"max_image_pixels": self.max_image_pixels,
                     "follow_symlinks": self.follow_symlinks or None,
                     "per_class_target": self.per_class_target,
-                    "split": self.split.to_dict() if self.split else None}
+                    "split": self.split.to_dict() if self.split else None,
+                    "preset_version": PRESET_VERSIONS.get(self.preset or "")}
         return {
             "src": str(self.src),
             "copies": None if self.per_class_target is not None else self.copies,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from expand.config import PRESETS, AugmentConfig, ExpandConfig, resolve_config
+from expand.config import PRESET_VERSIONS, PRESETS, AugmentConfig, ExpandConfig, resolve_config
 from expand.errors import ConfigError
 from expand.run.manifest import read_manifest
 from expand.run.runner import expand_dataset
@@ -191,7 +191,8 @@ def test_config_init_loads_back_unchanged(tmp_path: Path, name: str) -> None:
     loaded = _resolve(tmp_path, config_file=path)
     original = _resolve(tmp_path, preset_name=name)
     assert loaded.augment == original.augment
-    assert loaded.determining() | {"preset": name} == original.determining()
+    version = {"preset_version": PRESET_VERSIONS[name]} if name in PRESET_VERSIONS else {}
+    assert loaded.determining() | {"preset": name} | version == original.determining()
     assert starter_text(loaded, f"preset {name!r}") == text  # written again: the same file
     assert expand("config", "init", path).returncode == 2  # no silent overwrite
     assert expand("config", "init").stdout == starter_text(_resolve(tmp_path), "preset 'default'")

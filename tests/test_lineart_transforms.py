@@ -23,8 +23,11 @@ from expand.augment.seeding import rng_for, source_key
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.errors import ConfigError, NotLineArtError
 from expand.run.manifest import read_manifest
-from expand.run.runner import expand_dataset
+from expand.augment.params import AugmentParams, sample_params
+from expand.augment.pipeline import apply_params, output_map
 from expand.tools.replay import load_run, replay
+from expand.run.runner import expand_dataset
+from expand.augment.seeding import rng_for, source_key
 from tests.test_lineart import shapes
 
 SIZE = 128
@@ -104,6 +107,11 @@ def test_stroke_width_and_placement_on_the_shared_drawings(shared_shapes: Path) 
         assert out.shape == image.shape and (out[..., 3] == 255).all()
         factor = params.get("stroke_width")
         expected = width * (factor.factor if isinstance(factor, LA.Factor) else 1.0)
+        pen = params.get("pen")  # version 2 of the preset: the pen's width, or its cap
+        if isinstance(pen, LA.PenWidth):
+            traced = L.trace(image)
+            x0, y0, x1, y1 = L.box_through(traced.bbox, output_map(params, traced, 24, 24))
+            expected = min(pen.width_px, pen.max_width_frac * min(x1 - x0, y1 - y0))
         assert L.ink_bbox(out, polarity) is not None
         assert abs(L.stroke_width(out, polarity) - expected) <= 0.6, copy
 
@@ -217,7 +225,8 @@ def test_a_run_skips_what_is_not_line_art_and_replays_the_rest(tmp_path: Path) -
     rows = list(read_manifest(out))
     assert len(rows) == 6 * 3
     assert {row["mode"] for row in rows} == {"L", "RGB", "RGBA"}
-    assert all({n for n, t in T.CATALOGUE.items() if t.line_art} <= set(row["params"]) for row in rows)
+    listed = {t["name"] for t in PRESETS["line-art"]["transforms"]}
+    assert all(listed <= set(row["params"]) for row in rows)
     results = list(replay(load_run(out), None))
     assert all(r.ok for r in results), [r.explain() for r in results if not r.ok][:3]
 

@@ -23,6 +23,7 @@ from expand.augment.transform_base import (
     StrokePlan,
     StrokeTransform,
     pair_in,
+    scalar_in,
     short,
     uniform,
 )
@@ -59,6 +60,15 @@ class Place(Params):
     size: float
     u: float
     v: float
+
+
+@dataclass(frozen=True)
+class PenWidth(Params):
+    """pen: the pen's width in output pixels, and the cap (a fraction of the placed drawing's
+    shorter side) it was drawn under, so that a row replays without the config."""
+
+    width_px: float
+    max_width_frac: float
 
 
 @dataclass(frozen=True)
@@ -171,12 +181,7 @@ class Placement(StrokeTransform[Place]):
         """The inverse map with the placement appended: the ink box, carried by the geometry so
         far, is scaled to span `size` of the frame and put at (u, v) of the room left."""
         matrix = plan.matrix
-        left, top, right, bottom = traced.bbox
-        corners = np.array([[left - 0.5, top - 0.5, 1], [right - 0.5, top - 0.5, 1],
-                            [right - 0.5, bottom - 0.5, 1], [left - 0.5, bottom - 0.5, 1]])
-        moved = corners @ np.linalg.inv(matrix).T
-        moved = moved[:, :2] / moved[:, 2:]
-        (x0, y0), (x1, y1) = moved.min(axis=0), moved.max(axis=0)
+        x0, y0, x1, y1 = lineart.box_through(traced.bbox, matrix)
         box_w, box_h = max(x1 - x0, 1e-6), max(y1 - y0, 1e-6)
         scale = params.size / max(box_w / width, box_h / height)
         tx = params.u * (width - scale * box_w) - 0.5 - scale * x0
@@ -188,6 +193,37 @@ class Placement(StrokeTransform[Place]):
     @classmethod
     def caption(cls, params: Place) -> str:
         return f"place {short(params.size)} at {short(params.u)},{short(params.v)}"
+
+
+@dataclass(frozen=True)
+class Pen(StrokeTransform[PenWidth]):
+    """Strokes drawn with a pen `width_px` output pixels wide (drawn from the range), whatever
+    the source's width or the zoom, but never wider than `max_width_frac` of the placed
+    drawing's shorter side: a copy placed small keeps its holes. `stroke_width`, when it fires,
+    still multiplies the width; the cap applies last."""
+
+    name: ClassVar[str] = "pen"
+    params_type: ClassVar[type[Params]] = PenWidth
+    width_px: Pair = (1.5, 3.0)
+    max_width_frac: float = 0.15
+
+    def _check(self) -> None:
+        self._set("width_px", pair_in(f"{self.name}.width_px", self.width_px, 0.0, 100.0,
+                                      open_low=True))
+        self._set("max_width_frac", scalar_in(f"{self.name}.max_width_frac", self.max_width_frac,
+                                              0.0, 1.0, open_low=True))
+
+    def sample(self, rng: Rng, width: int, height: int) -> PenWidth:
+        return PenWidth(uniform(rng, self.width_px), self.max_width_frac)
+
+    @classmethod
+    def plan(cls, params: PenWidth, plan: StrokePlan, traced: lineart.Traced, width: int,
+             height: int) -> StrokePlan:
+        return replace(plan, pen=(params.width_px, params.max_width_frac))
+
+    @classmethod
+    def caption(cls, params: PenWidth) -> str:
+        return f"pen {short(params.width_px, 1)} px"
 
 
 @dataclass(frozen=True)

@@ -569,6 +569,18 @@ def trace(pixels: np.ndarray, told: str = "auto") -> Traced:
                   else 1.0, bbox, centre)
 
 
+def box_through(bbox: tuple[int, int, int, int], matrix: np.ndarray) -> tuple[float, ...]:
+    """(x0, y0, x1, y1) in output pixels of the box around an ink box's corners (pixel edges)
+    carried forward by the inverse map `matrix` (output → input, affine or projective)."""
+    left, top, right, bottom = bbox
+    corners = np.array([[left - 0.5, top - 0.5, 1], [right - 0.5, top - 0.5, 1],
+                        [right - 0.5, bottom - 0.5, 1], [left - 0.5, bottom - 0.5, 1]])
+    moved = corners @ np.linalg.inv(matrix).T
+    moved = moved[:, :2] / moved[:, 2:]
+    (x0, y0), (x1, y1) = moved.min(axis=0), moved.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
 def scale_of(matrix: np.ndarray, at: tuple[float, float]) -> float:
     """How much the inverse map `matrix` magnifies lengths near output point `at` (√|det|)."""
     forward = np.linalg.inv(matrix)

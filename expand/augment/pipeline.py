@@ -66,18 +66,39 @@ def _warp_on_paper(image: np.ndarray, matrix: np.ndarray, projective: bool,
     return F.warp(image, matrix if projective else matrix[:2], "constant", fill)
 
 
-def _line_art_geometry(image: np.ndarray, params: AugmentParams, traced: lineart.Traced,
-                       matrix: np.ndarray, projective: bool, has_alpha: bool) -> np.ndarray:
-    """Redraw the strokes (a stroke step fired and changes something) or warp the pixels onto
-    paper; at the identity, the image itself."""
-    height, width = image.shape[:2]
+def _stroke_plan(params: AugmentParams, traced: lineart.Traced, matrix: np.ndarray, width: int,
+                 height: int) -> StrokePlan:
     plan = StrokePlan(matrix)
     for name, drawn in params.extra:
         definition = CATALOGUE[name]
         if drawn is not None and issubclass(definition, StrokeTransform):
             plan = definition.plan(drawn, plan, traced, width, height)
+    return plan
+
+
+def output_map(params: AugmentParams, traced: lineart.Traced | None, width: int,
+               height: int) -> np.ndarray:
+    """The copy's whole output -> input map: the geometry, and for line art the placement (what
+    the per-output checks carry the source's content through)."""
+    matrix, _ = geometry(params, width, height)
+    if traced is None:
+        return matrix
+    return _stroke_plan(params, traced, matrix, width, height).matrix
+
+
+def _line_art_geometry(image: np.ndarray, params: AugmentParams, traced: lineart.Traced,
+                       matrix: np.ndarray, projective: bool, has_alpha: bool) -> np.ndarray:
+    """Redraw the strokes (a stroke step fired and changes something) or warp the pixels onto
+    paper; at the identity, the image itself."""
+    height, width = image.shape[:2]
+    plan = _stroke_plan(params, traced, matrix, width, height)
     matrix = plan.matrix
     identity = F.is_identity(matrix, atol=1e-9 if projective else 1e-12)
+    if plan.pen is not None:
+        pen_px, cap = plan.pen
+        x0, y0, x1, y1 = lineart.box_through(traced.bbox, matrix)
+        return lineart.draw(traced, image, matrix, (width, height),
+                            min(pen_px * plan.factor, cap * min(x1 - x0, y1 - y0)), plan.wobble)
     if (plan.keep_width and not identity) or plan.factor != 1.0 or plan.wobble is not None:
         centre = ((width - 1) / 2, (height - 1) / 2)
         base = traced.width if plan.keep_width \

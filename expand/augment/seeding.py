@@ -4,6 +4,10 @@ Stream version 1: `SeedSequence(seed, spawn_key=(*sha256(source_rel_path) as 8 u
 copy, transform_id))`, where transform_id is the first 4 bytes of SHA-256 of the transform's name.
 Keying by name (not position) means a transform added later leaves every other stream unchanged,
 and keying by the source's path (not its index) means a file added to SRC changes no other output.
+
+A copy drawn again after failing a per-output check (attempt k >= 1) draws each transform from a
+child of that stream keyed ('attempt', k): spawn_key=(..., copy, transform_id,
+transform_id("attempt"), k). Attempt 0 is the stream itself, so the version stays 1.
 """
 
 from __future__ import annotations
@@ -35,6 +39,17 @@ def transform_id(name: str) -> int:
 def rng_for(seed: int, key: tuple[int, ...], copy: int, transform: str) -> np.random.Generator:
     sequence = np.random.SeedSequence(seed, spawn_key=(*key, copy, transform_id(transform)))
     return np.random.Generator(np.random.PCG64(sequence))
+
+
+def attempt_streams(seed: int, key: tuple[int, ...], copy: int,
+                    attempt: int) -> Callable[[str], np.random.Generator]:
+    """`stream(name)` for attempt `attempt` >= 1 of a copy: children of its streams (rare, so
+    built plainly by NumPy)."""
+    def stream(transform: str) -> np.random.Generator:
+        sequence = np.random.SeedSequence(seed, spawn_key=(
+            *key, copy, transform_id(transform), transform_id("attempt"), attempt))
+        return np.random.Generator(np.random.PCG64(sequence))
+    return stream
 
 
 # --- the same streams, cheaper ------------------------------------------------------------------

@@ -179,12 +179,14 @@ class PixelTransform(Transform[P]):
 @dataclass(frozen=True)
 class StrokePlan:
     """How line art's geometry is done: the output -> input map (placement included), whether
-    the strokes keep the source's own width, a factor on the width, and a wobble field."""
+    the strokes keep the source's own width, a factor on the width, a wobble field, and a pen
+    (width in output pixels, cap as a fraction of the placed drawing's shorter side)."""
 
     matrix: np.ndarray
     keep_width: bool = False
     factor: float = 1.0
     wobble: lineart.Wobble | None = None
+    pen: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

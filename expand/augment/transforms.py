@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from expand.augment.geometric import Perspective, RandomCrop, RandomResizedCrop, Rot90
 from expand.augment.line_art_transforms import (
     InkPaper,
+    Pen,
     Placement,
     StrokePreserve,
     StrokeWidth,
@@ -42,7 +43,7 @@ from expand.errors import ConfigError, did_you_mean
 CATALOGUE: dict[str, type[Transform[Any]]] = {cls.name: cls for cls in (
     RandomCrop, RandomResizedCrop, Perspective, ColorJitter, Grayscale, Gamma, Equalize,
     Autocontrast, GaussianNoise, GaussianBlur, Sharpen, JpegQuality, RandomErasing,
-    StrokePreserve, StrokeWidth, StrokeWobble, Placement, InkPaper, Solarize, Rot90)}
+    StrokePreserve, StrokeWidth, StrokeWobble, Placement, InkPaper, Solarize, Rot90, Pen)}
 
 
 def transform_from_dict(entry: Any, where: str) -> AnyTransform:

@@ -24,12 +24,23 @@ from expand.io import storage
 from expand.io.storage import Store, open_store
 from expand.run.layout import MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name
 
-MANIFEST_SCHEMA_VERSION = 2
+#: Schema 3 (a run with per-output checks) adds CHECK_KEYS to every row; a run without checks
+#: writes schema 2, byte for byte as before (schema_for).
+MANIFEST_SCHEMA_VERSION = 3
 #: Schemas this version reads: 1 lacks `source_sha256` (a run records it on its next run in DIR).
-READABLE_SCHEMAS = (1, 2)
+READABLE_SCHEMAS = (1, 2, 3)
 #: A row's keys, in order (then one per further transform, inside `params`).
 ROW_KEYS = ("file_name", "label", "source", "source_sha256", "copy", "sha256", "bytes", "width",
             "height", "mode", "params")
+#: Schema 3's keys after ROW_KEYS: the draft kept (0: the copy's own streams), its check values,
+#: the checks each rejected draft failed, and the checks the kept one fails (all null for an
+#: original).
+CHECK_KEYS = ("attempt", "checks", "rejected", "failed")
+
+
+def schema_for(checks: bool) -> int:
+    """The schema a run writes: 3 with per-output checks, else 2."""
+    return MANIFEST_SCHEMA_VERSION if checks else 2
 _RUN_ROWS = 100_000  # rows sorted in memory at a time; larger spools merge sorted runs from disk
 
 
@@ -303,7 +314,8 @@ def read_manifest(out: Path | Store, params: bool = False) -> Iterator[Row]:
 def pinned_row(row: dict[str, Any], source_sha256: str | None) -> dict[str, Any]:
     """`row` (of either schema) with its source's hash, its keys in ROW_KEYS order: an updated
     row is encoded as a row of a fresh run is. None: a schema-1 row whose source is gone."""
-    return {key: source_sha256 if key == "source_sha256" else row[key] for key in ROW_KEYS}
+    keys = ROW_KEYS + tuple(key for key in CHECK_KEYS if key in row)
+    return {key: source_sha256 if key == "source_sha256" else row[key] for key in keys}
 
 
 _SHA256_KEY = '"sha256": "'

@@ -33,10 +33,10 @@ from expand.run.layout import (
     without_long_names,
 )
 from expand.run.manifest import (
-    MANIFEST_SCHEMA_VERSION,
     ManifestSpool,
     ManifestTotals,
     remove_spools,
+    schema_for,
     write_run_file,
 )
 from expand.run.space import DryRun, check_space, report
@@ -118,6 +118,10 @@ class RunSummary:
     ignored: tuple[str, ...] = ()
     #: sources the manifest names, per class of SRC (a split's parts are compared by them)
     sources_per_class: dict[str, int] = field(default_factory=dict)
+    #: per-output checks: drafts each check rejected (drawn again), and copies kept although
+    #: every draft failed (their rows name the checks under `failed`)
+    rejected: dict[str, int] = field(default_factory=dict)
+    kept_failing: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -144,6 +148,8 @@ class RunSummary:
             "unchanged": list(self.unchanged),
             "changed": list(self.changed),
             "ignored": list(self.ignored),
+            "rejected": self.rejected,
+            "kept_failing": self.kept_failing,
             "exit_code": self.exit_code,
         }
 
@@ -339,6 +345,10 @@ class _Executed:
     notes: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     written: int = 0  # counted from the answers: a source may fail in one task only
+    rejected: Counter[str] = field(default_factory=Counter)  # drafts drawn again, by check
+    kept_failing: int = 0
+    #: per class: whether every source judged looked like line art (no line-art transform on)
+    line_art: dict[str, bool] = field(default_factory=dict)
 
 
 def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, new_dir: bool,
@@ -456,6 +466,16 @@ def _summarise(config: ExpandConfig, elapsed_s: float, opened: _Opened, found: E
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
     warnings += _changed_lines(plan, executed.skipped)
+    drawings = [label for label, looks in sorted(executed.line_art.items()) if looks]
+    if drawings:
+        warnings.append(f"class{'es' if len(drawings) > 1 else ''} {', '.join(drawings)}: "
+                        "every source looks like line art, but no line-art transform is listed, "
+                        "so copies are warped as photos (strokes thickened or thinned by the "
+                        "zoom, edges filled by the fill mode); --preset line-art redraws the strokes")
+    if executed.kept_failing:
+        warnings.append(f"{executed.kept_failing} copies failed their checks in every attempt "
+                        "and were kept as drawn last (their manifest rows name the checks under "
+                        "'failed')")
     if plan.newly_pinned:
         warnings.append(f"{opened.out.location}: made before sources were pinned (manifest "
                         f"schema 1): the SHA-256 of its {plan.newly_pinned} sources is recorded "
@@ -484,7 +504,9 @@ def _summarise(config: ExpandConfig, elapsed_s: float, opened: _Opened, found: E
                       per_class_target=config.per_class_target, changed=plan.changed,
                       ignored=dataset.not_images,
                       sources_per_class={label: rows.sources.get(label, 0)
-                                         for label in dataset.classes})
+                                         for label in dataset.classes},
+                      rejected=dict(sorted(executed.rejected.items())),
+                      kept_failing=executed.kept_failing)
 
 
 #: changed sources named one a line; more are summed up in one
@@ -531,6 +553,11 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: _AnyJournal,
         journal.add(spool.add_encoded(result.label, result.source, result.rows))
     executed.written += len(result.rows)
     executed.unchanged += result.unchanged
+    executed.rejected.update(dict(result.rejected))
+    executed.kept_failing += result.kept_failing
+    if result.line_art is not None:
+        executed.line_art[result.label] = executed.line_art.get(result.label, True) \
+            and result.line_art
     if progress is not None:
         progress.advance(len(result.rows))
 
@@ -542,7 +569,7 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTo
     return {
         "tool": "expand",
         "version": __version__,
-        "manifest_schema": MANIFEST_SCHEMA_VERSION,
+        "manifest_schema": schema_for(config.augment.any_checks()),
         "random_streams": RANDOM_STREAMS_VERSION,
         "libraries": library_versions(),
         "config": config.determining(),

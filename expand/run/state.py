@@ -207,6 +207,13 @@ def check_compatible(earlier: dict[str, Any], new: dict[str, Any], out: str,
     Raises:
         DatasetLayoutError: naming the settings that differ and how to rebuild.
     """
+    preset = new.get("preset")
+    if preset is not None and preset == earlier.get("preset") \
+            and earlier.get("preset_version", 1) != new.get("preset_version", 1):
+        raise DatasetLayoutError(
+            f"{out}: made with version {earlier.get('preset_version', 1)} of the '{preset}' "
+            f"preset; this expand's is version {new.get('preset_version', 1)}, which draws other "
+            "copies: add --rebuild to make it again, or use a new --out")
     ignored = ADDITIVE + (("src",) if by_content else ())
     differing = sorted(k for k in set(earlier) | set(new)
                        if k not in ignored and earlier.get(k) != new.get(k))

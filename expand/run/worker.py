@@ -7,21 +7,24 @@ import errno
 import hashlib
 import json
 import posixpath
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from expand.augment.lineart import Traced
+from expand.augment.checks import SourceFacts, measure
+from expand.augment.lineart import Traced, detect_polarity
 from expand.augment.params import AugmentParams, sample_params, stream_names
-from expand.augment.pipeline import apply_params, trace_source
-from expand.augment.seeding import SourceStreams, source_key
+from expand.augment.pipeline import apply_params, output_map, trace_source
+from expand.augment.seeding import SourceStreams, attempt_streams, source_key
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
 from expand.errors import ImageReadError, NotLineArtError, OutputNameError, OutputWriteError
 from expand.io import codec, storage
 from expand.io.discover import SourceImage
 from expand.run.layout import copy_name, original_name
+from expand.run.manifest import CHECK_KEYS
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,16 @@ class ManifestRecord:
     height: int
     mode: str
     params: dict[str, Any] | None
+    #: a run with checks (schema 3): the row's CHECK_KEYS, after `params`; None: schema 2
+    checked: dict[str, Any] | None = None
 
     def encoded(self) -> tuple[str, str]:
         """(file name, manifest line: json.dumps(row, ensure_ascii=False)), made in the worker:
         the parent, which shares the cores with the workers, then only files the line, and a
         line pickles far faster than a record."""
-        return self.file_name, json.dumps(self.__dict__, ensure_ascii=False)
+        row = dict(self.__dict__)
+        row.update(row.pop("checked") or {})
+        return self.file_name, json.dumps(row, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -73,29 +80,77 @@ class SourceResult:
     #: copies identical to their source: the same pixels (the augmentation did nothing) or the
     #: same bytes as the source file. Reported, never written into DIR (derived from output).
     unchanged: tuple[str, ...] = ()
+    #: per check, the drafts it rejected (each drawn again); and the copies kept although
+    #: every draft failed (their rows name the checks under `failed`)
+    rejected: tuple[tuple[str, int], ...] = ()
+    kept_failing: int = 0
+    #: whether the source looks like line art, judged only where its class lists no line-art
+    #: transform and it is small (LINE_ART_HINT_PIXELS); None: not judged
+    line_art: bool | None = None
 
 
 def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
-              copy: int, traced: Traced | None = None, streams: SourceStreams | None = None
-              ) -> tuple[np.ndarray, AugmentParams]:
+              copy: int, traced: Traced | None = None, streams: SourceStreams | None = None,
+              attempt: int = 0) -> tuple[np.ndarray, AugmentParams]:
     """One copy's parameters, from its own streams, and its pixels: what the run, preview and
     replay all compute. `traced`: the source's line-art trace, when already made. `streams`:
     the source's (SourceStreams(seed, source_key(rel_path))), when making several copies of it.
+    `attempt`: the draft (0: the copy's own streams; k: their children, seeding.attempt_streams).
 
     Raises:
         NotLineArtError: line-art transforms on a source that is not line art.
     """
-    params = draw_params(decoded, augment, seed, rel_path, copy, streams)
+    params = draw_params(decoded, augment, seed, rel_path, copy, streams, attempt)
     return apply_params(decoded.pixels, params, augment, decoded.has_alpha, traced), params
 
 
 def draw_params(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
-                copy: int, streams: SourceStreams | None = None) -> AugmentParams:
+                copy: int, streams: SourceStreams | None = None,
+                attempt: int = 0) -> AugmentParams:
     """One copy's parameters, from its own streams (no pixels: replay checks a row with it)."""
+    height, width = decoded.pixels.shape[:2]
+    if attempt:
+        return sample_params(augment, attempt_streams(seed, source_key(rel_path), copy, attempt),
+                             (width, height))
     if streams is None:
         streams = SourceStreams(seed, source_key(rel_path))
-    height, width = decoded.pixels.shape[:2]
     return sample_params(augment, streams.for_copy(copy), (width, height))
+
+
+def draw_checked(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
+                 copy: int, traced: Traced | None, streams: SourceStreams | None,
+                 facts: SourceFacts) -> tuple[np.ndarray, AugmentParams, dict[str, Any]]:
+    """draw_copy, drawn again while the copy fails a check of `augment.checks`, up to its
+    max_attempts drafts; the last is kept when all fail. Returns the pixels, the params and
+    the row's schema-3 keys (CHECK_KEYS): the attempt kept, its check values, the checks each
+    rejected draft failed, and those the kept one fails (empty unless every draft failed)."""
+    checks = augment.checks
+    assert checks is not None
+    height, width = decoded.pixels.shape[:2]
+    rejected: list[list[str]] = []
+    attempt = 0
+    while True:
+        pixels, params = draw_copy(decoded, augment, seed, rel_path, copy, traced, streams,
+                                   attempt)
+        values = measure(checks, pixels, facts, decoded.has_alpha,
+                         output_map(params, traced, width, height))
+        failed = checks.failing(values, facts.holes)
+        if not failed or attempt + 1 == checks.max_attempts:
+            return pixels, params, {"attempt": attempt, "checks": values, "rejected": rejected,
+                                    "failed": failed}
+        rejected.append(failed)
+        attempt += 1
+
+
+def draw_output(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
+                copy: int, traced: Traced | None, streams: SourceStreams | None,
+                facts: SourceFacts | None) -> tuple[np.ndarray, AugmentParams,
+                                                    dict[str, Any] | None]:
+    """The copy the run writes: draw_checked under the class's checks (`facts`:
+    SourceFacts.of the source), else draw_copy (and None for the check keys)."""
+    if facts is not None:
+        return draw_checked(decoded, augment, seed, rel_path, copy, traced, streams, facts)
+    return (*draw_copy(decoded, augment, seed, rel_path, copy, traced, streams), None)
 
 
 def trace_or_skip(decoded: codec.Decoded, augment: AugmentConfig, rel_path: str) -> Traced | None:
@@ -148,6 +203,7 @@ class _Output:
     copy: int | None
     params: dict[str, Any] | None
     unchanged: bool  # a copy with its source's pixels or bytes
+    checked: dict[str, Any] | None = None  # manifest.CHECK_KEYS, in a run with checks
 
 
 def read_decoded(store: storage.Store, rel: str, resize: tuple[int, int] | None = None,
@@ -189,21 +245,25 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded,
     extension = codec.FORMAT_EXTENSIONS[fmt]
     folder, name = posixpath.split(source.rel_path)
     height, width = decoded.pixels.shape[:2]
+    schema_3 = config.augment.any_checks()
     if task.original:
         yield _Output(posixpath.join(folder, original_name(name, extension)),
                       encode_output(decoded.pixels, decoded, config), width, height, None, None,
-                      False)
+                      False, dict.fromkeys(CHECK_KEYS) if schema_3 else None)
     augment = config.augment.for_class(source.label)
     names = config.augment.transform_names()
     streams = SourceStreams(config.seed, source_key(source.rel_path), task.copies,
                             stream_names(augment))
+    facts = SourceFacts.of(decoded.pixels, traced) if augment.checks is not None else None
     for copy in task.copies:
-        pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy, traced,
-                                   streams)
+        pixels, params, checked = draw_output(decoded, augment, config.seed, source.rel_path,
+                                              copy, traced, streams, facts)
+        if checked is None and schema_3:  # another class has checks: all rows have the keys
+            checked = {"attempt": 0, "checks": None, "rejected": [], "failed": []}
         encoded = encode_output(pixels, decoded, config)
         yield _Output(posixpath.join(folder, copy_name(name, copy, extension)), encoded,
                       pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
-                      encoded.data == data or _same_pixels(pixels, decoded.pixels))
+                      encoded.data == data or _same_pixels(pixels, decoded.pixels), checked)
 
 
 def render_source(task: Task) -> list[bytes]:
@@ -234,6 +294,8 @@ def process_source(task: Task) -> SourceResult:
         return SourceResult(source.rel_path, source.label, (), str(exc))
     rows = []
     unchanged = []
+    rejected: Counter[str] = Counter()
+    kept_failing = 0
     store = storage.open_store(task.config.out, task.config.storage_options)
     pinned = hashlib.sha256(data).hexdigest()
     try:
@@ -242,16 +304,37 @@ def process_source(task: Task) -> SourceResult:
             rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, pinned,
                                        out.copy, hashlib.sha256(out.encoded.data).hexdigest(),
                                        len(out.encoded.data), out.width, out.height,
-                                       out.encoded.mode, out.params).encoded())
+                                       out.encoded.mode, out.params, out.checked).encoded())
             if out.unchanged:
                 unchanged.append(out.rel_file)
+            if out.checked is not None and out.copy is not None:
+                rejected.update(n for draft in out.checked["rejected"] for n in draft)
+                kept_failing += bool(out.checked["failed"])
     except OutputNameError as exc:
         for name, _ in rows:  # written, but the source is skipped: no row will record them
             with contextlib.suppress(OSError):
                 store.remove(name)
         return SourceResult(source.rel_path, source.label, (), str(exc))
     return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
-                        tuple(unchanged))
+                        tuple(unchanged), tuple(sorted(rejected.items())), kept_failing,
+                        _looks_like_line_art(decoded) if traced is None else None)
+
+
+#: Sources up to this many pixels are judged for the line-art hint (up to about 4 ms; larger
+#: ones are not judged, so the hint costs a photo run nothing that shows).
+LINE_ART_HINT_PIXELS = 128 * 128
+
+
+def _looks_like_line_art(decoded: codec.Decoded) -> bool | None:
+    """Whether lineart's test takes the source for line art (None: too large to judge)."""
+    height, width = decoded.pixels.shape[:2]
+    if width * height > LINE_ART_HINT_PIXELS:
+        return None
+    try:
+        detect_polarity(decoded.pixels)
+    except NotLineArtError:
+        return False
+    return True
 
 
 #: glibc's mallopt parameters, and the sizes set (bytes)

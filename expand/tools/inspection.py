@@ -14,10 +14,10 @@ from expand.augment.idg import Setting
 from expand.augment.params import keras_fired
 from expand.augment.transforms import CATALOGUE
 from expand.config import KERAS_SETTINGS, AugmentConfig
-from expand.errors import ImageReadError
+from expand.errors import ImageReadError, NotLineArtError
 from expand.io.discover import spread
 from expand.run.manifest import read_manifest
-from expand.run.worker import read_decoded
+from expand.run.worker import draw_copy, read_decoded, trace_or_skip
 from expand.tools.preview import describe
 from expand.tools.replay import Run
 from expand.tools.sheet import (
@@ -34,6 +34,8 @@ from expand.tools.sheet import (
 )
 
 BINS = 24
+#: Rejected first drafts shown (each made again from its source: a decode and a draw).
+REJECTED_SHOWN = 6
 #: Keras's transforms by stream name (the name inspect reports them under).
 KERAS_STREAMS: dict[str, Setting] = {s.stream: s for _, s in KERAS_SETTINGS if s.stream}
 
@@ -75,6 +77,11 @@ class Stats:
     eligible: dict[str, int] = field(default_factory=dict)  # copies of the classes it is on for
     expected: dict[str, float] = field(default_factory=dict)
     ranges: dict[str, list[float]] = field(default_factory=dict)  # min, max, sum, count
+    #: schema 3 (a run with checks), per class: drafts drawn, drafts each check rejected, and
+    #: copies kept although every draft failed
+    drafts: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    kept_failing: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: dict[str, Any], config: AugmentConfig) -> None:
         label = row["label"]
@@ -83,6 +90,8 @@ class Stats:
         if params is None:
             return
         self.copies[label] = self.copies.get(label, 0) + 1
+        if row.get("checks") is not None:
+            self._add_checks(label, row)
         for name, p in probabilities(config).items():
             self.eligible[name] = self.eligible.get(name, 0) + 1
             self.expected[name] = self.expected.get(name, 0.0) + p
@@ -93,8 +102,24 @@ class Stats:
             low, high, total, count = self.ranges.get(key, [math.inf, -math.inf, 0.0, 0])
             self.ranges[key] = [min(low, value), max(high, value), total + value, count + 1]
 
+    def _add_checks(self, label: str, row: dict[str, Any]) -> None:
+        self.drafts[label] = self.drafts.get(label, 0) + row["attempt"] + 1
+        counts = self.rejected.setdefault(label, {name: 0 for name in row["checks"]})
+        for draft in row["rejected"]:
+            for name in draft:
+                counts[name] = counts.get(name, 0) + 1
+        self.kept_failing[label] = self.kept_failing.get(label, 0) + bool(row["failed"])
+
+    def checks(self) -> dict[str, Any]:
+        """Per class: drafts, and per check the drafts it rejected and their share."""
+        return {label: {"drafts": drafts, "kept_failing": self.kept_failing[label],
+                        "rejected": {name: {"count": n, "rate": round(n / drafts, 4)}
+                                     for name, n in self.rejected[label].items()}}
+                for label, drafts in self.drafts.items()}
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            **({"checks": self.checks()} if self.drafts else {}),
             "images_per_class": self.images,
             "copies_per_class": self.copies,
             "transforms": {name: {"fired": self.fired[name], "copies": self.eligible[name],
@@ -124,8 +149,11 @@ def inspect_output(run: Run, per_class: int, cell: int,
     """
     augment = run.config.augment
     stats = Stats()
+    redrawn: list[dict[str, Any]] = []
     for row in read_manifest(run.out, params=True):
         stats.add(row, augment.for_class(row["label"]))
+        if row.get("attempt") and len(redrawn) < REJECTED_SHOWN:
+            redrawn.append(row)
     picks = {label: _picks(n, per_class) for label, n in stats.images.items()}
     counts = {key: [0] * BINS for key in stats.ranges}
     seen: dict[str, int] = {}
@@ -155,6 +183,10 @@ def inspect_output(run: Run, per_class: int, cell: int,
     sections = [Section(f"{label}: {stats.images[label]} images ({stats.copies.get(label, 0)} "
                         f"copies)", [cells[i:i + columns] for i in range(0, len(cells), columns)])
                 for label, cells in rows.items()]
+    if redrawn:
+        drafts = _rejected_drafts(run, redrawn, cell)
+        sections.append(Section(f"rejected drafts: draft 0 of the first {len(drafts)} copies "
+                                "drawn again, made again from their sources", [drafts]))
     config = run.config
     title = [f"expand inspect of {run.out.location}",
              (f"{sum(stats.images.values())} images from {config.src}; seed {config.seed}; "
@@ -163,6 +195,28 @@ def inspect_output(run: Run, per_class: int, cell: int,
     summary = stats.to_dict()
     picture = stack([sheet, _statistics(summary, counts, sheet.width)])
     return picture, cells, summary, unreadable
+
+
+def _rejected_drafts(run: Run, rows: list[dict[str, Any]], cell: int) -> list[Cell]:
+    """Draft 0 of each row (a copy kept at a later attempt), captioned with the checks it
+    failed; a source that cannot be read now is left out (replay names the problem)."""
+    cells = []
+    src = run.src
+    for row in rows:
+        augment = run.config.augment.for_class(row["label"])
+        try:
+            _, decoded = read_decoded(src, row["source"], run.config.resize,
+                                      run.config.max_image_pixels)
+            traced = trace_or_skip(decoded, augment, row["source"])
+        except (ImageReadError, NotLineArtError):
+            continue
+        pixels, _ = draw_copy(decoded, augment, run.config.seed, row["source"], row["copy"],
+                              traced)
+        name = f"{row['source'].split('/')[-1]} #{row['copy']} draft 0"
+        cells.append(Cell(fit(display(pixels, decoded.has_alpha), cell),
+                          [name, "failed " + ", ".join(row["rejected"][0])],
+                          {"class": row["label"], "file_name": row["file_name"], "draft": 0}))
+    return cells
 
 
 def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: int) -> Image.Image:
@@ -183,6 +237,14 @@ def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: in
                       summary["params"][key]["min"], summary["params"][key]["max"])
               for key in counts if summary["params"][key]["max"] > summary["params"][key]["min"]]
     parts = [class_bars, fire_bars]
+    if "checks" in summary:
+        parts.append(bars("Drafts each check rejected (drawn again), per class, over the drafts "
+                          "drawn; and copies kept although every draft failed", [
+                              (f"{label}: {name}", r["rate"], None,
+                               f"{100 * r['rate']:.1f}% ({r['count']} of {c['drafts']}); "
+                               f"kept failing {c['kept_failing']}")
+                              for label, c in summary["checks"].items()
+                              for name, r in c["rejected"].items()], width))
     if panels:
         parts.append(heading("Parameter histograms (values that did something)", width))
         parts.append(tile(panels, width))

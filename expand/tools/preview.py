@@ -6,6 +6,7 @@ from typing import Any
 
 from PIL import Image
 
+from expand.augment.checks import SourceFacts
 from expand.augment.idg import LABEL_CAPTIONS, PIXEL_CAPTIONS
 from expand.augment.transforms import CATALOGUE
 from expand.config import KERAS_SETTINGS, ExpandConfig
@@ -13,7 +14,7 @@ from expand.errors import ImageReadError, NotLineArtError
 from expand.io import codec, storage
 from expand.io.discover import discover_store, spread
 from expand.run.runner import check_class_overrides
-from expand.run.worker import draw_copy, encode_output, read_decoded, trace_or_skip
+from expand.run.worker import draw_output, encode_output, read_decoded, trace_or_skip
 from expand.tools.sheet import Cell, Section, contact_sheet, display, fit
 
 #: The captions of Keras's transforms in their order, a shared one (the flips') once.
@@ -42,8 +43,9 @@ def describe(params: dict[str, Any] | None) -> list[str]:
 def preview(config: ExpandConfig, per_class: int, variants: int,
             cell: int) -> tuple[Image.Image, list[Cell], list[str]]:
     """Draw the sheet: per class, `per_class` sources, each original then `variants` copies, as
-    the run with this config would write them (copy k is the run's copy k, decoded from the
-    bytes it would write), captioned with their main parameters.
+    the run with this config would write them (copy k is the run's copy k, drawn again as the
+    run would when it fails a check, decoded from the bytes it would write), captioned with
+    their main parameters.
 
     Returns:
         The picture, its cells (boxes and captions), and the sources that could not be read.
@@ -77,12 +79,14 @@ def preview(config: ExpandConfig, per_class: int, variants: int,
             row = [Cell(fit(display(decoded.pixels, decoded.has_alpha), cell),
                         [source.rel_path.split("/")[-1], f"{width}x{height} {decoded.mode}"],
                         {"class": label, "source": source.rel_path, "copy": None})]
+            facts = SourceFacts.of(decoded.pixels, traced) if augment.checks else None
             for copy in range(variants):
-                pixels, params = draw_copy(decoded, augment, config.seed, source.rel_path, copy,
-                                           traced)
+                pixels, params, checked = draw_output(decoded, augment, config.seed,
+                                                      source.rel_path, copy, traced, None, facts)
                 written = codec.decode(encode_output(pixels, decoded, config).data, "copy")
+                drafts = f" (draft {checked['attempt']})" if checked and checked["attempt"] else ""
                 row.append(Cell(fit(display(written.pixels, written.has_alpha), cell),
-                                [f"copy {copy}", *describe(params.to_dict(names))],
+                                [f"copy {copy}{drafts}", *describe(params.to_dict(names))],
                                 {"class": label, "source": source.rel_path, "copy": copy}))
             rows.append(row)
         shown = len(rows)

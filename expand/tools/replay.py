@@ -175,7 +175,8 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
         augment = config.augment.for_class(row["label"])
         params = AugmentParams.from_dict(row["params"])
         pixels = apply_params(decoded.pixels, params, augment, decoded.has_alpha)
-        redrawn = draw_params(decoded, augment, config.seed, row["source"], row["copy"])
+        redrawn = draw_params(decoded, augment, config.seed, row["source"], row["copy"],
+                              attempt=row.get("attempt") or 0)  # schema 3: the draft kept
         names = tuple(k for k in row["params"] if k not in KERAS_PARAM_KEYS)
         streams_agree = _json(redrawn.to_dict(names)) == _json(row["params"])
     encoded = encode_output(pixels, decoded, config)

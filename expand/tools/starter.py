@@ -88,6 +88,13 @@ def starter_text(config: ExpandConfig, origin: str) -> str:
             doc = " ".join((cls.__doc__ or "").split())
             lines += ["#", f"# {name}: {doc}", *_transform_table(cls(p=0.5).to_dict(),
                                                                   commented=True)]
+    lines += ["", "# ---- per-output checks: a copy that fails one is drawn again ----",
+              "# (docs/output-format.md: the checks, their values in the manifest)"]
+    if augment.checks is not None:
+        lines += ["[checks]", *(_line(k, v) for k, v in augment.checks.to_dict().items())]
+    else:
+        lines += ["# [checks]", "# max_attempts = 4", "# topology = true                 "
+                  "# line art: as many enclosed paper regions as the source"]
     lines += ["", "# ---- per-class overrides: keys here replace the settings above ----"]
     for label, override in augment.classes:
         lines += _class_table(label, override, augment)
@@ -103,11 +110,15 @@ def _class_table(label: str, override: AugmentConfig, base: AugmentConfig) -> li
     bare = re.fullmatch(r"[A-Za-z0-9_-]+", label)
     lines = [f"[classes.{label if bare else json.dumps(label)}]"]
     for f in fields(AugmentConfig):
-        if f.name in ("transforms", "classes"):
+        if f.name in ("transforms", "classes", "checks"):
             continue
         value = getattr(override, f.name)
         if value != getattr(base, f.name) and value is not None:
             lines.append(_line(f.name, value))
+    if override.checks != base.checks:
+        lines.append("checks = {" + ", ".join(f"{k} = {_toml(v)}" for k, v in
+                                              (override.checks.to_dict() if override.checks
+                                               else {}).items()) + "}")
     if override.transforms != base.transforms:
         lines.append(_line("transforms", []) if not override.transforms else
                      "transforms = [" + ", ".join(
