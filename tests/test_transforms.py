@@ -49,6 +49,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # added with issue 22 (their own tests: tests/test_catalogue_registry.py)
     "solarize": {"threshold": (64.0, 192.0)},
     "rot90": {"k": (1, 3)},
+    # added with issue 23 (its own tests: tests/test_pen.py)
+    "pen": {"width_px": (1.0, 4.0), "max_width_frac": 0.2},
 }
 IDENTITY: dict[str, Any] = {
     "random_crop": G.CropBox(0.0, 0.0, W, H),
@@ -138,6 +140,8 @@ def test_sampled_parameters_stay_within_the_configured_bounds(name: str) -> None
             assert all(0 <= phase <= 2 * np.pi for phase in d.phases)
         elif isinstance(d, LA.Place):
             assert 0.3 <= d.size <= 0.9 and 0 <= d.u <= 1 and 0 <= d.v <= 1
+        elif isinstance(d, LA.PenWidth):
+            assert 1.0 <= d.width_px <= 4.0 and d.max_width_frac == 0.2
         else:
             for field, value in vars(d).items():
                 low, high = settings[field]
