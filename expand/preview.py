@@ -7,6 +7,7 @@ from typing import Any
 from PIL import Image
 
 from expand import codec, storage
+from expand.checks import SourceFacts
 from expand.config import ExpandConfig
 from expand.discover import SourceImage, discover_store
 from expand.errors import ImageReadError, NotLineArtError
@@ -14,7 +15,6 @@ from expand.runner import check_class_overrides
 from expand.sheet import Cell, Section, contact_sheet, display, fit
 from expand.transform_base import short as _f
 from expand.transforms import CATALOGUE
-from expand.checks import SourceFacts
 from expand.worker import draw_output, encode_output, trace_or_skip
 
 
