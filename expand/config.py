@@ -389,24 +389,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # Line art (sketches, doodles, shapes, diagrams), version 2 (issue 23, chosen on drawings by
     # other people, docs/line-art.md): any orientation, skew, aspect and a mild perspective, any
-    # size and position in the frame, strokes redrawn with a 1.5-3 px pen capped by the placed
-    # size, a hand wobble; copies thinner than 6 px, with a hole closed or opened, or a blob,
+    # size and position in the frame, strokes redrawn with a 1-2.5 px pen capped by the placed
+    # size, a hand wobble; copies thinner than 3 px, with a hole closed or opened, or a blob,
     # drawn again. No flips beyond the mirror image: with full rotation a vertical flip is a
     # mirror image turned upside down.
     "line-art": {
         "rotation_range": 180.0,
         "shear_range": 20.0,
-        "zoom_range": [0.65, 1.55],
+        "zoom_range": [0.5, 2.0],
         "horizontal_flip": True,
         "fill_mode": "constant",
         "transforms": [
             {"name": "perspective", "p": 0.5, "distortion": 0.15},
             {"name": "stroke_preserve"},
             {"name": "placement", "size": [0.35, 1.0]},
-            {"name": "pen", "width_px": [1.5, 3.0], "max_width_frac": 0.15},
+            {"name": "pen", "width_px": [1.0, 2.5], "max_width_frac": 0.25},
             {"name": "wobble", "p": 0.5, "amplitude": [0.0, 0.03], "wavelength": [0.4, 1.0]},
         ],
-        "checks": {"max_attempts": 4, "min_extent_px": 6, "topology": True,
+        "checks": {"max_attempts": 4, "min_extent_px": 3, "topology": True,
                    "max_ink_fill_frac": 0.6},
     },
     # No augmentation: copies equal to the (re-encoded, optionally resized) source.

@@ -241,8 +241,8 @@ def _statistics(summary: dict[str, Any], counts: dict[str, list[int]], width: in
         parts.append(bars("Drafts each check rejected (drawn again), per class, over the drafts "
                           "drawn; and copies kept although every draft failed", [
                               (f"{label}: {name}", r["rate"], None,
-                               f"{100 * r['rate']:.1f}% ({r['count']} of {c['drafts']}); "
-                               f"kept failing {c['kept_failing']}")
+                               (f"{100 * r['rate']:.1f}% ({r['count']} of {c['drafts']}); "
+                                f"kept failing {c['kept_failing']}"))
                               for label, c in summary["checks"].items()
                               for name, r in c["rejected"].items()], width))
     if panels:

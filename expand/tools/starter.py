@@ -93,8 +93,9 @@ def starter_text(config: ExpandConfig, origin: str) -> str:
     if augment.checks is not None:
         lines += ["[checks]", *(_line(k, v) for k, v in augment.checks.to_dict().items())]
     else:
-        lines += ["# [checks]", "# max_attempts = 4", "# topology = true                 "
-                  "# line art: as many enclosed paper regions as the source"]
+        lines += ["# [checks]", "# max_attempts = 4",
+                  "# " + _line("topology", True, "line art: as many enclosed paper regions as "
+                               "the source")]
     lines += ["", "# ---- per-class overrides: keys here replace the settings above ----"]
     for label, override in augment.classes:
         lines += _class_table(label, override, augment)
