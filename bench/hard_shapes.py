@@ -17,6 +17,7 @@ import argparse
 import itertools
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -122,19 +123,23 @@ def write_hard_set(out: Path, per_class: int, seed: int) -> None:
             draw(shape, rng).save(out / shape / f"{shape}{i:03d}.png")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def set_main(description: str, write: Callable[[Path, int, int], None], seed: int) -> int:
+    """The command line of a shape-set generator: OUT, --per-class, --seed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("out", type=Path, help="folder to write (must be empty or absent)")
     parser.add_argument("--per-class", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=seed)
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         print(f"error: {args.out} is not empty", file=sys.stderr)
         return 2
-    write_hard_set(args.out, args.per_class, args.seed)
-    print(f"wrote {3 * args.per_class} images to {args.out}")
+    write(args.out, args.per_class, args.seed)
+    print(f"wrote {len(CLASSES) * args.per_class} images to {args.out}")
     return 0
 
+
+def main() -> int:
+    return set_main(__doc__.splitlines()[0], write_hard_set, seed=0)
 
 if __name__ == "__main__":
     sys.exit(main())

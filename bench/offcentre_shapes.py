@@ -12,14 +12,13 @@ Seeded: the same arguments give the same files.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from bench.hard_shapes import CLASSES, SCALE, SIZE, _outline
+from bench.hard_shapes import CLASSES, SCALE, SIZE, _outline, set_main
 
 Points = list[tuple[float, float]]
 
@@ -70,18 +69,7 @@ def write_set(out: Path, per_class: int, seed: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="folder to write (must be empty or absent)")
-    parser.add_argument("--per-class", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=23)
-    args = parser.parse_args()
-    if args.out.exists() and any(args.out.iterdir()):
-        print(f"error: {args.out} is not empty", file=sys.stderr)
-        return 2
-    write_set(args.out, args.per_class, args.seed)
-    print(f"wrote {3 * args.per_class} images to {args.out}")
-    return 0
-
+    return set_main(__doc__.splitlines()[0], write_set, seed=23)
 
 if __name__ == "__main__":
     sys.exit(main())
