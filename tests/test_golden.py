@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from expand.config import AugmentConfig, ExpandConfig
+from expand.io.codec import library_versions
 from expand.run.manifest import read_manifest
-from expand.run.runner import expand_dataset, library_versions
+from expand.run.runner import expand_dataset
 
 GOLDEN = Path(__file__).with_name("golden") / "samples_v1.json"
 GOLDEN_KEYED = Path(__file__).with_name("golden") / "colour_key_v1.json"

@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from expand.config import PRESET_VERSIONS, PRESETS, AugmentConfig, ExpandConfig
-from expand.run.manifest import read_manifest
-from expand.run.runner import expand_dataset, library_versions
 from expand.augment.transforms import CATALOGUE
+from expand.config import PRESET_VERSIONS, PRESETS, AugmentConfig, ExpandConfig
+from expand.io.codec import library_versions
+from expand.run.manifest import read_manifest
+from expand.run.runner import expand_dataset
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 CODECS = ("pillow", "zlib", "libjpeg", "opencv")

@@ -62,7 +62,7 @@ from expand.run.tasks import for_workers, make_tasks, workload
 from expand.run.worker import SourceResult, process_source
 
 __all__ = ["DryRun", "ExecutorFactory", "Progress", "RunSummary", "Skipped", "dry_run",
-           "expand_dataset", "library_versions"]
+           "expand_dataset"]
 
 
 class Progress(Protocol):
