@@ -200,17 +200,11 @@ def redraw(pixels: np.ndarray, polarity: Polarity, matrix: np.ndarray, out_size:
     Returns:
         uint8 array with the channels of `pixels`, out_size[1] x out_size[0].
     """
-    width, height = out_size
-    cover = np.zeros((height, width), np.float32)
     centre = _centre_lines(coverage(pixels, polarity))
-    if centre is not None:
-        xy, edges = centre.points, centre.edges
-        forward = np.linalg.inv(matrix)
-        xy = xy @ forward[:2, :2].T + forward[:2, 2]
-        if wobble is not None:
-            xy = wobble.displace(xy)
-        cover = _render(xy, edges, out_size, width_px)
-    return _paint(cover, polarity, pixels, ink, paper)
+    if centre is None:
+        width, height = out_size
+        return _paint(np.zeros((height, width), np.float32), polarity, pixels, ink, paper)
+    return _drawn(centre, polarity, pixels, matrix, out_size, width_px, wobble, ink, paper)
 
 
 def _luma(colour: tuple[float, ...] | np.ndarray) -> float:
@@ -594,14 +588,22 @@ def scale_of(matrix: np.ndarray, at: tuple[float, float]) -> float:
 def draw(traced: Traced, like: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int],
          width_px: float, wobble: Wobble | None = None) -> np.ndarray:
     """`redraw` from a trace; `matrix` may be projective (3x3 output → input homography)."""
+    return _drawn(traced.centre, traced.polarity, like, matrix, out_size, width_px, wobble,
+                  None, None)
+
+
+def _drawn(centre: _CentreLines, polarity: Polarity, like: np.ndarray, matrix: np.ndarray,
+           out_size: tuple[int, int], width_px: float, wobble: Wobble | None,
+           ink: float | None, paper: float | None) -> np.ndarray:
+    """The centre lines carried forward by the inverse map `matrix` (projective allowed),
+    displaced by `wobble`, rendered `width_px` wide and painted like `like`."""
     forward = np.linalg.inv(matrix)
-    xy = traced.centre.points @ forward[:2, :2].T + forward[:2, 2]
-    w = traced.centre.points @ forward[2, :2] + forward[2, 2]
+    xy = centre.points @ forward[:2, :2].T + forward[:2, 2]
+    w = centre.points @ forward[2, :2] + forward[2, 2]
     xy = xy / w[:, None]
     if wobble is not None:
         xy = wobble.displace(xy)
-    cover = _render(xy, traced.centre.edges, out_size, width_px)
-    return _paint(cover, traced.polarity, like, None, None)
+    return _paint(_render(xy, centre.edges, out_size, width_px), polarity, like, ink, paper)
 
 
 def repaint(pixels: np.ndarray, polarity: Polarity, ink: float, paper: float) -> np.ndarray:
