@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from expand import __version__
+from expand.augment.lineart import detect_polarity
 from expand.augment.seeding import RANDOM_STREAMS_VERSION
 from expand.config import ExpandConfig
-from expand.errors import EXIT_OK, EXIT_SKIPPED, ConfigError, ExpandError, OutputWriteError
+from expand.errors import (
+    EXIT_OK,
+    EXIT_SKIPPED,
+    ConfigError,
+    ExpandError,
+    ImageReadError,
+    NotLineArtError,
+    OutputWriteError,
+)
 from expand.exec.backends import check_backend, open_executor
 from expand.exec.execution import Executor, ExecutorSpec, Workload
 from expand.io import storage
 from expand.io.codec import library_versions
-from expand.io.discover import Dataset, discover_store
+from expand.io.discover import Dataset, discover_store, spread
 from expand.io.storage import Location, Store, open_store
 from expand.run.hfcard import write_card
 from expand.run.layout import (
@@ -59,7 +68,7 @@ from expand.run.state import (
     unrecorded_outputs,
 )
 from expand.run.tasks import for_workers, make_tasks, workload
-from expand.run.worker import SourceResult, process_source
+from expand.run.worker import SourceResult, process_source, read_decoded
 
 __all__ = ["DryRun", "ExecutorFactory", "Progress", "RunSummary", "Skipped", "dry_run",
            "expand_dataset"]
@@ -347,8 +356,6 @@ class _Executed:
     written: int = 0  # counted from the answers: a source may fail in one task only
     rejected: Counter[str] = field(default_factory=Counter)  # drafts drawn again, by check
     kept_failing: int = 0
-    #: per class: whether every source judged looked like line art (no line-art transform on)
-    line_art: dict[str, bool] = field(default_factory=dict)
 
 
 def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, new_dir: bool,
@@ -466,12 +473,13 @@ def _summarise(config: ExpandConfig, elapsed_s: float, opened: _Opened, found: E
                         "is no longer asked for were kept (listed in the manifest); --prune "
                         "removes them")
     warnings += _changed_lines(plan, executed.skipped)
-    drawings = [label for label, looks in sorted(executed.line_art.items()) if looks]
+    drawings = _drawings_under_photo_settings(config, opened)
     if drawings:
         warnings.append(f"class{'es' if len(drawings) > 1 else ''} {', '.join(drawings)}: "
-                        "every source looks like line art, but no line-art transform is listed, "
-                        "so copies are warped as photos (strokes thickened or thinned by the "
-                        "zoom, edges filled by the fill mode); --preset line-art redraws the strokes")
+                        "each source looked at looks like line art, but no line-art transform is "
+                        "listed, so copies are warped as photos (strokes thickened or thinned by "
+                        "the zoom, edges filled by the fill mode); --preset line-art redraws the "
+                        "strokes")
     if executed.kept_failing:
         warnings.append(f"{executed.kept_failing} copies failed their checks in every attempt "
                         "and were kept as drawn last (their manifest rows name the checks under "
@@ -555,9 +563,6 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: _AnyJournal,
     executed.unchanged += result.unchanged
     executed.rejected.update(dict(result.rejected))
     executed.kept_failing += result.kept_failing
-    if result.line_art is not None:
-        executed.line_art[result.label] = executed.line_art.get(result.label, True) \
-            and result.line_art
     if progress is not None:
         progress.advance(len(result.rows))
 
@@ -582,3 +587,40 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTo
         },
         "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
     }
+
+
+#: Sources per class judged for the line-art hint, and the largest judged (the test takes up to
+#: a few milliseconds on a small drawing; a large image is a photo's size, not a sketch's).
+_HINT_SOURCES = 3
+_HINT_PIXELS = 128 * 128
+
+
+def _drawings_under_photo_settings(config: ExpandConfig, opened: _Opened) -> list[str]:
+    """The classes whose config lists no line-art transform although the few sources looked at
+    (spread over the class) all look like line art: once per run, never per copy or task."""
+    found = []
+    for label in opened.dataset.classes:
+        if config.augment.for_class(label).line_art():
+            continue
+        members = [s for s in opened.dataset.sources if s.label == label]
+        judged = [_looks_like_line_art(opened.src, source.rel_path)
+                  for source in spread(members, _HINT_SOURCES)]
+        if judged and all(judged):
+            found.append(label)
+    return found
+
+
+def _looks_like_line_art(src: Store, rel_path: str) -> bool:
+    """Whether lineart's test takes a small source for line art (unreadable or large: no)."""
+    try:
+        decoded = read_decoded(src, rel_path)[1]
+    except ImageReadError:
+        return False
+    height, width = decoded.pixels.shape[:2]
+    if width * height > _HINT_PIXELS:
+        return False
+    try:
+        detect_polarity(decoded.pixels)
+    except NotLineArtError:
+        return False
+    return True

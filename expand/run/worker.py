@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from expand.augment.checks import SourceFacts, measure
-from expand.augment.lineart import Traced, detect_polarity
+from expand.augment.lineart import Traced
 from expand.augment.params import AugmentParams, sample_params, stream_names
 from expand.augment.pipeline import apply_params, output_map, trace_source
 from expand.augment.seeding import SourceStreams, attempt_streams, source_key
@@ -84,9 +84,6 @@ class SourceResult:
     #: every draft failed (their rows name the checks under `failed`)
     rejected: tuple[tuple[str, int], ...] = ()
     kept_failing: int = 0
-    #: whether the source looks like line art, judged only where its class lists no line-art
-    #: transform and it is small (LINE_ART_HINT_PIXELS); None: not judged
-    line_art: bool | None = None
 
 
 def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
@@ -316,25 +313,7 @@ def process_source(task: Task) -> SourceResult:
                 store.remove(name)
         return SourceResult(source.rel_path, source.label, (), str(exc))
     return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
-                        tuple(unchanged), tuple(sorted(rejected.items())), kept_failing,
-                        _looks_like_line_art(decoded) if traced is None else None)
-
-
-#: Sources up to this many pixels are judged for the line-art hint (up to about 4 ms; larger
-#: ones are not judged, so the hint costs a photo run nothing that shows).
-LINE_ART_HINT_PIXELS = 128 * 128
-
-
-def _looks_like_line_art(decoded: codec.Decoded) -> bool | None:
-    """Whether lineart's test takes the source for line art (None: too large to judge)."""
-    height, width = decoded.pixels.shape[:2]
-    if width * height > LINE_ART_HINT_PIXELS:
-        return None
-    try:
-        detect_polarity(decoded.pixels)
-    except NotLineArtError:
-        return False
-    return True
+                        tuple(unchanged), tuple(sorted(rejected.items())), kept_failing)
 
 
 #: glibc's mallopt parameters, and the sizes set (bytes)
