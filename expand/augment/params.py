@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from expand.augment.idg import Setting
+from expand.augment.idg import Draw, Setting
 from expand.augment.seeding import Rng
 from expand.augment.transform_base import Params
 from expand.augment.transforms import CATALOGUE
@@ -94,6 +94,16 @@ def stream_names(config: AugmentConfig) -> tuple[str, ...]:
     return tuple(asked)
 
 
+@cache
+def _keras_draws(config: AugmentConfig) -> tuple[tuple[str, Setting, Draw], ...]:
+    """The Keras settings that draw under `config` (name, declaration, draw), in field order,
+    the draw order: decided once per config and process, not once per copy. Values are read
+    from the config itself: equal configs may differ in a value's type (5 and 5.0 shift
+    differently), and the cache is keyed by equality."""
+    return tuple((name, setting, setting.draw) for name, setting in KERAS_SETTINGS
+                 if setting.draw is not None and setting.on(getattr(config, name)))
+
+
 def sample_params(
     config: AugmentConfig,
     stream: Callable[[str], Rng],
@@ -108,12 +118,10 @@ def sample_params(
     """
     width, height = size
     keras: dict[str, Any] = {}
-    for name, setting in KERAS_SETTINGS:  # in field order, which is the draw order
-        value = getattr(config, name)
-        if setting.draw is not None and setting.on(value):
-            rng = stream(setting.stream)
-            if _fires(rng, getattr(config, setting.p_key)):
-                keras.update(zip(setting.params, setting.draw(value, rng, size)))
+    for name, setting, draw in _keras_draws(config):
+        rng = stream(setting.stream)
+        if _fires(rng, getattr(config, setting.p_key)):
+            keras.update(zip(setting.params, draw(getattr(config, name), rng, size)))
     extra = []
     for transform in config.transforms:
         rng = stream(transform.name)
