@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
+from bench.detection_shapes import make_dataset
+from expand.annotations import Layout
 from expand.augment.checks import Checks
 from expand.config import AugmentConfig, ExpandConfig, preset
 from expand.errors import ConfigError
+from expand.io.discover import discover
+from expand.run.runner import expand_dataset
 from expand.run.splits import Split
 from tests.test_cli import expand
 
@@ -71,3 +77,61 @@ def test_the_command_line_refuses_in_one_line(tmp_path: Path) -> None:
     assert "fill_mode: wrap" in done.stderr
     done = expand("run", tmp_path / "src", "--out", tmp_path / "out", "--layout", "voc")
     assert done.returncode == 2 and "layout: expected one of auto" in done.stderr
+
+
+# --- discovery and the run -------------------------------------------------------------------
+
+SIZE = (96, 64)
+#: affine geometry only (acceptance 3), `constant` fill: objects cut at the frame are clipped
+GEOMETRY = AugmentConfig(rotation_range=25.0, width_shift_range=0.15, height_shift_range=0.15,
+                         shear_range=10.0, zoom_range=(0.8, 1.25), horizontal_flip=True,
+                         vertical_flip=True, fill_mode="constant")
+
+
+def _dataset(root: Path, layout: Layout, count: int = 12) -> dict[str, list[object]]:
+    return make_dataset(root, layout, count, SIZE, seed=3)  # type: ignore[return-value]
+
+
+def _run(src: Path, out: Path, **kw: object) -> object:
+    settings: dict[str, object] = {"copies": 5, "augment": GEOMETRY, "seed": 7}
+    settings.update(kw)
+    return expand_dataset(ExpandConfig(src=src, out=out, **settings))  # type: ignore[arg-type]
+
+
+def _rows(out: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+
+
+def test_the_images_folder_is_the_one_class_of_an_annotated_layout(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _dataset(src, Layout.YOLO, 3)
+    (src / "README.txt").write_text("about")
+    (src / "classes.txt").write_text("circle\n")
+    found = discover(src, layout=Layout.YOLO)
+    assert found.classes == ("images",) and len(found.sources) == 3
+    assert found.top_level_files == ("README.txt",)  # labels/, data.yaml: not junk, not classes
+    assert found.copied == ("data.yaml", "classes.txt")
+    assert discover(src).classes == ("images", "labels")  # as class folders, when asked
+
+
+def test_a_yolo_run_writes_a_label_per_image_and_copies_data_yaml(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    _dataset(src, Layout.YOLO, 4)
+    summary = _run(src, out, include_originals=True)
+    assert summary.exit_code == 0  # type: ignore[attr-defined]
+    assert (out / "data.yaml").read_bytes() == (src / "data.yaml").read_bytes()
+    rows = _rows(out)
+    assert len(rows) == 4 * 6 and not (out / "README.md").exists()
+    assert json.loads((out / "run.json").read_text())["manifest_schema"] == 4
+    for row in rows:
+        targets = row["targets"]
+        assert isinstance(targets, dict)
+        name = str(row["file_name"])
+        stem = name.split("/", 1)[1].rsplit(".", 1)[0]
+        assert targets["file"] == f"labels/{stem}.txt"
+        data = (out / targets["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == targets["sha256"]
+        if row["copy"] is None:  # the original's labels, as they were read
+            source = src / "labels" / (Path(name).name.split("__")[0].rsplit(".", 1)[0] + ".txt")
+            assert targets["kept"] == len(source.read_text().splitlines())
+        assert targets["kept"] + targets["clipped"] == len(data.decode().splitlines())
