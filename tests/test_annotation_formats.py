@@ -226,6 +226,31 @@ def test_a_bad_coco_annotation_rejects_its_image_with_one_line() -> None:
     assert all("\n" not in line for line in source.problems)
 
 
+def test_coco_file_names_are_normalised_and_shown_on_one_line() -> None:
+    document = {
+        "images": [{"id": 1, "file_name": "./train//a.jpg", "width": 8, "height": 8},
+                   {"id": 2, "file_name": "b\nc.jpg", "width": 8, "height": 8}],
+        "annotations": [{"id": 5, "image_id": 2, "category_id": 1, "bbox": [0, 0, 0, 1]}],
+        "categories": [{"id": 1}],
+    }
+    source = read_coco(json.dumps(document).encode(), "a.json")
+    assert list(source.images) == ["train/a.jpg"] and list(source.rejected) == ["b\nc.jpg"]
+    assert source.problems == (
+        "a.json: annotation 5 (image 'b\\nc.jpg'): zero-size box (width or height is 0)",)
+
+
+def test_rings_of_fewer_than_3_points_are_not_written() -> None:
+    """pycocotools reads a 4-value ring as a box, and a 2-point YOLO line reads as a box."""
+    sliver = Target(category=0, box=(2.0, 2.0, 6.0, 6.0),
+                    polygons=((2.0, 2.0, 6.0, 6.0), (2.0, 2.0, 6.0, 2.0, 6.0, 6.0)))
+    only = Target(category=0, box=(2.0, 2.0, 6.0, 6.0), polygons=((2.0, 2.0, 6.0, 6.0),))
+    assert coco_annotation(sliver)["segmentation"] == [[2.0, 2.0, 6.0, 2.0, 6.0, 6.0]]
+    assert coco_annotation(only)["segmentation"] == [] and coco_annotation(only)["area"] == 16.0
+    text = yolo_text(ImageTargets(objects=(sliver, only)), (8, 8))
+    assert text.splitlines() == ["0 0.250000 0.250000 0.750000 0.250000 0.750000 0.750000",
+                                 "0 0.500000 0.500000 0.500000 0.500000"]
+
+
 @pytest.mark.parametrize("data", [b"{not json", b"[]", b'{"images": [], "categories": [{}]}'])
 def test_an_unusable_coco_document_is_one_line(data: bytes) -> None:
     with pytest.raises(DatasetLayoutError, match=r"^a\.json: ") as caught:

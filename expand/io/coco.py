@@ -71,8 +71,8 @@ def read_coco(data: bytes, where: str) -> CocoSource:
             line = f"{where}: {label}: {error}"
             problems.append(line)
             named = image.get("file_name") if isinstance(image, dict) else None
-            if isinstance(named, str):
-                rejected.setdefault(named, line)
+            if isinstance(named, str) and named:
+                rejected.setdefault(PurePosixPath(named).as_posix(), line)
             continue
         names.add(name)
         by_id[image_id] = (name, width, height)
@@ -88,7 +88,7 @@ def read_coco(data: bytes, where: str) -> CocoSource:
         try:
             objects[name].append(_target(annotation, (width, height), category_ids))
         except ValueError as error:
-            line = f"{where}: {label} (image {name}): {error}"
+            line = f"{where}: {label} (image {_shown(name)}): {error}"
             problems.append(line)
             rejected.setdefault(name, line)
 
@@ -96,6 +96,11 @@ def read_coco(data: bytes, where: str) -> CocoSource:
               for name, width, height in by_id.values() if name not in rejected}
     return CocoSource(categories=tuple(categories), images=images, problems=tuple(problems),
                       rejected=rejected)
+
+
+def _shown(name: str) -> str:
+    """A file name in a problem line: as it is, or quoted and escaped if it would break the line."""
+    return name if name.isprintable() else repr(name)
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -119,9 +124,10 @@ def _image(image: object, names: set[str], by_id: Mapping[object, object]
         raise ValueError("a second image with this id")
     if not isinstance(name, str) or not name:
         raise ValueError("no 'file_name'")
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or "\\" in name:
+    path = PurePosixPath(name)  # "./a.jpg" and "a//b.jpg" name a.jpg and a/b.jpg
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in name:
         raise ValueError(f"file_name {name!r} is not a path inside images/")
+    name = path.as_posix()
     if name in names:
         raise ValueError(f"a second image named {name!r}")
     if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
@@ -183,12 +189,14 @@ def polygon_area(ring: Sequence[float]) -> float:
 def coco_annotation(target: Target) -> dict[str, Any]:
     """`target` as a COCO annotation, without id and image_id (coco_document gives them):
     polygons when it has them, else its mask as RLE (compressed counts), else the box only; area
-    = the polygons' area, the mask's pixel count, or the box's area."""
+    = the polygons' area, the mask's pixel count, or the box's area. Rings of fewer than 3 points
+    are left out: pycocotools reads a ring of 2 points as a box."""
     x0, y0, x1, y1 = target.box
+    rings = [ring for ring in target.polygons if len(ring) >= 6]
     segmentation: Any
-    if target.polygons:
-        segmentation = [[_round(value) for value in ring] for ring in target.polygons]
-        area = sum(polygon_area(ring) for ring in target.polygons)
+    if rings:
+        segmentation = [[_round(value) for value in ring] for ring in rings]
+        area = sum(polygon_area(ring) for ring in rings)
     elif target.mask is not None:
         segmentation = rle_encode(target.mask)
         area = int(target.mask.sum())
