@@ -477,7 +477,7 @@ def test_detect_layout_by_folders(tmp_path: Path) -> None:
      r"several JSON files \(a\.json, b\.json\)"),
     (("images/a.png", "masks/a.png"), Layout.YOLO, "--layout yolo: .* has images/ but no labels/"),
     (("images/a.png", "labels/a.txt"), Layout.MASKS, "has images/ but no masks/"),
-    (("images/a.png", "labels/a.txt"), Layout.COCO, "has images/ but no a COCO JSON"),
+    (("images/a.png", "labels/a.txt"), Layout.COCO, r"has images/ but no COCO JSON \(at its top or in annotations/\)"),
     (("cats/a.png", "labels/a.txt"), Layout.YOLO, "has no images/ folder"),
 ])
 def test_detect_layout_says_what_is_missing(tmp_path: Path, files: tuple[str, ...],
