@@ -226,6 +226,30 @@ def test_a_bad_coco_annotation_rejects_its_image_with_one_line() -> None:
     assert all("\n" not in line for line in source.problems)
 
 
+@pytest.mark.parametrize(("fields", "what"), [
+    ({"bbox": [1, 1, True, 2]}, "'bbox' is not [x, y, width, height]"),
+    ({"bbox": [1, 1, float("nan"), 2]}, "'bbox' is not [x, y, width, height]"),
+    ({"bbox": [1, 1, 10**400, 2]}, "'bbox' is not [x, y, width, height]"),
+    ({"bbox": [1, 1, "2", 2]}, "'bbox' is not [x, y, width, height]"),
+    ({"bbox": [1, 1, 2]}, "'bbox' is not [x, y, width, height]"),
+    ({"segmentation": [[1, 1, 3, 3]]}, "a polygon is not a flat list of at least 3 x, y points"),
+    ({"segmentation": [1, 1, 3, 3, 1, 3]}, "a polygon is not a flat list"),
+    ({"segmentation": [[1, 1, 3, 3, 1, float("inf")]]}, "a polygon is not a flat list"),
+    ({"segmentation": "1 1 3 3"}, "neither a list of polygons nor an RLE object"),
+    ({"segmentation": {"size": [8, 8], "counts": "!!"}}, "not a compressed count character"),
+    ({"iscrowd": 2}, "iscrowd 2 is neither 0 nor 1"),
+    ({"category_id": "1"}, "category_id '1' is not one of the categories"),
+])
+def test_each_bad_coco_field_is_named(fields: dict[str, object], what: str) -> None:
+    annotation = {"id": 8, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], **fields}
+    document = {"images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 8}],
+                "annotations": [annotation], "categories": [{"id": 1}]}
+    source = read_coco(json.dumps(document).encode(), "c.json")
+    assert dict(source.images) == {} and list(source.rejected) == ["a.png"]
+    (line,) = source.problems
+    assert line.startswith("c.json: annotation 8 (image a.png): ") and what in line
+
+
 def test_coco_file_names_are_normalised_and_shown_on_one_line() -> None:
     document = {
         "images": [{"id": 1, "file_name": "./train//a.jpg", "width": 8, "height": 8},

@@ -107,9 +107,14 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+def _numbers(values: list[Any]) -> bool:
+    """Finite ints and floats only: JSON's NaN, Infinity and huge integers are no coordinates."""
+    if not set(map(type, values)) <= {int, float}:  # type(): True is not a number here
+        return False
+    try:
+        return math.isfinite(math.fsum(values))
+    except (OverflowError, ValueError):  # an int beyond a float, inf - inf
+        return False
 
 
 def _image(image: object, names: set[str], by_id: Mapping[object, object]
@@ -141,7 +146,7 @@ def _target(annotation: dict[str, Any], size: tuple[int, int], category_ids: fro
     if not _is_int(category) or category not in category_ids:
         raise ValueError(f"category_id {category!r} is not one of the categories")
     bbox = annotation.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox))):
+    if not (isinstance(bbox, list) and len(bbox) == 4 and _numbers(bbox)):
         raise ValueError("'bbox' is not [x, y, width, height]")
     x, y, w, h = (float(value) for value in bbox)
     if w <= 0 or h <= 0:
@@ -165,9 +170,9 @@ def _target(annotation: dict[str, Any], size: tuple[int, int], category_ids: fro
     elif isinstance(segmentation, list):
         for ring in segmentation:
             if not (isinstance(ring, list) and len(ring) >= 6 and len(ring) % 2 == 0
-                    and all(map(_is_number, ring))):
+                    and _numbers(ring)):
                 raise ValueError("a polygon is not a flat list of at least 3 x, y points")
-        polygons = tuple(tuple(float(value) for value in ring) for ring in segmentation)
+        polygons = tuple(tuple(map(float, ring)) for ring in segmentation)
     else:
         raise ValueError(  # noqa: TRY004  (a file's fault, not a caller's)
             "'segmentation' is neither a list of polygons nor an RLE object")
