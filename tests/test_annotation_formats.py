@@ -322,6 +322,9 @@ def test_yolo_text_is_read_by_a_reader_written_to_the_specification() -> None:
     assert rows[3][1] == pytest.approx([0, 10 / 48, 30 / 64, 1, 30 / 64, 10 / 48], abs=1e-6)
     assert all(len(word.split(".")[1]) == 6 for word in text.split() if "." in word)
     assert yolo_text(ImageTargets(), size) == ""
+    mirrored = Target(category=0, box=(-0.0, 0.0, 8.0, 8.0),
+                      polygons=((-0.0, -0.0, 8.0, 0.0, 8.0, 8.0),))  # as a flip may leave it
+    assert "-" not in yolo_text(ImageTargets(objects=(mirrored,)), size)
 
 
 def test_yolo_round_trips_through_its_reader() -> None:

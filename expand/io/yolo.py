@@ -76,7 +76,7 @@ def _object(words: list[str], size: tuple[int, int]) -> Target:
 
 
 def _clip(value: float) -> float:
-    return min(max(value, 0.0), 1.0)
+    return min(max(value, 0.0), 1.0) + 0.0  # + 0.0: -0.0 would be written "-0.000000"
 
 
 def yolo_text(targets: ImageTargets, size: tuple[int, int]) -> str:
