@@ -57,6 +57,10 @@ def read_coco(data: bytes, where: str) -> CocoSource:
             isinstance(category, dict) and _is_int(category.get("id")) for category in categories):
         raise DatasetLayoutError(f"{where}: 'categories' is not a list of objects with an integer "
                                  "'id'")
+    try:  # they are written out verbatim, and the output is strict JSON
+        json.dumps(categories, allow_nan=False)
+    except ValueError:
+        raise DatasetLayoutError(f"{where}: 'categories' hold NaN or Infinity") from None
     category_ids = frozenset(category["id"] for category in categories)
 
     problems: list[str] = []
