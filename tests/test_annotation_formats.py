@@ -276,7 +276,8 @@ def test_rings_of_fewer_than_3_points_are_not_written() -> None:
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"[]", b'{"images": [], "categories": [{}]}',
-                                  b'{"images": [], "categories": [{"id": 1, "w": NaN}]}'])
+                                  b'{"images": [], "categories": [{"id": 1, "w": NaN}]}',
+                                  b"[" * 100_000, b"\xff\xfe{"])
 def test_an_unusable_coco_document_is_one_line(data: bytes) -> None:
     with pytest.raises(DatasetLayoutError, match=r"^a\.json: ") as caught:
         read_coco(data, "a.json")

@@ -45,7 +45,7 @@ def read_coco(data: bytes, where: str) -> CocoSource:
     """
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested without end
         raise DatasetLayoutError(f"{where}: not a JSON document ({error})") from None
     if not isinstance(document, dict) or not isinstance(document.get("images"), list):
         raise DatasetLayoutError(f"{where}: not a COCO document (no 'images' list)")
