@@ -21,6 +21,7 @@ from expand import __version__
 from expand.config import (
     KERAS_NOT_OFFLINE,
     KERAS_SETTINGS,
+    LAYOUTS,
     OUTPUT_FORMATS,
     PRESETS,
     resolve_config,
@@ -363,6 +364,13 @@ def run(
     follow_symlinks: Annotated[Optional[bool], typer.Option(
         "--follow-symlinks/--no-follow-symlinks", show_default=False, rich_help_panel=RUN,
         help="Follow symbolic links in SRC [no].")] = None,
+    layout: Annotated[Optional[str], typer.Option(
+        "--layout", metavar="L", show_default=False, rich_help_panel=RUN,
+        autocompletion=_completer(LAYOUTS),
+        help="auto, classes, yolo, coco, masks [auto].")] = None,
+    min_visibility: Annotated[Optional[float], typer.Option(
+        "--min-visibility", metavar="F", show_default=False, rich_help_panel=RUN,
+        help="Drop boxes less visible than this [0.25].")] = None,
     rebuild: Annotated[bool, typer.Option(
         rich_help_panel=RUN, help="Replace an earlier run of other settings.")] = False,
     prune: Annotated[bool, typer.Option(
@@ -416,7 +424,8 @@ def run(
                    "png_level": png_level, "resize": resize, "include_originals": include_originals,
                    "max_image_pixels": max_image_pixels, "follow_symlinks": follow_symlinks,
                    "rebuild": rebuild or None, "prune": prune or None,
-                   "per_class_target": per_class_target}
+                   "per_class_target": per_class_target, "layout": layout,
+                   "min_visibility": min_visibility}
     try:
         executor = ExecutorSpec.parse(workers, scheduler)
         settings = resolve_config(

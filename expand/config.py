@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import tomllib
 
+from expand.annotations import Layout
 from expand.augment.checks import Checks
 from expand.augment.idg import (
     KERAS,
@@ -78,6 +79,10 @@ MAX_DEGREES = 360.0  # rotation_range, shear_range
 MAX_ZOOM = 100.0  # zoom_range values (and 1 / the smallest)
 MAX_BRIGHTNESS = 100.0  # brightness_range values
 MAX_LEVELS = 255.0  # channel_shift_range, |cval|: 8-bit images
+
+#: `layout`'s values: detected, or one of the layouts
+LAYOUTS: tuple[str, ...] = ("auto", *(layout.value for layout in Layout))
+DEFAULT_MIN_VISIBILITY = 0.25
 
 
 def _as_pair(name: str, value: Any, high: float = math.inf) -> tuple[float, float]:
@@ -533,10 +538,15 @@ class ExpandConfig:
     storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     per_class_target: int | None = None
     split: Split | None = None  # the part of a split this run writes (expand.run.splits)
+    #: how SRC holds its labels: "auto" (detected when the run opens SRC) or a Layout's value
+    layout: str = "auto"
+    #: the share of an object's mapped area that must stay in the frame for it to be kept
+    min_visibility: float = DEFAULT_MIN_VISIBILITY
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "src", as_location(self.src))
         object.__setattr__(self, "out", as_location(self.out))
+        self._check_layout()
         _check_int("copies", self.copies, 0, MAX_COPIES)
         if self.per_class_target is not None:
             _check_int("per_class_target", self.per_class_target, 1, MAX_PER_CLASS_TARGET)
@@ -562,6 +572,43 @@ class ExpandConfig:
                 raise ConfigError(f"resize: {width}x{height} is {width * height:,} pixels, more "
                                   f"than the {limit:,} an image may have")
 
+    def _check_layout(self) -> None:
+        """The layout's own settings, and the settings that cannot keep its targets right:
+        refused before any work, one line each."""
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"layout: expected one of {', '.join(LAYOUTS)}, "
+                              f"got {self.layout!r}")
+        visibility = self.min_visibility
+        if isinstance(visibility, bool) or not isinstance(visibility, (int, float)) \
+                or not 0.0 <= visibility <= 1.0:
+            raise ConfigError(f"min_visibility: expected a fraction in [0, 1], got {visibility!r}")
+        object.__setattr__(self, "min_visibility", float(visibility))
+        layout = self.annotated
+        if layout is None:
+            return
+        what = f"layout {layout.value}"
+        if self.split is not None:
+            raise ConfigError(f"--val/--test: not for {what} (a split of images and their "
+                              "labels is not written yet); split SRC's images/ yourself")
+        if self.resize is not None:
+            raise ConfigError(f"resize: not for {what} (its labels are not resized)")
+        configs = (self.augment, *(c for _, c in self.augment.classes))
+        line_art = sorted({t.name for c in configs for t in c.transforms if t.line_art})
+        if line_art:
+            raise ConfigError(f"transforms: {line_art[0]} redraws the strokes, which its labels "
+                              f"cannot follow; not for {what}")
+        if layout.has_objects:
+            filled = sorted({c.fill_mode for c in configs} & {"reflect", "wrap"})
+            if filled:
+                raise ConfigError(f"fill_mode: {filled[0]} copies objects into the frame without "
+                                  f"their boxes; {what} takes constant or nearest (--fill-mode)")
+            object.__setattr__(self, "augment", _with_object_check(self.augment))
+
+    @property
+    def annotated(self) -> Layout | None:
+        """The layout when it is one with labels beside the images (yolo, coco, masks)."""
+        return None if self.layout in ("auto", Layout.CLASSES.value) else Layout(self.layout)
+
     @property
     def executor(self) -> ExecutorSpec:
         """Where the run's tasks go."""
@@ -576,7 +623,10 @@ class ExpandConfig:
                     "follow_symlinks": self.follow_symlinks or None,
                     "per_class_target": self.per_class_target,
                     "split": self.split.to_dict() if self.split else None,
-                    "preset_version": PRESET_VERSIONS.get(self.preset or "")}
+                    "preset_version": PRESET_VERSIONS.get(self.preset or ""),
+                    "layout": self.layout if self.annotated is not None else None,
+                    "min_visibility": self.min_visibility if self.annotated is not None
+                    else None}
         return {
             "src": str(self.src),
             "copies": None if self.per_class_target is not None else self.copies,
@@ -590,6 +640,20 @@ class ExpandConfig:
             "augment": self.augment.to_dict(),
             **{k: v for k, v in optional.items() if v is not None},
         }
+
+
+def _with_object_check(augment: AugmentConfig) -> AugmentConfig:
+    """`augment` with the check that a copy keeps an object (min_objects 1) in every class
+    whose checks do not set it: on by default where there are objects to lose."""
+    def checked(config: AugmentConfig) -> AugmentConfig:
+        checks = config.checks
+        if checks is None:
+            return replace(config, checks=Checks(min_objects=1))
+        if checks.min_objects is None:
+            return replace(config, checks=replace(checks, min_objects=1))
+        return config
+    return replace(checked(augment), classes=tuple((label, checked(config))
+                                                   for label, config in augment.classes))
 
 
 def _check_int(name: str, value: Any, low: int | None, high: int | None) -> None:
@@ -611,6 +675,8 @@ RUN_KEYS: dict[str, str] = {
     "max_image_pixels": "max_image_pixels",
     "follow_symlinks": "follow_symlinks",
     "per_class_target": "per_class_target",
+    "layout": "layout",
+    "min_visibility": "min_visibility",
 }
 CONFIG_VERSIONS = (1, 2)
 

@@ -49,6 +49,14 @@ class ImageReadError(ExpandError):
     exit_code = EXIT_SKIPPED
 
 
+class AnnotationError(ExpandError):
+    """One image's annotation is malformed (a YOLO line, a COCO annotation, a label PNG): the run
+    skips that image, as it skips an unreadable one, and goes on. The message names the file and
+    the line or annotation id."""
+
+    exit_code = EXIT_SKIPPED
+
+
 class OutputWriteError(ExpandError):
     """Writing into DIR failed (disk full, permissions): the run stops."""
 

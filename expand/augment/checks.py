@@ -30,6 +30,7 @@ CHECKS: dict[str, str] = {
     "extent": "min_extent_px",
     "holes": "topology",
     "ink_fill": "max_ink_fill_frac",
+    "objects": "min_objects",
 }
 LINE_ART_CHECKS = ("extent", "holes", "ink_fill")
 MAX_ATTEMPTS = 100
@@ -46,7 +47,8 @@ class Checks:
     share of the source's content (line art: its centre lines; else its frame) that the
     geometry keeps inside the frame; min_extent_px: line art's ink box, shorter side (px);
     topology: line art keeps the source's number of enclosed paper regions; max_ink_fill_frac:
-    line art's ink coverage within its box (a blob fills it).
+    line art's ink coverage within its box (a blob fills it); min_objects: the objects (boxes,
+    polygons) a copy keeps of a source that has some (on by default, 1, for object layouts).
     """
 
     max_attempts: int = 4
@@ -56,6 +58,7 @@ class Checks:
     min_extent_px: float | None = None
     topology: bool = False
     max_ink_fill_frac: float | None = None
+    min_objects: int | None = None
 
     def __post_init__(self) -> None:
         attempts = self.max_attempts
@@ -74,6 +77,10 @@ class Checks:
                 raise ConfigError(f"checks.{name}: expected a number in [0, {high:g}], "
                                   f"got {value!r}")
             object.__setattr__(self, name, float(value))
+        objects = self.min_objects
+        if objects is not None and (isinstance(objects, bool) or not isinstance(objects, int)
+                                    or not 0 <= objects <= 1_000_000):
+            raise ConfigError(f"checks.min_objects: expected a whole number >= 0, got {objects!r}")
         if not isinstance(self.topology, bool):
             raise ConfigError(f"checks.topology: expected true or false, got {self.topology!r}")
         if not self.names():
@@ -155,7 +162,7 @@ def enclosed_paper(cover: np.ndarray) -> int:
 
 
 def measure(checks: Checks, copy: np.ndarray, facts: SourceFacts, has_alpha: bool,
-            matrix: np.ndarray) -> dict[str, float | int | None]:
+            matrix: np.ndarray, objects: int | None = None) -> dict[str, float | int | None]:
     """The value of each check that is on (rounded for the manifest; null: not measured).
 
     Args:
@@ -163,6 +170,7 @@ def measure(checks: Checks, copy: np.ndarray, facts: SourceFacts, has_alpha: boo
         facts: the source's (SourceFacts.of).
         has_alpha: whether the last channel is alpha (left out of luma and differences).
         matrix: the copy's output → input map (geometry and placement), for in_frame.
+        objects: the objects the copy keeps, None when its source has none (nothing to lose).
     """
     names = checks.names()
     values: dict[str, float | int | None] = {}
@@ -178,8 +186,17 @@ def measure(checks: Checks, copy: np.ndarray, facts: SourceFacts, has_alpha: boo
         values["in_frame"] = round(_in_frame(facts, matrix, copy.shape[1], copy.shape[0]), 4)
     if facts.traced is None:
         values.update({name: None for name in LINE_ART_CHECKS if name in names})
-        return values
-    cover = lineart.coverage(copy, facts.traced.polarity)
+    else:
+        values.update(_line_art_values(names, copy, facts.traced))
+    if "objects" in names:
+        values["objects"] = objects
+    return values
+
+
+def _line_art_values(names: tuple[str, ...], copy: np.ndarray,
+                     traced: lineart.Traced) -> dict[str, float | int | None]:
+    values: dict[str, float | int | None] = {}
+    cover = lineart.coverage(copy, traced.polarity)
     inked = cover >= _INK
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if "extent" in names:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from expand.annotations import Layout
 from expand.errors import DatasetLayoutError
 from expand.io.storage import Store, reason
 
@@ -46,6 +47,38 @@ class Dataset:
     empty_classes: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...] = ()  # (rel path, reason): skipped without reading
     linked_classes: tuple[str, ...] = ()  # symlinked class folders, not followed
+    #: an annotated layout's files at SRC's top that DIR gets unchanged (data.yaml, classes.txt)
+    copied: tuple[str, ...] = ()
+
+
+#: The class folder of an annotated layout: its images, in any sub-folders (splits are kept).
+IMAGES = "images"
+#: Files at SRC's top that name an annotated dataset's classes: copied into DIR unchanged.
+CLASS_LISTS = ("data.yaml", "classes.txt")
+#: Folders at SRC's top that hold an annotated layout's labels: never classes.
+LABEL_FOLDERS = ("labels", "masks", "annotations")
+
+
+def _annotation_part(name: str, is_folder: bool) -> bool:
+    """Whether a top-level entry of SRC belongs to an annotated layout's labels (not a class
+    folder, not a stray file to report)."""
+    if is_folder:
+        return name in LABEL_FOLDERS
+    return name in CLASS_LISTS or name.lower().endswith(".json")
+
+
+def _layout_classes(where: object, layout: Layout, folders: list[str], top_files: list[str]
+                    ) -> tuple[list[str], list[str], tuple[str, ...]]:
+    """An annotated layout's one class folder (images), the top-level entries still reported
+    (not its label folders or files), and the class lists to copy."""
+    if IMAGES not in folders:
+        raise DatasetLayoutError(f"{where}: no {IMAGES}/ folder (expected SRC/{IMAGES}/ and its "
+                                 f"labels, layout {layout.value})")
+    reported = [name for name in top_files if not _annotation_part(name, False)]
+    reported += sorted(f"{name}/" for name in folders
+                       if name != IMAGES and not _annotation_part(name, True))
+    copied = tuple(name for name in CLASS_LISTS if name in top_files)
+    return [IMAGES], sorted(reported), copied
 
 
 def _ignored(name: str) -> bool:
@@ -111,8 +144,10 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
-    """List the dataset without reading any image.
+def discover(src: Path, follow_symlinks: bool = False,
+             layout: Layout = Layout.CLASSES) -> Dataset:
+    """List the dataset without reading any image. An annotated `layout` has one class folder,
+    images/; its label folders and files are not classes, and not reported.
 
     Symbolic links: by default a linked folder is not entered and a linked file is used only when
     it points inside SRC; with `follow_symlinks` both are followed, loops excepted.
@@ -142,6 +177,9 @@ def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
             linked.append(_printable(entry.name))
         else:
             folders.append(entry.name)
+    copied: tuple[str, ...] = ()
+    if layout is not Layout.CLASSES:
+        folders, top_files, copied = _layout_classes(src, layout, folders, top_files)
     rejected = [(_printable(name), "class folder name is not valid UTF-8; rename it")
                 for name in folders if not _is_utf8(name)]
     classes = [name for name in folders if _is_utf8(name)]
@@ -188,7 +226,7 @@ def discover(src: Path, follow_symlinks: bool = False) -> Dataset:
             empty.append(label)
     sources.sort(key=lambda s: s.rel_path)
     return Dataset(tuple(classes), tuple(sources), tuple(sorted(not_images)), tuple(top_files),
-                   tuple(empty), tuple(sorted(rejected)), tuple(linked))
+                   tuple(empty), tuple(sorted(rejected)), tuple(linked), copied)
 
 
 def _walk(top: str, follow_symlinks: bool, unreadable: list[tuple[str, OSError]]
@@ -233,7 +271,8 @@ def spread(items: Sequence[T], count: int) -> list[T]:
     return [items[i * len(items) // shown] for i in range(shown)]
 
 
-def discover_store(store: Store, follow_symlinks: bool = False) -> Dataset:
+def discover_store(store: Store, follow_symlinks: bool = False,
+                   layout: Layout = Layout.CLASSES) -> Dataset:
     """`discover` for any store: a local folder is walked, a remote one listed in one call.
 
     Raises:
@@ -242,7 +281,7 @@ def discover_store(store: Store, follow_symlinks: bool = False) -> Dataset:
     """
     folder = store.local_folder()
     if folder is not None:  # walked, with the rules for links a listing cannot see
-        return discover(folder, follow_symlinks)
+        return discover(folder, follow_symlinks, layout)
     store.check()
     if not store.is_dir():
         if store.exists():
@@ -254,15 +293,20 @@ def discover_store(store: Store, follow_symlinks: bool = False) -> Dataset:
     except OSError as exc:
         raise DatasetLayoutError(f"{store.location}: cannot list ({exc.strerror or exc})") \
             from None
-    return _from_listing(store, entries)
+    return _from_listing(store, entries, layout)
 
 
-def _from_listing(store: Store, entries: list[tuple[str, bool]]) -> Dataset:
+def _from_listing(store: Store, entries: list[tuple[str, bool]], layout: Layout) -> Dataset:
     """The same rules as the local walk, applied to (relative path, is a folder) pairs."""
     tops = {rel.split("/", 1)[0] for rel, _ in entries}
     folders = {rel.split("/", 1)[0] for rel, is_dir in entries if is_dir or "/" in rel}
     classes = sorted(name for name in folders if not _ignored(name))
     top_files = sorted(name for name in tops - folders if not _ignored(name))
+    copied: tuple[str, ...] = ()
+    if layout is not Layout.CLASSES:
+        classes, top_files, copied = _layout_classes(store.location, layout, classes,
+                                                              top_files)
+    entries = [(rel, is_dir) for rel, is_dir in entries if rel.split("/", 1)[0] in classes]
     if not classes:
         raise DatasetLayoutError(f"{store.location}: no class folders (expected "
                                  "SRC/<class>/<images>)")
@@ -284,4 +328,5 @@ def _from_listing(store: Store, entries: list[tuple[str, bool]]) -> Dataset:
             not_images.append(rel)
     sources.sort(key=lambda s: s.rel_path)
     return Dataset(tuple(classes), tuple(sources), tuple(sorted(not_images)), tuple(top_files),
-                   tuple(label for label in classes if not found[label]), tuple(sorted(rejected)))
+                   tuple(label for label in classes if not found[label]), tuple(sorted(rejected)),
+                   (), copied)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from expand.errors import DatasetLayoutError, LockHeldError, OutputWriteError, StorageError
 from expand.io.codec import FORMAT_EXTENSIONS, output_format
+from expand.io.discover import CLASS_LISTS
 from expand.io.storage import TEMP_SUFFIX, Store, open_store, reason
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ RUN_FILE = "run.json"
 STATE_PREFIX = ".expand"  # lock and spool files at DIR's top; never images, never classes
 LOCK_FILE = f"{STATE_PREFIX}.lock"
 JOURNAL = f"{STATE_PREFIX}-journal.jsonl"
+#: The COCO document an annotated run writes into DIR, built from the manifest at its end.
+COCO_FILE = "annotations.json"
 TOOL_NAME = "expand"
 
 
@@ -64,14 +67,33 @@ def parse_output_name(rel_file: str) -> tuple[str, int | None] | None:
     return (source, copy) if named == rel_file else None  # `__aug00003` is not a name we write
 
 
+#: A label file of an output (labels/a/b.jpg__aug0003.txt, masks/a/b.jpg__aug0003.png): the
+#: source's path below images/ and the copy, as in layout._OUTPUT_NAME.
+_LABEL_NAME = re.compile(
+    r"(?P<folder>labels|masks)/(?P<source>.*[^/])__(?:aug(?P<copy>\d{4,})|orig)"
+    r"(?P<extension>\.txt|\.png)")
+
+
+def parse_label_name(rel: str) -> tuple[str, int | None] | None:
+    """(source, copy) of a file named like an output's label file, else None: how a label that
+    no row records (written while a run was stopped) is still recognised as the tool's."""
+    match = _LABEL_NAME.fullmatch(rel)
+    if match is None:
+        return None
+    digits = match.group("copy")
+    if digits is not None and len(digits) > 4 and digits.startswith("0"):
+        return None  # `__aug00003` is not a name we write
+    return f"images/{match.group('source')}", None if digits is None else int(digits)
+
+
 def is_own_file(rel: str) -> bool:
-    """Whether the tool writes a file of this name (relative to DIR): its records, or an output
-    in a class folder. Only such names are ever swept as temporaries."""
-    if rel in (MANIFEST, RUN_FILE, JOURNAL):
+    """Whether the tool writes a file of this name (relative to DIR): its records, an output
+    in a class folder, or an output's label file. Only such names are ever swept as temporaries."""
+    if rel in (MANIFEST, RUN_FILE, JOURNAL, COCO_FILE, *CLASS_LISTS):
         return True
     parts = rel.split("/")
     return len(parts) > 1 and not any(p.startswith(".") for p in parts) and \
-        parse_output_name(rel) is not None
+        (parse_output_name(rel) is not None or parse_label_name(rel) is not None)
 
 
 def check_no_links(out: Store, folders: Iterable[str]) -> None:

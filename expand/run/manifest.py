@@ -22,13 +22,15 @@ from expand.augment.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.errors import OutputWriteError, StateError
 from expand.io import storage
 from expand.io.storage import Store, open_store
+from expand.run.labels import targets_problem
 from expand.run.layout import MANIFEST, RUN_FILE, STATE_PREFIX, parse_output_name
 
-#: Schema 3 (a run with per-output checks) adds CHECK_KEYS to every row; a run without checks
-#: writes schema 2, byte for byte as before (schema_for).
-MANIFEST_SCHEMA_VERSION = 3
+#: Schema 3 (a run with per-output checks) adds CHECK_KEYS to every row; schema 4 (an annotated
+#: layout) adds `targets` after them; a class-folder run without checks writes schema 2, byte for
+#: byte as before (schema_for).
+MANIFEST_SCHEMA_VERSION = 4
 #: Schemas this version reads: 1 lacks `source_sha256` (a run records it on its next run in DIR).
-READABLE_SCHEMAS = (1, 2, 3)
+READABLE_SCHEMAS = (1, 2, 3, 4)
 #: A row's keys, in order (then one per further transform, inside `params`).
 ROW_KEYS = ("file_name", "label", "source", "source_sha256", "copy", "sha256", "bytes", "width",
             "height", "mode", "params")
@@ -38,9 +40,10 @@ ROW_KEYS = ("file_name", "label", "source", "source_sha256", "copy", "sha256", "
 CHECK_KEYS = ("attempt", "checks", "rejected", "failed")
 
 
-def schema_for(checks: bool) -> int:
-    """The schema a run writes: 3 with per-output checks, else 2."""
-    return MANIFEST_SCHEMA_VERSION if checks else 2
+def schema_for(checks: bool, annotated: bool = False) -> int:
+    """The schema a run writes: 4 for an annotated layout, else 3 with per-output checks, else
+    2."""
+    return MANIFEST_SCHEMA_VERSION if annotated else 3 if checks else 2
 _RUN_ROWS = 100_000  # rows sorted in memory at a time; larger spools merge sorted runs from disk
 
 
@@ -246,7 +249,7 @@ def row_problem(value: Any) -> str | None:
         return "source_sha256 is not a SHA-256 in hex"
     if not _count(value.get("bytes")):
         return f"bytes {value.get('bytes')!r} is not a size"
-    return None
+    return targets_problem(value) if "targets" in value else None
 
 
 def params_problem(row: Row) -> str | None:
@@ -314,7 +317,7 @@ def read_manifest(out: Path | Store, params: bool = False) -> Iterator[Row]:
 def pinned_row(row: dict[str, Any], source_sha256: str | None) -> dict[str, Any]:
     """`row` (of either schema) with its source's hash, its keys in ROW_KEYS order: an updated
     row is encoded as a row of a fresh run is. None: a schema-1 row whose source is gone."""
-    keys = ROW_KEYS + tuple(key for key in CHECK_KEYS if key in row)
+    keys = ROW_KEYS + tuple(key for key in (*CHECK_KEYS, "targets") if key in row)
     return {key: source_sha256 if key == "source_sha256" else row[key] for key in keys}
 
 

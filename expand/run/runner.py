@@ -8,10 +8,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from expand import __version__
+from expand.annotations import ImageTargets, Layout
 from expand.augment.lineart import detect_polarity
 from expand.augment.seeding import RANDOM_STREAMS_VERSION
 from expand.config import ExpandConfig
@@ -28,10 +29,13 @@ from expand.exec.backends import check_backend, open_executor
 from expand.exec.execution import Executor, ExecutorSpec, Workload
 from expand.io import storage
 from expand.io.codec import library_versions
-from expand.io.discover import Dataset, discover_store, spread
+from expand.io.discover import IMAGES, Dataset, discover_store, spread
+from expand.io.layouts import label_file_for
 from expand.io.storage import Location, Store, open_store
 from expand.run.hfcard import write_card
+from expand.run.labels import coco_output, label_folders, read_coco_source, resolve_layout
 from expand.run.layout import (
+    COCO_FILE,
     check_no_links,
     check_not_foreign,
     check_output_location,
@@ -44,6 +48,7 @@ from expand.run.layout import (
 from expand.run.manifest import (
     ManifestSpool,
     ManifestTotals,
+    read_manifest,
     remove_spools,
     schema_for,
     write_run_file,
@@ -184,7 +189,7 @@ def _stores(config: ExpandConfig) -> tuple[Store, Store]:
 
 def _check_place(config: ExpandConfig, src: Store, out: Store) -> Dataset:
     """Everything that can refuse the run without writing: SRC's layout, DIR's place and owner."""
-    dataset = discover_store(src, follow_symlinks=config.follow_symlinks)
+    dataset = discover_store(src, config.follow_symlinks, config.annotated or Layout.CLASSES)
     if config.split is not None:
         dataset = config.split.select(dataset, config.seed)
     check_class_overrides(config, dataset.classes)
@@ -209,7 +214,8 @@ def _read_state(config: ExpandConfig, dataset: Dataset, src: Store, out: Store) 
     """What DIR records, checked before anything in it changes: malformed records and class
     folders that are links are refused."""
     found = read_earlier(out, config.rebuild, relative_inside(src, out))
-    check_no_links(out, [*dataset.classes, *(row["label"] for row in found.rows.values())])
+    check_no_links(out, [*dataset.classes, *(row["label"] for row in found.rows.values()),
+                         *(label_folders() if config.annotated is not None else ())])
     return found
 
 
@@ -234,10 +240,37 @@ def dry_run(config: ExpandConfig) -> DryRun:
         StorageError: a bucket is missing or denies access.
     """
     src, out = _stores(config)
-    dataset = _check_place(config, src, out)
+    config = resolve_layout(config, src)
+    dataset = _with_coco(config, src, _check_place(config, src, out))[0]
     found = _read_state(config, dataset, src, out)
     earlier, plan = _prepare(config, dataset, src, out, copies_per_source(dataset, config), found)
     return report(config, out, dataset, earlier, plan)
+
+
+@dataclass(frozen=True)
+class _Coco:
+    """SRC's COCO document as the run uses it: its categories (DIR's document keeps them), each
+    source's targets (shipped in its tasks), and what it says that is wrong (warnings)."""
+
+    categories: tuple[dict[str, Any], ...]
+    targets: dict[str, ImageTargets]
+    problems: tuple[str, ...]
+
+
+def _with_coco(config: ExpandConfig, src: Store, dataset: Dataset) -> tuple[Dataset, _Coco | None]:
+    """Layout coco: the document read once, and its images with a malformed annotation moved to
+    the dataset's rejected sources (skipped with the line naming it)."""
+    if config.annotated is not Layout.COCO:
+        return dataset, None
+    document = read_coco_source(src)
+    present = {source.rel_path for source in dataset.sources}
+    bad = {rel: problem for name, problem in document.rejected.items()
+           if (rel := f"{IMAGES}/{name}") in present}
+    sources = tuple(s for s in dataset.sources if s.rel_path not in bad)
+    rejected = tuple(sorted([*dataset.rejected, *bad.items()]))
+    targets = {f"{IMAGES}/{name}": image[2] for name, image in document.images.items()}
+    return (replace(dataset, sources=sources, rejected=rejected),
+            _Coco(document.categories, targets, document.problems))
 
 
 @dataclass(frozen=True)
@@ -248,6 +281,7 @@ class _Opened:
     out: Store
     dataset: Dataset
     src_inside: str | None  # never swept
+    coco: _Coco | None = None  # layout coco: SRC's document
 
 
 def _open(config: ExpandConfig) -> _Opened:
@@ -255,12 +289,12 @@ def _open(config: ExpandConfig) -> _Opened:
     made."""
     check_backend(config.executor)  # without the extra: a ConfigError, before work
     src, out = _stores(config)
-    dataset = _check_place(config, src, out)
+    dataset, coco = _with_coco(config, src, _check_place(config, src, out))
     try:
         out.make()
     except OSError as exc:
         raise OutputWriteError(f"{out.location}: cannot create ({storage.reason(exc)})") from None
-    return _Opened(src, out, dataset, relative_inside(src, out))
+    return _Opened(src, out, dataset, relative_inside(src, out), coco)
 
 
 def _sweep(opened: _Opened) -> None:
@@ -366,11 +400,15 @@ def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, 
         rel: Skipped(rel, f"{rel}: {reason}") for rel, reason in opened.dataset.rejected})
     if progress is not None:
         progress.start(plan.outputs_to_write)
-    tasks = make_tasks(plan.work, for_workers(config), new_dir)
+    tasks = make_tasks(plan.work, for_workers(config), new_dir,
+                       None if opened.coco is None else opened.coco.targets)
+    layout = config.annotated
     for result in pool.map_unordered(process_source, tasks):
         _collect(result, spool, journal, executed, progress)
         if again:
             again.difference_update(name for name, _ in result.rows)
+            if layout is not None:
+                again.difference_update(label_file_for(layout, name) for name, _ in result.rows)
     return executed
 
 
@@ -397,10 +435,28 @@ def _record(config: ExpandConfig, opened: _Opened, spool: ManifestSpool,
     """Phase 5: the manifest, then run.json; the journal they replace goes last."""
     rows = _without_gone(spool.write(opened.out), opened.dataset, kept_orphans)
     reported = tuple(sorted(executed.skipped.values(), key=lambda s: s.source))
+    if config.annotated is not None:
+        _write_annotations(opened)
+    else:
+        write_card(opened.out, opened.dataset.classes)
     write_run_file(opened.out, _run_record(config, opened.dataset.classes, rows, reported))
-    write_card(opened.out, opened.dataset.classes)
     journal.remove()
     return _Recorded(rows, spool.duplicates(), reported)
+
+
+def _write_annotations(opened: _Opened) -> None:
+    """An annotated layout's files beside the outputs, before run.json: SRC's class lists as
+    they are, and for COCO DIR's document, built from the manifest just written (so a resumed or
+    updated run's document names every output the manifest holds)."""
+    out = opened.out
+    try:
+        for name in opened.dataset.copied:
+            out.write(name, opened.src.read_bytes(name))
+        if opened.coco is not None:
+            out.write(COCO_FILE, coco_output(opened.coco.categories, read_manifest(out)))
+    except OSError as exc:
+        raise OutputWriteError(f"{out.location}: cannot write the annotations "
+                               f"({storage.reason(exc)})") from None
 
 
 def expand_dataset(
@@ -425,6 +481,7 @@ def expand_dataset(
         StorageError, EngineError: a bucket or the Dask scheduler cannot be used.
     """
     started = time.perf_counter()
+    config = resolve_layout(config, open_store(config.src, config.storage_options))
     opened = _open(config)
     with lock_for(opened.out) as lock:
         found = _read_state(config, opened.dataset, opened.src, opened.out)
@@ -465,6 +522,8 @@ def _summarise(config: ExpandConfig, elapsed_s: float, opened: _Opened, found: E
     warnings += [f"{src.display(label)}: class folder holds no image"
                  for label in dataset.empty_classes]
     warnings += sorted(set(executed.notes))  # a source split into several tasks notes it in each
+    if opened.coco is not None:
+        warnings += list(opened.coco.problems)
     if found.dropped:
         warnings.append(f"{found.dropped} malformed records of DIR were set aside by --rebuild "
                         "(the files they named were left alone)")
@@ -574,7 +633,7 @@ def _run_record(config: ExpandConfig, classes: tuple[str, ...], rows: ManifestTo
     return {
         "tool": "expand",
         "version": __version__,
-        "manifest_schema": schema_for(config.augment.any_checks()),
+        "manifest_schema": schema_for(config.augment.any_checks(), config.annotated is not None),
         "random_streams": RANDOM_STREAMS_VERSION,
         "libraries": library_versions(),
         "config": config.determining(),
@@ -599,6 +658,8 @@ def _drawings_under_photo_settings(config: ExpandConfig, opened: _Opened) -> lis
     """The classes whose config lists no line-art transform although the few sources looked at
     (spread over the class) all look like line art: once per run, never per copy or task."""
     found = []
+    if config.annotated is not None:
+        return []  # line art is refused with labels: the hint would suggest a refused preset
     for label in opened.dataset.classes:
         if config.augment.for_class(label).line_art():
             continue

@@ -8,7 +8,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -17,11 +17,13 @@ from expand.config import ExpandConfig
 from expand.errors import DatasetLayoutError, OutputWriteError, StateError
 from expand.io.discover import Dataset, SourceImage
 from expand.io.storage import Store, reason
+from expand.run.labels import label_file
 from expand.run.layout import (
     JOURNAL,
     MANIFEST,
     RUN_FILE,
     STATE_PREFIX,
+    parse_label_name,
     parse_output_name,
     read_run_file,
 )
@@ -346,9 +348,9 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
     for row in earlier.rows.values():
         by_source.setdefault(row["source"], []).append(row)
     try:
-        intact = out.intact(row for rel, rows in by_source.items() if rel in copies
-                            for row in rows
-                            if _wanted(row, copies[rel], config.include_originals))
+        asked = [row for rel, rows in by_source.items() if rel in copies for row in rows
+                 if _wanted(row, copies[rel], config.include_originals)]
+        intact = out.intact(asked) - _damaged_labels(out, asked)
     except OSError as exc:
         raise OutputWriteError(f"{out.location}: cannot read ({reason(exc)})") from None
     work: list[Work] = []
@@ -387,6 +389,28 @@ def make_plan(dataset: Dataset, config: ExpandConfig, earlier: Earlier, out: Sto
         orphans += (pinned_row(row, row.get("source_sha256")) for row in rows)
     return Plan(tuple(work), tuple(kept), tuple(orphans), redone, tuple(stale), tuple(changed),
                 newly_pinned)
+
+
+def _damaged_labels(out: Store, rows: Iterable[Row]) -> set[str]:
+    """The file names of rows whose label file is missing or not the bytes recorded: their
+    output is made again, label and image (a label is an output of its image).
+
+    Raises:
+        OSError: DIR cannot be read.
+    """
+    damaged = set()
+    for row in rows:
+        label = label_file(row)
+        if label is None:
+            continue
+        try:
+            data = out.read_bytes(label)
+        except (FileNotFoundError, IsADirectoryError):
+            damaged.add(row["file_name"])
+            continue
+        if hashlib.sha256(data).hexdigest() != row["targets"]["sha256"]:
+            damaged.add(row["file_name"])
+    return damaged
 
 
 def estimate_bytes(plan: Plan, earlier_rows: Iterable[Row], sample: Callable[[], list[int]]) -> int:
@@ -508,7 +532,14 @@ def open_journal(out: Store, config: dict[str, Any],
 
 
 def remove_outputs(out: Store, rows: Iterable[Row]) -> int:
-    return remove_files(out, (row["file_name"] for row in rows))
+    """Remove rows' files, each image with its label file; the count of images removed."""
+    removed = 0
+    for row in rows:
+        removed += remove_files(out, [row["file_name"]])
+        label = label_file(row)
+        if label is not None:
+            remove_files(out, [label])
+    return removed
 
 
 def remove_files(out: Store, names: Iterable[str]) -> int:
@@ -536,24 +567,27 @@ class Unrecorded:
     copy: int | None  # None: an original
 
 
-def unrecorded_outputs(out: Store, recorded: Container[str],
+def unrecorded_outputs(out: Store, recorded: Mapping[str, Row],
                        src_inside: str | None) -> list[Unrecorded]:
-    """Files inside DIR's class folders, named like outputs, that no row records: written by
-    tasks still in flight when a run was stopped (the journal records whole tasks only).
+    """Files inside DIR's class folders, named like outputs or their label files, that no row
+    records: written by tasks still in flight when a run was stopped (the journal records whole
+    tasks only).
     Hidden paths, and SRC's files when SRC lies inside DIR (at `src_inside`), are never listed.
 
     Raises:
         OutputWriteError: DIR cannot be listed.
     """
     found = []
+    labels = {label_file(row) for row in recorded.values()}
     try:
         for rel in out.files():
             parts = rel.split("/")
-            if len(parts) < 2 or any(part.startswith(".") for part in parts) or rel in recorded:
+            if len(parts) < 2 or any(part.startswith(".") for part in parts) or \
+                    rel in recorded or rel in labels:
                 continue
             if src_inside is not None and (src_inside == "" or rel.startswith(src_inside + "/")):
                 continue
-            parsed = parse_output_name(rel)
+            parsed = parse_output_name(rel) or parse_label_name(rel)
             if parsed is not None:
                 found.append(Unrecorded(rel, *parsed))
     except OSError as exc:

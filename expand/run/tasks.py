@@ -4,10 +4,11 @@ figure each backend batches by)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from expand.annotations import ImageTargets
 from expand.augment.seeding import SEED_BLOCK
 from expand.config import ExpandConfig
 from expand.errors import ImageReadError
@@ -32,13 +33,15 @@ def task_starts(copies: int) -> range:
     return range(0, max(1, copies), COPIES_PER_TASK)
 
 
-def make_tasks(work: Iterable[Work], config: ExpandConfig, new_dir: bool) -> Iterator[Task]:
+def make_tasks(work: Iterable[Work], config: ExpandConfig, new_dir: bool,
+               targets: Mapping[str, ImageTargets] | None = None) -> Iterator[Task]:
     """The tasks of the plan's work, made as they are taken (a million sources are never a
-    million Tasks at once)."""
+    million Tasks at once). `targets`: layout coco's, by source (each task carries its own)."""
     for item in work:
+        shipped = None if targets is None else targets.get(item.source.rel_path)
         for start in task_starts(len(item.copies)):
             yield Task(item.source, config, item.copies[start:start + COPIES_PER_TASK],
-                       item.original and start == 0, new_dir)
+                       item.original and start == 0, new_dir, shipped)
 
 
 def for_workers(config: ExpandConfig) -> ExpandConfig:

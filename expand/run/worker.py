@@ -8,21 +8,30 @@ import hashlib
 import json
 import posixpath
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from expand.annotations import ImageTargets, TargetCounts
 from expand.augment.checks import SourceFacts, measure
 from expand.augment.lineart import Traced
 from expand.augment.params import AugmentParams, sample_params, stream_names
 from expand.augment.pipeline import apply_params, output_map, trace_source
 from expand.augment.seeding import SourceStreams, attempt_streams, source_key
+from expand.augment.targets import copy_targets
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
-from expand.errors import ImageReadError, NotLineArtError, OutputNameError, OutputWriteError
+from expand.errors import (
+    AnnotationError,
+    ImageReadError,
+    NotLineArtError,
+    OutputNameError,
+    OutputWriteError,
+)
 from expand.io import codec, storage
 from expand.io.discover import SourceImage
+from expand.run.labels import LabelOutput, SourceTargets, all_kept, label_output, read_targets
 from expand.run.layout import copy_name, original_name
 from expand.run.manifest import CHECK_KEYS
 
@@ -38,6 +47,8 @@ class Task:
     #: DIR held no earlier run, so no output is there already to be kept: each is written
     #: without first comparing it with a file of its name (a stat and a failed lookup each).
     new_dir: bool = False
+    #: layout coco: the source's targets, from the document the run read once (None: none)
+    targets: ImageTargets | None = None
 
 
 @dataclass(frozen=True)
@@ -59,13 +70,18 @@ class ManifestRecord:
     params: dict[str, Any] | None
     #: a run with checks (schema 3): the row's CHECK_KEYS, after `params`; None: schema 2
     checked: dict[str, Any] | None = None
+    #: an annotated layout (schema 4): the row's `targets` entry, last
+    targets: dict[str, Any] | None = None
 
     def encoded(self) -> tuple[str, str]:
         """(file name, manifest line: json.dumps(row, ensure_ascii=False)), made in the worker:
         the parent, which shares the cores with the workers, then only files the line, and a
         line pickles far faster than a record."""
         row = dict(self.__dict__)
+        targets = row.pop("targets")
         row.update(row.pop("checked") or {})
+        if targets is not None:
+            row["targets"] = targets
         return self.file_name, json.dumps(row, ensure_ascii=False)
 
 
@@ -114,9 +130,14 @@ def draw_params(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_p
     return sample_params(augment, streams.for_copy(copy), (width, height))
 
 
+#: the objects a copy of these params keeps, None when its source has none (the objects check)
+ObjectCount = Callable[[AugmentParams], "int | None"]
+
+
 def draw_checked(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
                  copy: int, traced: Traced | None, streams: SourceStreams | None,
-                 facts: SourceFacts) -> tuple[np.ndarray, AugmentParams, dict[str, Any]]:
+                 facts: SourceFacts, objects: ObjectCount | None = None
+                 ) -> tuple[np.ndarray, AugmentParams, dict[str, Any]]:
     """draw_copy, drawn again while the copy fails a check of `augment.checks`, up to its
     max_attempts drafts; the last is kept when all fail. Returns the pixels, the params and
     the row's schema-3 keys (CHECK_KEYS): the attempt kept, its check values, the checks each
@@ -130,7 +151,8 @@ def draw_checked(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_
         pixels, params = draw_copy(decoded, augment, seed, rel_path, copy, traced, streams,
                                    attempt)
         values = measure(checks, pixels, facts, decoded.has_alpha,
-                         output_map(params, traced, width, height))
+                         output_map(params, traced, width, height),
+                         None if objects is None else objects(params))
         failed = checks.failing(values, facts.holes)
         if not failed or attempt + 1 == checks.max_attempts:
             return pixels, params, {"attempt": attempt, "checks": values, "rejected": rejected,
@@ -141,12 +163,14 @@ def draw_checked(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_
 
 def draw_output(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
                 copy: int, traced: Traced | None, streams: SourceStreams | None,
-                facts: SourceFacts | None) -> tuple[np.ndarray, AugmentParams,
-                                                    dict[str, Any] | None]:
+                facts: SourceFacts | None, objects: ObjectCount | None = None
+                ) -> tuple[np.ndarray, AugmentParams, dict[str, Any] | None]:
     """The copy the run writes: draw_checked under the class's checks (`facts`:
-    SourceFacts.of the source), else draw_copy (and None for the check keys)."""
+    SourceFacts.of the source; `objects`: for the objects check), else draw_copy (and None for
+    the check keys)."""
     if facts is not None:
-        return draw_checked(decoded, augment, seed, rel_path, copy, traced, streams, facts)
+        return draw_checked(decoded, augment, seed, rel_path, copy, traced, streams, facts,
+                            objects)
     return (*draw_copy(decoded, augment, seed, rel_path, copy, traced, streams), None)
 
 
@@ -201,6 +225,7 @@ class _Output:
     params: dict[str, Any] | None
     unchanged: bool  # a copy with its source's pixels or bytes
     checked: dict[str, Any] | None = None  # manifest.CHECK_KEYS, in a run with checks
+    label: LabelOutput | None = None  # an annotated layout's label and row entry
 
 
 def read_decoded(store: storage.Store, rel: str, resize: tuple[int, int] | None = None,
@@ -234,33 +259,72 @@ def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
     return a[row].tobytes() == b[row].tobytes() and bool(np.array_equal(a, b))
 
 
-def _render(task: Task, data: bytes, decoded: codec.Decoded,
-            traced: Traced | None) -> Iterator[_Output]:
-    """Each asked-for output, encoded in memory; the source was decoded (and traced) once."""
+class TargetMapper:
+    """A source's targets through each draft's geometry: the objects check counts a draft's,
+    and the draft kept (the last measured) is not mapped twice."""
+
+    def __init__(self, source: SourceTargets, augment: AugmentConfig, size: tuple[int, int],
+                 min_visibility: float) -> None:
+        self.source = source
+        self.augment = augment
+        self.size = size
+        self.min_visibility = min_visibility
+        self._last: tuple[AugmentParams, ImageTargets, TargetCounts] | None = None
+
+    def mapped(self, params: AugmentParams) -> tuple[ImageTargets, TargetCounts]:
+        if self._last is None or self._last[0] is not params:
+            self._last = (params, *copy_targets(self.source.targets, params, self.augment,
+                                                self.size, self.min_visibility))
+        return self._last[1], self._last[2]
+
+    def objects(self, params: AugmentParams) -> int | None:
+        if self.source.objects is None:
+            return None
+        counts = self.mapped(params)[1]
+        return counts.kept + counts.clipped
+
+
+def _render(task: Task, data: bytes, decoded: codec.Decoded, traced: Traced | None,
+            labels: SourceTargets | None = None) -> Iterator[_Output]:
+    """Each asked-for output, encoded in memory; the source was decoded (and traced) once.
+    `labels`: the source's targets, in an annotated layout (each output gets its label)."""
     source, config = task.source, task.config
     fmt = codec.output_format(config.image_format, decoded.source_format)
     extension = codec.FORMAT_EXTENSIONS[fmt]
     folder, name = posixpath.split(source.rel_path)
     height, width = decoded.pixels.shape[:2]
     schema_3 = config.augment.any_checks()
+    layout = config.annotated
     if task.original:
-        yield _Output(posixpath.join(folder, original_name(name, extension)),
-                      encode_output(decoded.pixels, decoded, config), width, height, None, None,
-                      False, dict.fromkeys(CHECK_KEYS) if schema_3 else None)
+        rel_file = posixpath.join(folder, original_name(name, extension))
+        yield _Output(rel_file, encode_output(decoded.pixels, decoded, config), width, height,
+                      None, None, False, dict.fromkeys(CHECK_KEYS) if schema_3 else None,
+                      None if labels is None or layout is None else
+                      label_output(layout, rel_file, labels, labels.targets,
+                                   all_kept(labels.targets), (width, height)))
     augment = config.augment.for_class(source.label)
     names = config.augment.transform_names()
     streams = SourceStreams(config.seed, source_key(source.rel_path), task.copies,
                             stream_names(augment))
     facts = SourceFacts.of(decoded.pixels, traced) if augment.checks is not None else None
+    mapper = None if labels is None else \
+        TargetMapper(labels, augment, (width, height), config.min_visibility)
     for copy in task.copies:
         pixels, params, checked = draw_output(decoded, augment, config.seed, source.rel_path,
-                                              copy, traced, streams, facts)
+                                              copy, traced, streams, facts,
+                                              None if mapper is None else mapper.objects)
         if checked is None and schema_3:  # another class has checks: all rows have the keys
             checked = {"attempt": 0, "checks": None, "rejected": [], "failed": []}
         encoded = encode_output(pixels, decoded, config)
-        yield _Output(posixpath.join(folder, copy_name(name, copy, extension)), encoded,
-                      pixels.shape[1], pixels.shape[0], copy, params.to_dict(names),
-                      encoded.data == data or _same_pixels(pixels, decoded.pixels), checked)
+        rel_file = posixpath.join(folder, copy_name(name, copy, extension))
+        label = None
+        if mapper is not None and layout is not None:
+            label = label_output(layout, rel_file, mapper.source, *mapper.mapped(params),
+                                 (width, height))
+        yield _Output(rel_file, encoded, pixels.shape[1], pixels.shape[0], copy,
+                      params.to_dict(names),
+                      encoded.data == data or _same_pixels(pixels, decoded.pixels), checked,
+                      label)
 
 
 def render_source(task: Task) -> list[bytes]:
@@ -289,31 +353,56 @@ def process_source(task: Task) -> SourceResult:
         traced = _trace(task, decoded)
     except NotLineArtError as exc:
         return SourceResult(source.rel_path, source.label, (), str(exc))
+    try:
+        labels = _labels(task, decoded)
+    except AnnotationError as exc:
+        return SourceResult(source.rel_path, source.label, (), f"{exc}; its image is skipped")
     rows = []
+    written: list[str] = []
     unchanged = []
     rejected: Counter[str] = Counter()
     kept_failing = 0
     store = storage.open_store(task.config.out, task.config.storage_options)
     pinned = hashlib.sha256(data).hexdigest()
     try:
-        for out in _render(task, data, decoded, traced):
+        for out in _render(task, data, decoded, traced, labels):
             _write(store, out.rel_file, out.encoded.data, task.new_dir)
+            written.append(out.rel_file)
+            if out.label is not None and out.label.file is not None:
+                assert out.label.data is not None
+                _write(store, out.label.file, out.label.data, task.new_dir)
+                written.append(out.label.file)
             rows.append(ManifestRecord(out.rel_file, source.label, source.rel_path, pinned,
                                        out.copy, hashlib.sha256(out.encoded.data).hexdigest(),
                                        len(out.encoded.data), out.width, out.height,
-                                       out.encoded.mode, out.params, out.checked).encoded())
+                                       out.encoded.mode, out.params, out.checked,
+                                       None if out.label is None else out.label.entry).encoded())
             if out.unchanged:
                 unchanged.append(out.rel_file)
             if out.checked is not None and out.copy is not None:
                 rejected.update(n for draft in out.checked["rejected"] for n in draft)
                 kept_failing += bool(out.checked["failed"])
     except OutputNameError as exc:
-        for name, _ in rows:  # written, but the source is skipped: no row will record them
+        for name in written:  # written, but the source is skipped: no row will record them
             with contextlib.suppress(OSError):
                 store.remove(name)
         return SourceResult(source.rel_path, source.label, (), str(exc))
     return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
                         tuple(unchanged), tuple(sorted(rejected.items())), kept_failing)
+
+
+def _labels(task: Task, decoded: codec.Decoded) -> SourceTargets | None:
+    """The source's targets in an annotated layout, else None.
+
+    Raises:
+        AnnotationError: its label is malformed or missing (one line naming the file).
+    """
+    layout = task.config.annotated
+    if layout is None:
+        return None
+    height, width = decoded.pixels.shape[:2]
+    src = storage.open_store(task.config.src, task.config.storage_options)
+    return read_targets(layout, src, task.source.rel_path, (width, height), task.targets)
 
 
 #: glibc's mallopt parameters, and the sizes set (bytes)
