@@ -51,6 +51,7 @@ MIN_VISIBILITY = 0.25
 #: The pipeline in `expand`'s terms (a --config file); the anchor's Compose below is its
 #: closest Albumentations spelling.
 EXPAND_CONFIG: dict[str, Any] = {
+    "version": 2,  # a config with `transforms`
     "rotation_range": 15.0,
     "width_shift_range": 0.1,
     "height_shift_range": 0.1,
