@@ -133,13 +133,14 @@ def _map_rings(rings: list[np.ndarray], forward: np.ndarray, size: tuple[int, in
         whole += area
         if (mapped.min(axis=0) >= -_EDGE).all() and mapped[:, 0].max() <= width + _EDGE \
                 and mapped[:, 1].max() <= height + _EDGE:
-            cut = np.clip(mapped, 0.0, (width, height))
-            cut_area = area
+            cut, cut_area = mapped, area
         else:
             cut = mapped
             for plane in _frame_planes(size):
                 cut = _clip(cut, plane)
             cut_area = _area(cut)
+        # a crossing computed on the frame's edge may land a rounding error beyond it
+        cut = np.clip(cut, 0.0, (width, height))
         if cut_area > 0.0:
             clipped.append(cut)
             inside += cut_area
