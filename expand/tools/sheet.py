@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from expand.annotations import ImageTargets
 from expand.errors import ConfigError, OutputWriteError
 from expand.io import storage
 from expand.run.layout import MANIFEST, RUN_FILE
@@ -50,6 +52,57 @@ def display(pixels: np.ndarray, has_alpha: bool) -> Image.Image:
     back = np.array(CELL_BACKGROUND, dtype=np.float32)
     mixed = rgb.astype(np.float32) * alpha + back * (1.0 - alpha)
     return Image.fromarray(np.clip(np.rint(mixed), 0, 255).astype(np.uint8), "RGB")
+
+
+#: A colour per category (category modulo its length), distinct on photographs and on grey.
+CATEGORY_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128))
+#: How much of a mask's colour covers the picture under it.
+MASK_OPACITY = 0.45
+
+
+def category_colour(category: int) -> tuple[int, int, int]:
+    return CATEGORY_COLOURS[category % len(CATEGORY_COLOURS)]
+
+
+def _overlay(pixels: np.ndarray, where: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """Blend `colour` over the pixels where a (source-sized) mask is set, the mask scaled to
+    the tile by nearest neighbour."""
+    height, width = pixels.shape[:2]
+    scaled = cv2.resize(where.astype(np.uint8), (width, height),
+                        interpolation=cv2.INTER_NEAREST).astype(bool)
+    blended = pixels[scaled] * (1.0 - MASK_OPACITY) + np.array(colour) * MASK_OPACITY
+    pixels[scaled] = np.rint(blended).astype(np.uint8)
+
+
+def draw_targets(tile: np.ndarray, targets: ImageTargets, scale: float) -> np.ndarray:
+    """A sheet tile (h, w, 3) uint8 with its image's targets drawn on it, their coordinates
+    times `scale` (the tile's size over the image's): masks and the label image as a
+    translucent colour, polygons as outlines, a box-only or mask-only object's box as a
+    rectangle; a colour per category (per value for the label image, 0 left clear)."""
+    pixels = np.array(tile, dtype=np.uint8)
+    if targets.label_image is not None:
+        for value in np.unique(targets.label_image).tolist():
+            if value:
+                _overlay(pixels, targets.label_image == value, category_colour(int(value)))
+    for target in targets.objects:
+        if target.mask is not None:
+            _overlay(pixels, target.mask, category_colour(target.category))
+    picture = Image.fromarray(pixels, "RGB")
+    draw = ImageDraw.Draw(picture)
+    width = 2 if min(pixels.shape[:2]) >= 128 else 1
+    for target in targets.objects:
+        colour = category_colour(target.category)
+        for ring in target.polygons:
+            points = [(x * scale, y * scale) for x, y in zip(ring[::2], ring[1::2])]
+            draw.line(points + points[:1], fill=colour, width=width)
+        if not target.polygons:
+            # continuous edges [x0, x1) -> the tile pixels they cover, inclusive
+            x0, y0, x1, y1 = (round(v * scale) for v in target.box)
+            draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour,
+                           width=width)
+    return np.asarray(picture).copy()
 
 
 def fit(image: Image.Image, box: int) -> Image.Image:
