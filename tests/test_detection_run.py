@@ -22,9 +22,14 @@ from expand.augment.checks import Checks
 from expand.config import AugmentConfig, ExpandConfig, preset
 from expand.errors import ConfigError
 from expand.io.discover import discover
+from expand.io.storage import open_store
+from expand.run.labels import read_targets
 from expand.run.runner import expand_dataset
 from expand.run.splits import Split
+from expand.tools.inspection import inspect_output
+from expand.tools.preview import drawn_tile, preview
 from expand.tools.replay import load_run, replay
+from expand.tools.sheet import display, fit
 from tests.conftest import snapshot
 from tests.test_cli import expand
 
@@ -261,6 +266,8 @@ def test_replay_remakes_each_output_and_its_label(tmp_path: Path) -> None:
     (bad,) = [r for r in replay(load_run(out / "masks"), None) if not r.ok]
     assert bad.file_name == "images/shape_0001.png__aug0001.png"
     assert "label file masks/shape_0001.png__aug0001.png has sha256" in bad.explain()
+    (named,) = replay(load_run(out / "masks"), [str(label)])  # a label names its output
+    assert named.file_name == bad.file_name and not named.ok
 
 
 @pytest.mark.slow
@@ -289,3 +296,27 @@ def test_sigkill_then_the_same_command_gives_the_bytes_of_a_run_never_stopped(
                        stdin=subprocess.DEVNULL)
         assert _outputs(out) == expected, f"trial {trial}"
     assert hits, "a kill should land in the middle of a run"
+
+
+def test_preview_and_inspect_draw_the_targets_on_their_tiles(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    truth = _dataset(src, Layout.YOLO, 2)
+    config = ExpandConfig(src=src, out=out, copies=2, augment=GEOMETRY, seed=7)
+    sheet, cells, unreadable = preview(config, per_class=2, variants=2, cell=128)
+    assert not unreadable and len(cells) == 2 * 3
+    first = cells[0]
+    source = np.asarray(Image.open(src / "images" / "shape_0000.png").convert("RGB"))
+    box = tuple(first.box)
+    shown = np.asarray(sheet.convert("RGB").crop(box))
+    plain = np.asarray(fit(display(source, False), 128))
+    assert truth["images/shape_0000.png"] and not np.array_equal(shown, plain)
+    labels = read_targets(Layout.YOLO, open_store(src), "images/shape_0000.png", SIZE, None)
+    assert np.array_equal(shown, np.asarray(drawn_tile(source, False, 128, labels.targets)))
+    expand_dataset(config)
+    picture, cells, _, unreadable = inspect_output(load_run(out), per_class=2, cell=128)
+    assert not unreadable
+    name = "images/shape_0000.png__aug0000.png"
+    cell = next(c for c in cells if c.meta.get("file_name") == name)
+    written = np.asarray(Image.open(out / name).convert("RGB"))
+    drawn = np.asarray(picture.convert("RGB").crop(tuple(cell.box)))
+    assert not np.array_equal(drawn, np.asarray(fit(display(written, False), 128)))

@@ -5,6 +5,7 @@ document built from the manifest, and the names of label files (what DIR's rules
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -190,3 +191,40 @@ def coco_output(categories: Iterable[Mapping[str, Any]], rows: Iterable[Mapping[
     return coco_document(list(categories), [
         (coco_name(row["file_name"]), row["width"], row["height"],
          row["targets"].get("annotations") or []) for row in rows])
+
+
+def coco_targets(annotations: list[dict[str, Any]], file_name: str, size: tuple[int, int]
+                 ) -> ImageTargets:
+    """A manifest row's COCO annotations as targets, read by the same reader as SRC's document.
+
+    Raises:
+        AnnotationError: one of them is not a usable annotation.
+    """
+    document = {"images": [{"id": 1, "file_name": file_name, "width": size[0],
+                            "height": size[1]}],
+                "annotations": [{**annotation, "id": number, "image_id": 1}
+                                for number, annotation in enumerate(annotations, 1)],
+                "categories": [{"id": category} for category in
+                               sorted({a.get("category_id") for a in annotations}, key=str)]}
+    try:
+        source = read_coco(json.dumps(document).encode("utf-8"), file_name)
+    except DatasetLayoutError as exc:
+        raise AnnotationError(str(exc)) from None
+    if file_name in source.rejected:
+        raise AnnotationError(source.rejected[file_name])
+    return source.images[file_name][2] if file_name in source.images else ImageTargets()
+
+
+def output_targets(layout: Layout, out: Store, row: Mapping[str, Any], size: tuple[int, int]
+                   ) -> ImageTargets:
+    """An output's targets as DIR holds them (its label file, or its row's COCO annotations):
+    what inspect draws.
+
+    Raises:
+        AnnotationError: its label cannot be read.
+    """
+    shipped = None
+    if layout is Layout.COCO:
+        annotations = row["targets"].get("annotations") or []
+        shipped = coco_targets(annotations, coco_name(row["file_name"]), size)
+    return read_targets(layout, out, row["file_name"], size, shipped).targets

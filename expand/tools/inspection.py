@@ -14,11 +14,12 @@ from expand.augment.idg import Setting
 from expand.augment.params import keras_fired
 from expand.augment.transforms import CATALOGUE
 from expand.config import KERAS_SETTINGS, AugmentConfig
-from expand.errors import ImageReadError, NotLineArtError
+from expand.errors import AnnotationError, ImageReadError, NotLineArtError
 from expand.io.discover import spread
+from expand.run.labels import output_targets
 from expand.run.manifest import read_manifest
 from expand.run.worker import draw_copy, read_decoded, trace_or_skip
-from expand.tools.preview import describe
+from expand.tools.preview import describe, drawn_tile
 from expand.tools.replay import Run
 from expand.tools.sheet import (
     Cell,
@@ -148,6 +149,7 @@ def inspect_output(run: Run, per_class: int, cell: int,
         be read.
     """
     augment = run.config.augment
+    layout = run.config.annotated
     stats = Stats()
     redrawn: list[dict[str, Any]] = []
     for row in read_manifest(run.out, params=True):
@@ -176,7 +178,14 @@ def inspect_output(run: Run, per_class: int, cell: int,
                 continue
             name = row["source"].split("/")[-1]
             name += " orig" if row["copy"] is None else f" #{row['copy']}"
-            rows[label].append(Cell(fit(display(decoded.pixels, decoded.has_alpha), cell),
+            targets = None
+            if layout is not None:
+                height, width = decoded.pixels.shape[:2]
+                try:
+                    targets = output_targets(layout, run.out, row, (width, height))
+                except AnnotationError as exc:
+                    unreadable.append(str(exc))
+            rows[label].append(Cell(drawn_tile(decoded.pixels, decoded.has_alpha, cell, targets),
                                     [name, *describe(row["params"])[row["copy"] is None:]],
                                     {"class": label, "file_name": row["file_name"]}))
     columns = max(1, min(per_class, 8))

@@ -25,7 +25,13 @@ from expand.errors import (
 )
 from expand.io import codec
 from expand.io.storage import Location, Store, as_location, open_store
-from expand.run.labels import all_kept, label_output, read_coco_source, read_targets
+from expand.run.labels import (
+    all_kept,
+    label_file,
+    label_output,
+    read_coco_source,
+    read_targets,
+)
 from expand.run.layout import MANIFEST, RUN_FILE, read_run_file
 from expand.run.manifest import MANIFEST_SCHEMA_VERSION, READABLE_SCHEMAS, read_manifest
 from expand.run.splits import Split
@@ -261,7 +267,8 @@ def _json(value: Any) -> str:
 
 
 def replay(run: Run, files: list[str] | None) -> Iterator[Replayed]:
-    """Replay the named files (as given on the command line), or every row when `files` is None.
+    """Replay the named files (as given on the command line: outputs or their label files), or
+    every row when `files` is None.
 
     Raises:
         DatasetLayoutError: a named file is not in the manifest.
@@ -270,8 +277,11 @@ def replay(run: Run, files: list[str] | None) -> Iterator[Replayed]:
         yield from (replay_row(run, row) for row in read_manifest(run.out, params=True))
         return
     wanted = {_row_name(run.out, f): f for f in files}
-    rows = {row["file_name"]: row for row in read_manifest(run.out, params=True)
-            if row["file_name"] in wanted}
+    rows = {}
+    for row in read_manifest(run.out, params=True):
+        for name in (row["file_name"], label_file(row)):  # an output, or its label file
+            if name in wanted:
+                rows[name] = row
     for name, given in wanted.items():
         if name not in rows:
             raise DatasetLayoutError(f"{given}: not in {run.out.display(MANIFEST)}")
