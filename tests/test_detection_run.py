@@ -24,6 +24,7 @@ from expand.errors import ConfigError
 from expand.io.discover import discover
 from expand.io.storage import open_store
 from expand.run.labels import read_targets
+from expand.run.manifest import CHECK_KEYS, ROW_KEYS
 from expand.run.runner import expand_dataset
 from expand.run.splits import Split
 from expand.tools.inspection import inspect_output
@@ -137,7 +138,10 @@ def test_a_yolo_run_writes_a_label_per_image_and_copies_data_yaml(tmp_path: Path
     assert (out / "data.yaml").read_bytes() == (src / "data.yaml").read_bytes()
     rows = _rows(out)
     assert len(rows) == 4 * 6 and not (out / "README.md").exists()
-    assert json.loads((out / "run.json").read_text())["manifest_schema"] == 4
+    recorded = json.loads((out / "run.json").read_text())
+    assert recorded["manifest_schema"] == 4
+    assert recorded["config"]["layout"] == "yolo"  # detected (auto), and recorded
+    assert recorded["config"]["min_visibility"] == 0.25
     for row in rows:
         targets = row["targets"]
         assert isinstance(targets, dict)
@@ -164,6 +168,8 @@ def test_one_and_two_workers_write_the_same_bytes(tmp_path: Path, layout: Layout
     _run(src, tmp_path / "two", copies=3, workers=2)
     one = _outputs(tmp_path / "one")
     assert one == _outputs(tmp_path / "two")
+    keys = {tuple(row) for row in _rows(tmp_path / "one")}
+    assert keys == {(*ROW_KEYS, *CHECK_KEYS, "targets")}  # schema 4, masks (no checks) too
     labels = {"yolo": "labels/", "coco": "annotations.json", "masks": "masks/"}[layout.value]
     assert sum(name.startswith(labels) for name in one) == (1 if layout is Layout.COCO else 18)
 
@@ -320,3 +326,14 @@ def test_preview_and_inspect_draw_the_targets_on_their_tiles(tmp_path: Path) -> 
     written = np.asarray(Image.open(out / name).convert("RGB"))
     drawn = np.asarray(picture.convert("RGB").crop(tuple(cell.box)))
     assert not np.array_equal(drawn, np.asarray(fit(display(written, False), 128)))
+
+
+def test_more_copies_later_give_the_coco_document_of_one_run(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _dataset(src, Layout.COCO, 3)
+    _run(src, tmp_path / "grown", copies=1)
+    _run(src, tmp_path / "grown", copies=3)
+    _run(src, tmp_path / "once", copies=3)
+    assert _outputs(tmp_path / "grown") == _outputs(tmp_path / "once")
+    document = json.loads((tmp_path / "once" / "annotations.json").read_text())
+    assert len(document["images"]) == 9

@@ -293,8 +293,9 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded, traced: Traced | No
     extension = codec.FORMAT_EXTENSIONS[fmt]
     folder, name = posixpath.split(source.rel_path)
     height, width = decoded.pixels.shape[:2]
-    schema_3 = config.augment.any_checks()
     layout = config.annotated
+    # schema 3 and 4 (an annotated layout): every row has the check keys
+    schema_3 = config.augment.any_checks() or layout is not None
     if task.original:
         rel_file = posixpath.join(folder, original_name(name, extension))
         yield _Output(rel_file, encode_output(decoded.pixels, decoded, config), width, height,
@@ -313,7 +314,7 @@ def _render(task: Task, data: bytes, decoded: codec.Decoded, traced: Traced | No
         pixels, params, checked = draw_output(decoded, augment, config.seed, source.rel_path,
                                               copy, traced, streams, facts,
                                               None if mapper is None else mapper.objects)
-        if checked is None and schema_3:  # another class has checks: all rows have the keys
+        if checked is None and schema_3:  # no checks here, but every row has the keys
             checked = {"attempt": 0, "checks": None, "rejected": [], "failed": []}
         encoded = encode_output(pixels, decoded, config)
         rel_file = posixpath.join(folder, copy_name(name, copy, extension))
