@@ -364,12 +364,14 @@ def run(
     follow_symlinks: Annotated[Optional[bool], typer.Option(
         "--follow-symlinks/--no-follow-symlinks", show_default=False, rich_help_panel=RUN,
         help="Follow symbolic links in SRC [no].")] = None,
+    # Detection and segmentation datasets (docs/detection.md): left out of --help, which holds
+    # 60 lines; the layout is detected, and its errors name --layout.
     layout: Annotated[Optional[str], typer.Option(
-        "--layout", metavar="L", show_default=False, rich_help_panel=RUN,
+        "--layout", metavar="L", show_default=False, rich_help_panel=RUN, hidden=True,
         autocompletion=_completer(LAYOUTS),
         help="auto, classes, yolo, coco, masks [auto].")] = None,
     min_visibility: Annotated[Optional[float], typer.Option(
-        "--min-visibility", metavar="F", show_default=False, rich_help_panel=RUN,
+        "--min-visibility", metavar="F", show_default=False, rich_help_panel=RUN, hidden=True,
         help="Drop boxes less visible than this [0.25].")] = None,
     rebuild: Annotated[bool, typer.Option(
         rich_help_panel=RUN, help="Replace an earlier run of other settings.")] = False,

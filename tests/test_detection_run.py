@@ -93,6 +93,10 @@ def test_the_command_line_refuses_in_one_line(tmp_path: Path) -> None:
     assert "fill_mode: wrap" in done.stderr
     done = expand("run", tmp_path / "src", "--out", tmp_path / "out", "--layout", "voc")
     assert done.returncode == 2 and "layout: expected one of auto" in done.stderr
+    done = expand("run", tmp_path / "src", "--out", tmp_path / "out", "--layout", "masks",
+                  "--fill-mode", "constant")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--layout masks" in done.stderr and not (tmp_path / "out").exists()
 
 
 # --- discovery and the run -------------------------------------------------------------------

@@ -305,7 +305,7 @@ def _from_listing(store: Store, entries: list[tuple[str, bool]], layout: Layout)
     copied: tuple[str, ...] = ()
     if layout is not Layout.CLASSES:
         classes, top_files, copied = _layout_classes(store.location, layout, classes,
-                                                              top_files)
+                                                     top_files)
     entries = [(rel, is_dir) for rel, is_dir in entries if rel.split("/", 1)[0] in classes]
     if not classes:
         raise DatasetLayoutError(f"{store.location}: no class folders (expected "

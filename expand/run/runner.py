@@ -437,9 +437,9 @@ def _record(config: ExpandConfig, opened: _Opened, spool: ManifestSpool,
     reported = tuple(sorted(executed.skipped.values(), key=lambda s: s.source))
     if config.annotated is not None:
         _write_annotations(opened)
-    else:
-        write_card(opened.out, opened.dataset.classes)
     write_run_file(opened.out, _run_record(config, opened.dataset.classes, rows, reported))
+    if config.annotated is None:  # no card for an annotated layout's DIR (docs/detection.md)
+        write_card(opened.out, opened.dataset.classes)
     journal.remove()
     return _Recorded(rows, spool.duplicates(), reported)
 
