@@ -375,8 +375,8 @@ def test_a_mask_only_object_is_clipped_and_dropped_by_its_mask() -> None:
 def test_a_label_image_is_warped_with_the_images_fill_mode(
         fill_mode: FillMode, kwargs: dict[str, Any], seed: int, points: np.ndarray) -> None:
     config, params = drawn({**kwargs, "zoom_range": [1.0, 1.4]}, seed, fill_mode)
-    near_edge = points - points.min(axis=0) + 0.5  # at the frame's corner: the fill shows it
-    shape = raster([near_edge], (WIDTH, HEIGHT))
+    shape = raster([points], (WIDTH, HEIGHT))
+    shape[:, :32] = True  # a band along the left edge: what the fill modes bring in shows
     label = (shape * 300).astype(np.uint16)
     mapped, counts = copy_targets(ImageTargets(label_image=label), params, config,
                                   (WIDTH, HEIGHT), 0.25)
