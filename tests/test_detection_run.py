@@ -341,3 +341,21 @@ def test_more_copies_later_give_the_coco_document_of_one_run(tmp_path: Path) -> 
     assert _outputs(tmp_path / "grown") == _outputs(tmp_path / "once")
     document = json.loads((tmp_path / "once" / "annotations.json").read_text())
     assert len(document["images"]) == 9
+
+
+def test_an_image_without_a_label_file_has_no_objects_but_a_mask_is_needed(
+        tmp_path: Path) -> None:
+    src = tmp_path / "yolo"
+    _dataset(src, Layout.YOLO, 2)
+    (src / "labels" / "shape_0001.txt").unlink()
+    assert _run(src, tmp_path / "out-yolo", copies=2).exit_code == 0  # type: ignore[attr-defined]
+    for row in _rows(tmp_path / "out-yolo"):
+        if row["source"] == "images/shape_0001.png":
+            assert row["targets"]["kept"] == 0 and row["checks"] == {"objects": None}
+            assert (tmp_path / "out-yolo" / row["targets"]["file"]).read_bytes() == b""
+    src = tmp_path / "masks"
+    _dataset(src, Layout.MASKS, 2)
+    (src / "masks" / "shape_0001.png").unlink()
+    summary = _run(src, tmp_path / "out-masks", copies=2)
+    (skipped,) = summary.skipped  # type: ignore[attr-defined]
+    assert skipped.reason.startswith("masks/shape_0001.png: missing")

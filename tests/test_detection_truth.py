@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -160,7 +159,6 @@ def _yolo_objects(text: str) -> list[tuple[int, np.ndarray, np.ndarray | None]]:
     return objects
 
 
-@pytest.mark.slow
 def test_yolo_boxes_and_polygons_follow_each_copy(tmp_path: Path) -> None:
     _, out, truth = _run(Layout.YOLO, tmp_path)
     objects = 0
@@ -185,7 +183,6 @@ def _mask_near(mask: np.ndarray, ring: np.ndarray, where: str) -> None:
         assert _distance_to_edges(centres, ring).max() <= TOLERANCE, where
 
 
-@pytest.mark.slow
 def test_coco_boxes_polygons_and_rle_follow_each_copy(tmp_path: Path) -> None:
     _, out, truth = _run(Layout.COCO, tmp_path)
     index = COCO(str(out / "annotations.json"))
@@ -222,7 +219,6 @@ def test_coco_boxes_polygons_and_rle_follow_each_copy(tmp_path: Path) -> None:
     assert kinds == {"box", "polygon", "rle"}
 
 
-@pytest.mark.slow
 def test_semantic_masks_follow_each_copy_and_pair_by_name(tmp_path: Path) -> None:
     _, out, truth = _run(Layout.MASKS, tmp_path)
     images = sorted(p.relative_to(out / "images") for p in (out / "images").rglob("*.png"))
