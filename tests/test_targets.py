@@ -3,6 +3,7 @@ with the masks it warps and with the images the pipeline itself makes (issue 26,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,7 @@ from expand.config import AugmentConfig, FillMode
 WIDTH, HEIGHT = 192, 144  # not square: a width taken for a height shows
 
 
-def raster(rings: list[np.ndarray] | tuple[tuple[float, ...], ...], size: tuple[int, int]
-           ) -> np.ndarray:
+def raster(rings: Sequence[np.ndarray | tuple[float, ...]], size: tuple[int, int]) -> np.ndarray:
     """Pixels whose centre (j + 0.5, i + 0.5) lies inside (even-odd rule): the coordinate
     convention itself, with no library's rasteriser between it and the test."""
     width, height = size
