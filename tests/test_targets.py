@@ -3,6 +3,7 @@ with the masks it warps and with the images the pipeline itself makes (issue 26,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,7 @@ from expand.config import AugmentConfig, FillMode
 WIDTH, HEIGHT = 192, 144  # not square: a width taken for a height shows
 
 
-def raster(rings: list[np.ndarray] | tuple[tuple[float, ...], ...], size: tuple[int, int]
-           ) -> np.ndarray:
+def raster(rings: Sequence[np.ndarray | tuple[float, ...]], size: tuple[int, int]) -> np.ndarray:
     """Pixels whose centre (j + 0.5, i + 0.5) lies inside (even-odd rule): the coordinate
     convention itself, with no library's rasteriser between it and the test."""
     width, height = size
@@ -388,3 +388,28 @@ def test_a_label_image_is_warped_with_the_images_fill_mode(
     out = apply_params(image, params, config, has_alpha=False)[..., 0] >= 128
     assume(out.sum() >= 2500)
     assert iou(warped == 300, out) >= 0.95
+
+
+def test_an_object_across_the_horizon_of_a_perspective_is_cut_before_it() -> None:
+    """Forward map x -> x / (1 - x/50): the source's x = 50 goes to infinity. Of an object over
+    [20, 60], what the frame shows ([20, 33.3] -> [33.3, 100]) is kept, finite; its mapped
+    whole is unbounded, so any visibility threshold drops it."""
+    size = (100, 60)
+    forward = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-0.02, 0.0, 1.0]])
+    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    matrix = np.linalg.inv(shift) @ np.linalg.inv(forward) @ shift  # between pixel centres
+    ring = (20.0, 10.0, 60.0, 10.0, 60.0, 40.0, 20.0, 40.0)
+    mask = raster([ring], size)
+    targets = ImageTargets((Target(0, (20.0, 10.0, 60.0, 40.0), (ring,), mask),))
+    kept, counts = map_targets(targets, matrix, (False, False), size, "constant", 0.0)
+    assert counts.clipped == 1
+    target = _only(kept)
+    points = np.array(target.polygons[0]).reshape(-1, 2)
+    assert np.isfinite(points).all() and points[:, 0].min() == pytest.approx(100 / 3)
+    assert target.mask is not None
+    assert iou(target.mask, raster(target.polygons, size)) >= 0.95
+    image = image_of(mask)
+    seen = F.warp_perspective(image, matrix, "constant", 0.0, False)[..., 0] >= 128
+    assert iou(seen, raster(target.polygons, size)) >= 0.95
+    _, counts = map_targets(targets, matrix, (False, False), size, "constant", 0.01)
+    assert counts.dropped == 1

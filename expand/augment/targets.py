@@ -116,35 +116,44 @@ def _area(ring: np.ndarray) -> float:
 
 
 def _map_rings(rings: list[np.ndarray], forward: np.ndarray, size: tuple[int, int]
-               ) -> tuple[list[np.ndarray], float, float]:
-    """Source rings -> (the mapped rings clipped to the frame, their area inside, their whole
-    mapped area)."""
-    projective = forward[2, 0] != 0.0 or forward[2, 1] != 0.0
+               ) -> list[tuple[np.ndarray | None, float, float]]:
+    """Each source ring -> (the mapped ring clipped to the frame, or None if nothing is left; its
+    area inside; its whole mapped area). Every point goes through the map in one pass: only
+    rings that leave the frame (or cross a perspective's horizon) are clipped one by one."""
     width, height = size
-    clipped, inside, whole = [], 0.0, 0.0
-    for ring in rings:
-        if projective:
-            ring = _clip(ring, (float(forward[2, 0]), float(forward[2, 1]),
-                                float(forward[2, 2]) - _HORIZON))
-            if len(ring) < 3:
-                continue
-        mapped = _apply(forward, ring)
-        area = _area(mapped)
-        whole += area
-        if (mapped.min(axis=0) >= -_EDGE).all() and mapped[:, 0].max() <= width + _EDGE \
-                and mapped[:, 1].max() <= height + _EDGE:
-            cut, cut_area = mapped, area
-        else:
-            cut = mapped
-            for plane in _frame_planes(size):
-                cut = _clip(cut, plane)
-            cut_area = _area(cut)
-        # a crossing computed on the frame's edge may land a rounding error beyond it
-        cut = np.clip(cut, 0.0, (width, height))
-        if cut_area > 0.0:
-            clipped.append(cut)
-            inside += cut_area
-    return clipped, inside, whole
+    if forward[2, 0] != 0.0 or forward[2, 1] != 0.0:
+        plane = (float(forward[2, 0]), float(forward[2, 1]), float(forward[2, 2]) - _HORIZON)
+        rings = [_clip(ring, plane) for ring in rings]
+    counts = np.array([len(ring) if len(ring) >= 3 else 0 for ring in rings])
+    out: list[tuple[np.ndarray | None, float, float]] = [(None, 0.0, 0.0)] * len(rings)
+    used = np.flatnonzero(counts)
+    if len(used) == 0:
+        return out
+    points = np.concatenate([rings[i] for i in used])
+    starts = np.concatenate([[0], np.cumsum(counts[used])[:-1]])
+    mapped = _apply(forward, points)
+    following = np.arange(1, len(points) + 1)
+    following[starts[1:] - 1] = starts[:-1]
+    following[-1] = starts[-1]
+    x, y = mapped[:, 0], mapped[:, 1]
+    areas = np.abs(np.add.reduceat(x * y[following] - y * x[following], starts)) / 2.0
+    inside = np.logical_and.reduceat((x >= -_EDGE) & (x <= width + _EDGE) & (y >= -_EDGE)
+                                     & (y <= height + _EDGE), starts)
+    # a point a rounding error outside (a map's, or a crossing computed on the edge) is put on it
+    held = np.clip(mapped, 0.0, (width, height))
+    ends = np.append(starts[1:], len(points))
+    for index, first, last, area, whole in zip(used.tolist(), starts.tolist(), ends.tolist(),
+                                               areas.tolist(), inside.tolist()):
+        if whole:
+            out[index] = (held[first:last], area, area)
+            continue
+        cut = mapped[first:last]
+        for frame_plane in _frame_planes(size):
+            cut = _clip(cut, frame_plane)
+        cut_area = _area(cut)
+        out[index] = (np.clip(cut, 0.0, (width, height)) if cut_area > 0.0 else None,
+                      cut_area, area)
+    return out
 
 
 def _warp_mask(mask: np.ndarray, matrix: np.ndarray, flips: tuple[bool, bool],
@@ -226,22 +235,33 @@ def map_targets(targets: ImageTargets, matrix: np.ndarray, flips: tuple[bool, bo
     forward = _forward(matrix, flips, size)
     label = None if targets.label_image is None \
         else _warp_mask(targets.label_image, matrix, flips, fill_mode)
+    # every object's rings (its polygons, or its box's corners), mapped together
+    rings: list[np.ndarray] = []
+    first: list[int] = []
+    for target in targets.objects:
+        first.append(len(rings))
+        if target.polygons:
+            rings += [np.asarray(p, dtype=float).reshape(-1, 2) for p in target.polygons]
+        elif target.mask is None:
+            rings.append(_box_ring(target.box))
+    first.append(len(rings))
+    mapped = _map_rings(rings, forward, size)
     objects: list[Target] = []
     kept = clipped = dropped = 0
-    for target in targets.objects:
+    for index, target in enumerate(targets.objects):
         mask = None if target.mask is None else _warp_mask(target.mask, matrix, flips, fill_mode)
         polygons: tuple[tuple[float, ...], ...] = ()
         box: tuple[float, float, float, float] | None
-        if target.polygons or target.mask is None:
-            rings = [np.asarray(p, dtype=float).reshape(-1, 2) for p in target.polygons] \
-                or [_box_ring(target.box)]
-            cut, inside, whole = _map_rings(rings, forward, size)
-            visibility = inside / whole if whole > 0.0 else 0.0
+        if first[index] < first[index + 1]:
+            own = mapped[first[index]:first[index + 1]]
+            cut = [ring for ring, _, _ in own if ring is not None]
+            whole = sum(area for _, _, area in own)
+            visibility = sum(area for _, area, _ in own) / whole if whole > 0.0 else 0.0
             box = _bounds(cut) if cut else None
             if target.polygons:
                 polygons = tuple(tuple(ring.ravel().tolist()) for ring in cut)
         else:
-            assert mask is not None
+            assert target.mask is not None and mask is not None
             visibility = _mask_visibility(target.mask, forward, size)
             box = _mask_box(mask)
         if box is None or visibility <= 0.0 or visibility < min_visibility:
