@@ -393,6 +393,7 @@ def run_once(method: str, layout: str, src: Path, out: Path, copies: int, config
              env: dict[str, str]) -> dict[str, Any]:
     from bench.run import TreeMonitor
 
+    expected = copies * sum(1 for p in (src / "images").rglob("*") if p.is_file())
     shutil.rmtree(out, ignore_errors=True)
     os.sync()
     started = time.perf_counter()
@@ -414,6 +415,9 @@ def run_once(method: str, layout: str, src: Path, out: Path, copies: int, config
         work = float(json.loads(stdout.strip().splitlines()[-1])["work_s"])
     counts = written(layout, out)
     shutil.rmtree(out, ignore_errors=True)
+    if counts["images"] != expected or counts["labels"] != expected:
+        raise RuntimeError(f"{method} on {layout} wrote {counts['images']} images and "
+                           f"{counts['labels']} labels, not {expected} of each")
     return {"work_s": work, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 2**20, **counts}
 
 
