@@ -223,11 +223,14 @@ def _objects(layout: str, source: Any, width: int, height: int) -> tuple[list[An
     return boxes, classes, rings, owners, objects, masks
 
 
-def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, int, int, list[Any]]]:
+Job = tuple[str, str, str, str, str, int, int, Any]
+
+
+def _source(job: Job) -> list[tuple[str, int, int, list[Any]]]:
     """All copies of one source: images and labels written; COCO entries returned."""
     import numpy as np
 
-    layout, image_path, label_path, out_stem, copies, seed, coco = job
+    layout, image_path, label_path, out_root, out_stem, copies, seed, coco = job
     pixels = _read(image_path)
     height, width = pixels.shape[:2]
     extension = os.path.splitext(image_path)[1]
@@ -239,9 +242,9 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
         for copy in range(copies):
             out = transform(image=pixels, mask=label)
             name = f"{out_stem}__aug{copy:04d}"
-            _write(os.path.join(OUT_ROOT, "images", name + extension),
+            _write(os.path.join(out_root, "images", name + extension),
                    _encode(out["image"], extension))
-            _write(os.path.join(OUT_ROOT, "masks", name + ".png"), _encode(out["mask"], ".png"))
+            _write(os.path.join(out_root, "masks", name + ".png"), _encode(out["mask"], ".png"))
         return entries
     if layout == "yolo":
         with open(label_path, encoding="utf-8") as handle:
@@ -258,7 +261,7 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
                         keypoints=points, **extra)
         kept_rings = _polygons(objects, owners, out["keypoints"], lengths, width, height)
         name = f"{out_stem}__aug{copy:04d}"
-        _write(os.path.join(OUT_ROOT, "images", name + extension),
+        _write(os.path.join(out_root, "images", name + extension),
                _encode(out["image"], extension))
         if layout == "yolo":
             lines = []
@@ -270,7 +273,7 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
                 for ring in object_rings:
                     normal = ring / (width, height)
                     lines.append(f"{category} " + " ".join(f"{v:.6f}" for v in normal.ravel()))
-            _write(os.path.join(OUT_ROOT, "labels", name + ".txt"),
+            _write(os.path.join(out_root, "labels", name + ".txt"),
                    "".join(line + "\n" for line in lines).encode())
             continue
         from pycocotools import mask as mask_utils
@@ -290,7 +293,7 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
                                 "segmentation": [[float(v) for v in r.ravel()]
                                                  for r in object_rings]})
         for (category, _), area, warped in zip(masks, areas, out.get("masks", [])):
-            visible = float(warped.sum())
+            visible = float(warped.sum())  # against the source's area: zoom moves it a little
             if visible == 0 or visible / area < MIN_VISIBILITY:
                 continue
             rle = mask_utils.encode(np.asfortranarray(warped.astype(np.uint8)))
@@ -303,9 +306,6 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
     return entries
 
 
-OUT_ROOT = ""  # the anchor's output folder, set before the pool forks
-
-
 def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -> float:
     """Run the anchor on one dataset; returns the time its libraries were imported."""
     import multiprocessing
@@ -314,9 +314,7 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
     import cv2  # noqa: F401
     import numpy  # noqa: F401
 
-    global OUT_ROOT
     imported = time.perf_counter()
-    OUT_ROOT = str(out)
     images = sorted(p for p in (src / "images").rglob("*") if p.is_file())
     coco: dict[str, list[Any]] = {}
     categories: list[Any] = []
@@ -329,7 +327,7 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
         for annotation in document["annotations"]:
             coco[names[annotation["image_id"]]].append(annotation)
     folders = {"yolo": "labels", "masks": "masks", "coco": None}
-    jobs = []
+    jobs: list[Job] = []
     for seed, path in enumerate(images):
         rel = path.relative_to(src / "images")
         label = ""
@@ -340,7 +338,7 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
         for folder in ("images", folders[layout]):
             if folder:
                 (out / folder / rel.parent).mkdir(parents=True, exist_ok=True)
-        jobs.append((layout, str(path), label, rel.as_posix(), copies, seed,
+        jobs.append((layout, str(path), label, str(out), rel.as_posix(), copies, seed,
                      coco.get(rel.as_posix())))
     entries: list[tuple[str, int, int, list[Any]]] = []
     chunk = max(1, min(4, len(jobs) // 12))
