@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from bench.detection_shapes import make_dataset
 from expand.annotations import Layout
@@ -16,6 +24,8 @@ from expand.errors import ConfigError
 from expand.io.discover import discover
 from expand.run.runner import expand_dataset
 from expand.run.splits import Split
+from expand.tools.replay import load_run, replay
+from tests.conftest import snapshot
 from tests.test_cli import expand
 
 
@@ -135,3 +145,147 @@ def test_a_yolo_run_writes_a_label_per_image_and_copies_data_yaml(tmp_path: Path
             source = src / "labels" / (Path(name).name.split("__")[0].rsplit(".", 1)[0] + ".txt")
             assert targets["kept"] == len(source.read_text().splitlines())
         assert targets["kept"] + targets["clipped"] == len(data.decode().splitlines())
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    return {k: v for k, v in snapshot(out).items() if not k.startswith(".expand")}
+
+
+@pytest.mark.parametrize("layout", [Layout.YOLO, Layout.COCO, Layout.MASKS])
+def test_one_and_two_workers_write_the_same_bytes(tmp_path: Path, layout: Layout) -> None:
+    src = tmp_path / "src"
+    _dataset(src, layout, 6)
+    _run(src, tmp_path / "one", copies=3, workers=1)
+    _run(src, tmp_path / "two", copies=3, workers=2)
+    one = _outputs(tmp_path / "one")
+    assert one == _outputs(tmp_path / "two")
+    labels = {"yolo": "labels/", "coco": "annotations.json", "masks": "masks/"}[layout.value]
+    assert sum(name.startswith(labels) for name in one) == (1 if layout is Layout.COCO else 18)
+
+
+def test_a_malformed_annotation_skips_its_image_in_one_line(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    _dataset(src, Layout.YOLO, 3)
+    (src / "labels" / "shape_0001.txt").write_text("0 0.5 0.5 0.2 0.2\n1 0.5 nan\n")
+    summary = _run(src, out, copies=2)
+    assert summary.exit_code == 1  # type: ignore[attr-defined]
+    (skipped,) = summary.skipped  # type: ignore[attr-defined]
+    assert skipped.source == "images/shape_0001.png"
+    assert skipped.reason.startswith("labels/shape_0001.txt:2:") and "\n" not in skipped.reason
+    assert {row["source"] for row in _rows(out)} == {"images/shape_0000.png",
+                                                     "images/shape_0002.png"}
+    assert not list((out / "labels").glob("shape_0001*"))
+
+
+def test_a_coco_annotation_that_is_wrong_skips_its_image(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    _dataset(src, Layout.COCO, 3)
+    document = json.loads((src / "annotations.json").read_text())
+    document["annotations"][0]["bbox"] = [1, 2, -5, 3]
+    (src / "annotations.json").write_text(json.dumps(document))
+    summary = _run(src, out, copies=2)
+    assert summary.exit_code == 1  # type: ignore[attr-defined]
+    (skipped,) = summary.skipped  # type: ignore[attr-defined]
+    assert skipped.source == "images/shape_0000.png" and "annotations.json" in skipped.reason
+    coco = json.loads((out / "annotations.json").read_text())
+    assert [image["file_name"] for image in coco["images"]] == [
+        f"shape_000{i}.png__aug000{c}.png" for i in (1, 2) for c in (0, 1)]
+    assert [a["id"] for a in coco["annotations"]] == list(range(1, len(coco["annotations"]) + 1))
+
+
+def _corner_object(src: Path) -> None:
+    """One source with one small object in a corner, which large shifts often move out."""
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    pixels = np.full((64, 64, 3), 90, np.uint8)
+    pixels[2:10, 2:10] = (230, 40, 40)
+    Image.fromarray(pixels).save(src / "images" / "a.png")
+    (src / "labels" / "a.txt").write_text("0 0.09375 0.09375 0.125 0.125\n")
+
+
+def test_a_copy_that_loses_every_object_is_drawn_again(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _corner_object(src)
+    shifts = AugmentConfig(width_shift_range=0.5, height_shift_range=0.5, fill_mode="constant")
+    _run(src, tmp_path / "off", copies=12, augment=replace(shifts, checks=Checks(min_objects=0)))
+    lost = [row for row in _rows(tmp_path / "off") if not row["targets"]["kept"] +
+            row["targets"]["clipped"]]
+    assert lost, "the shifts should lose the object in some copy"
+    _run(src, tmp_path / "on", copies=12, augment=shifts)
+    rows = _rows(tmp_path / "on")
+    assert any(row["rejected"] for row in rows)
+    for row in rows:
+        kept = row["targets"]["kept"] + row["targets"]["clipped"]
+        assert row["checks"] == {"objects": kept}
+        assert kept or row["failed"] == ["objects"]
+    redrawn = {row["copy"] for row in rows if row["attempt"]}
+    assert redrawn <= {row["copy"] for row in lost}  # a copy that kept it is not drawn again
+
+
+def test_a_missing_or_changed_label_is_made_again_and_prune_removes_labels(
+        tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    _dataset(src, Layout.YOLO, 3)
+    _run(src, out, copies=3)
+    expected = _outputs(out)
+    (out / "labels" / "shape_0000.png__aug0001.txt").unlink()
+    (out / "labels" / "shape_0001.png__aug0002.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    summary = _run(src, out, copies=3)
+    assert summary.redone == 2  # type: ignore[attr-defined]
+    assert _outputs(out) == expected
+    _run(src, out, copies=1, prune=True)
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [
+        f"shape_000{i}.png__aug0000.txt" for i in range(3)]
+
+
+def test_an_unrecorded_label_left_by_a_stopped_run_is_removed(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    _dataset(src, Layout.YOLO, 2)
+    _run(src, out, copies=2)
+    expected = _outputs(out)
+    (out / "labels" / "shape_0000.png__aug0007.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    (out / "labels" / "notes.txt").write_text("mine")
+    _run(src, out, copies=2)
+    assert _outputs(out) == {**expected, "labels/notes.txt": snapshot(out)["labels/notes.txt"]}
+
+
+def test_replay_remakes_each_output_and_its_label(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    for layout in (Layout.YOLO, Layout.COCO, Layout.MASKS):
+        _dataset(src / layout.value, layout, 2)
+        _run(src / layout.value, out / layout.value, copies=2, include_originals=True)
+        run = load_run(out / layout.value)
+        assert all(replayed.ok for replayed in replay(run, None)), layout
+    label = out / "masks" / "masks" / "shape_0001.png__aug0001.png"
+    label.write_bytes((out / "masks" / "masks" / "shape_0000.png__aug0001.png").read_bytes())
+    (bad,) = [r for r in replay(load_run(out / "masks"), None) if not r.ok]
+    assert bad.file_name == "images/shape_0001.png__aug0001.png"
+    assert "label file masks/shape_0001.png__aug0001.png has sha256" in bad.explain()
+
+
+@pytest.mark.slow
+def test_sigkill_then_the_same_command_gives_the_bytes_of_a_run_never_stopped(
+        tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _dataset(src, Layout.COCO, 40)
+    command = [sys.executable, "-m", "expand", "run", str(src), "--copies", "8",
+               "--rotation-range", "20", "--fill-mode", "constant", "--horizontal-flip",
+               "--workers", "2", "--quiet"]
+    started = time.monotonic()
+    subprocess.run([*command, "--out", str(tmp_path / "reference")], check=True, timeout=300,
+                   stdin=subprocess.DEVNULL)
+    duration = time.monotonic() - started
+    expected = _outputs(tmp_path / "reference")
+    hits = 0
+    for trial, share in enumerate((0.45, 0.6, 0.75)):
+        out = tmp_path / f"trial{trial}"
+        process = subprocess.Popen([*command, "--out", str(out)], start_new_session=True,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        time.sleep(share * duration)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        hits += not (out / "metadata.jsonl").exists()
+        subprocess.run([*command, "--out", str(out)], check=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+        assert _outputs(out) == expected, f"trial {trial}"
+    assert hits, "a kill should land in the middle of a run"

@@ -45,7 +45,7 @@ def read_coco(data: bytes, where: str) -> CocoSource:
     """
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested without end
         raise DatasetLayoutError(f"{where}: not a JSON document ({error})") from None
     if not isinstance(document, dict) or not isinstance(document.get("images"), list):
         raise DatasetLayoutError(f"{where}: not a COCO document (no 'images' list)")
@@ -57,6 +57,10 @@ def read_coco(data: bytes, where: str) -> CocoSource:
             isinstance(category, dict) and _is_int(category.get("id")) for category in categories):
         raise DatasetLayoutError(f"{where}: 'categories' is not a list of objects with an integer "
                                  "'id'")
+    try:  # they are written out verbatim, and the output is strict JSON
+        json.dumps(categories, allow_nan=False)
+    except ValueError:
+        raise DatasetLayoutError(f"{where}: 'categories' hold NaN or Infinity") from None
     category_ids = frozenset(category["id"] for category in categories)
 
     problems: list[str] = []
@@ -71,8 +75,8 @@ def read_coco(data: bytes, where: str) -> CocoSource:
             line = f"{where}: {label}: {error}"
             problems.append(line)
             named = image.get("file_name") if isinstance(image, dict) else None
-            if isinstance(named, str):
-                rejected.setdefault(named, line)
+            if isinstance(named, str) and named:
+                rejected.setdefault(PurePosixPath(named).as_posix(), line)
             continue
         names.add(name)
         by_id[image_id] = (name, width, height)
@@ -88,7 +92,7 @@ def read_coco(data: bytes, where: str) -> CocoSource:
         try:
             objects[name].append(_target(annotation, (width, height), category_ids))
         except ValueError as error:
-            line = f"{where}: {label} (image {name}): {error}"
+            line = f"{where}: {label} (image {_shown(name)}): {error}"
             problems.append(line)
             rejected.setdefault(name, line)
 
@@ -98,13 +102,23 @@ def read_coco(data: bytes, where: str) -> CocoSource:
                       rejected=rejected)
 
 
+def _shown(name: str) -> str:
+    """A file name in a problem line: as it is, or quoted and escaped if it would break the line."""
+    return name if name.isprintable() else repr(name)
+
+
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+def _numbers(values: list[Any]) -> bool:
+    """Finite ints and floats only: JSON's NaN, Infinity and huge integers are no coordinates."""
+    if not set(map(type, values)) <= {int, float}:  # type(): True is not a number here
+        return False
+    try:
+        return math.isfinite(math.fsum(values))
+    except (OverflowError, ValueError):  # an int beyond a float, inf - inf
+        return False
 
 
 def _image(image: object, names: set[str], by_id: Mapping[object, object]
@@ -119,9 +133,10 @@ def _image(image: object, names: set[str], by_id: Mapping[object, object]
         raise ValueError("a second image with this id")
     if not isinstance(name, str) or not name:
         raise ValueError("no 'file_name'")
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or "\\" in name:
+    path = PurePosixPath(name)  # "./a.jpg" and "a//b.jpg" name a.jpg and a/b.jpg
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in name:
         raise ValueError(f"file_name {name!r} is not a path inside images/")
+    name = path.as_posix()
     if name in names:
         raise ValueError(f"a second image named {name!r}")
     if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
@@ -135,7 +150,7 @@ def _target(annotation: dict[str, Any], size: tuple[int, int], category_ids: fro
     if not _is_int(category) or category not in category_ids:
         raise ValueError(f"category_id {category!r} is not one of the categories")
     bbox = annotation.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox))):
+    if not (isinstance(bbox, list) and len(bbox) == 4 and _numbers(bbox)):
         raise ValueError("'bbox' is not [x, y, width, height]")
     x, y, w, h = (float(value) for value in bbox)
     if w <= 0 or h <= 0:
@@ -159,9 +174,9 @@ def _target(annotation: dict[str, Any], size: tuple[int, int], category_ids: fro
     elif isinstance(segmentation, list):
         for ring in segmentation:
             if not (isinstance(ring, list) and len(ring) >= 6 and len(ring) % 2 == 0
-                    and all(map(_is_number, ring))):
+                    and _numbers(ring)):
                 raise ValueError("a polygon is not a flat list of at least 3 x, y points")
-        polygons = tuple(tuple(float(value) for value in ring) for ring in segmentation)
+        polygons = tuple(tuple(map(float, ring)) for ring in segmentation)
     else:
         raise ValueError(  # noqa: TRY004  (a file's fault, not a caller's)
             "'segmentation' is neither a list of polygons nor an RLE object")
@@ -183,12 +198,14 @@ def polygon_area(ring: Sequence[float]) -> float:
 def coco_annotation(target: Target) -> dict[str, Any]:
     """`target` as a COCO annotation, without id and image_id (coco_document gives them):
     polygons when it has them, else its mask as RLE (compressed counts), else the box only; area
-    = the polygons' area, the mask's pixel count, or the box's area."""
+    = the polygons' area, the mask's pixel count, or the box's area. Rings of fewer than 3 points
+    are left out: pycocotools reads a ring of 2 points as a box."""
     x0, y0, x1, y1 = target.box
+    rings = [ring for ring in target.polygons if len(ring) >= 6]
     segmentation: Any
-    if target.polygons:
-        segmentation = [[_round(value) for value in ring] for ring in target.polygons]
-        area = sum(polygon_area(ring) for ring in target.polygons)
+    if rings:
+        segmentation = [[_round(value) for value in ring] for ring in rings]
+        area = sum(polygon_area(ring) for ring in rings)
     elif target.mask is not None:
         segmentation = rle_encode(target.mask)
         area = int(target.mask.sum())

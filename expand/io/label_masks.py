@@ -54,9 +54,8 @@ def label_palette(data: bytes, where: str) -> bytes | None:
         AnnotationError: not a readable PNG.
     """
     image = _open(data, where)
-    if image.mode != "P" or image.palette is None:
-        return None
-    return bytes(image.palette.tobytes())
+    palette = image.getpalette("RGB") if image.mode == "P" else None
+    return None if palette is None else bytes(palette)
 
 
 def label_png(label: np.ndarray, palette: bytes | None = None) -> bytes:

@@ -54,12 +54,12 @@ def detect_layout(src: Path, asked: Layout | None) -> Layout:
         return asked
     images = _folder(src, "images")
     if asked is not None:
-        needs = {Layout.YOLO: "labels/ (one .txt per image)",
-                 Layout.MASKS: "masks/ (one label PNG per image)",
-                 Layout.COCO: "a COCO JSON at its top or in annotations/"}[asked]
+        needs = {Layout.YOLO: "labels/ folder (one .txt per image)",
+                 Layout.MASKS: "masks/ folder (one label PNG per image)",
+                 Layout.COCO: "COCO JSON (at its top or in annotations/)"}[asked]
         if not images:
-            raise DatasetLayoutError(f"--layout {asked.value}: {src} has no images/ folder (the "
-                                     f"{asked.value} layout is images/ and {needs})")
+            raise DatasetLayoutError(f"--layout {asked.value}: {src} has no images/ folder "
+                                     f"(layout {asked.value} keeps its images there)")
         present = (coco_json(src) is not None if asked is Layout.COCO
                    else _folder(src, "labels" if asked is Layout.YOLO else "masks"))
         if not present:

@@ -76,19 +76,21 @@ def _object(words: list[str], size: tuple[int, int]) -> Target:
 
 
 def _clip(value: float) -> float:
-    return min(max(value, 0.0), 1.0)
+    return min(max(value, 0.0), 1.0) + 0.0  # + 0.0: -0.0 would be written "-0.000000"
 
 
 def yolo_text(targets: ImageTargets, size: tuple[int, int]) -> str:
     """A YOLO label file of `targets` on an image of `size` (width, height): a box line for a
     box-only object, a polygon line for one with polygons (several rings are joined in order into
-    one, as YOLO holds one polygon a line), 6 decimals, clamped to 0..1. No objects: ""."""
+    one, as YOLO holds one polygon a line), 6 decimals, clamped to 0..1. No objects: "".
+    Rings of fewer than 3 points are left out: a 2-point line would read as a box."""
     width, height = size
     lines = []
     for target in targets.objects:
-        if target.polygons:
+        rings = [ring for ring in target.polygons if len(ring) >= 6]
+        if rings:
             points = [coordinate / (width if i % 2 == 0 else height)
-                      for ring in target.polygons for i, coordinate in enumerate(ring)]
+                      for ring in rings for i, coordinate in enumerate(ring)]
         else:
             x0, y0, x1, y1 = (_clip(target.box[0] / width), _clip(target.box[1] / height),
                               _clip(target.box[2] / width), _clip(target.box[3] / height))

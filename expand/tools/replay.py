@@ -6,16 +6,26 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from expand.annotations import ImageTargets, Layout
 from expand.augment.params import KERAS_PARAM_KEYS, AugmentParams
 from expand.augment.pipeline import apply_params
 from expand.augment.seeding import RANDOM_STREAMS_VERSION
-from expand.config import AugmentConfig, ExpandConfig
-from expand.errors import ConfigError, DatasetLayoutError, ImageReadError, StateError
+from expand.augment.targets import copy_targets
+from expand.config import DEFAULT_MIN_VISIBILITY, AugmentConfig, ExpandConfig
+from expand.errors import (
+    AnnotationError,
+    ConfigError,
+    DatasetLayoutError,
+    ImageReadError,
+    StateError,
+)
 from expand.io import codec
 from expand.io.storage import Location, Store, as_location, open_store
+from expand.run.labels import all_kept, label_output, read_coco_source, read_targets
 from expand.run.layout import MANIFEST, RUN_FILE, read_run_file
 from expand.run.manifest import MANIFEST_SCHEMA_VERSION, READABLE_SCHEMAS, read_manifest
 from expand.run.splits import Split
@@ -33,11 +43,13 @@ class Replayed:
     streams_agree: bool  # the row's params are what its random streams draw today
     #: the source and its SHA-256 today, when not the row's `source_sha256` (its bytes changed)
     source_changed: tuple[str, str] | None = None
+    #: an annotated layout: what is wrong with the output's labels (replayed, or in DIR), or ()
+    label_problems: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.replayed_sha256 == self.manifest_sha256 == self.on_disk_sha256 \
-            and self.streams_agree and self.source_changed is None
+            and self.streams_agree and self.source_changed is None and not self.label_problems
 
     def explain(self) -> str:
         """One line: what matched, or what did not."""
@@ -59,6 +71,7 @@ class Replayed:
                             "the run)")
         if not self.streams_agree:
             problems.append("the random streams no longer draw the row's params")
+        problems += self.label_problems
         return f"{self.file_name}: MISMATCH: " + "; ".join(problems)
 
 
@@ -74,6 +87,12 @@ class Run:
     @property
     def src(self) -> Store:
         return open_store(self.config.src, self.config.storage_options)
+
+    @cached_property
+    def coco_targets(self) -> dict[str, ImageTargets]:
+        """Layout coco: each source's targets, from SRC's document (read once, when asked)."""
+        document = read_coco_source(self.src)
+        return {f"images/{name}": image[2] for name, image in document.images.items()}
 
 
 def load_run(out: Location, src: Location | None = None,
@@ -136,7 +155,9 @@ def _settings(recorded: Any, out: Location, src: Location | None,
         preset=settings["preset"], per_class_target=settings.get("per_class_target"),
         max_image_pixels=settings.get("max_image_pixels"),
         follow_symlinks=bool(settings.get("follow_symlinks")),
-        split=Split(**settings["split"]) if settings.get("split") else None)
+        split=Split(**settings["split"]) if settings.get("split") else None,
+        layout=settings.get("layout", Layout.CLASSES.value),
+        min_visibility=settings.get("min_visibility", DEFAULT_MIN_VISIBILITY))
 
 
 def _row_name(out: Store, file: str) -> str:
@@ -169,10 +190,11 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
                                  f"{row['file_name']} ({exc}); if SRC moved or was given "
                                  "relative to another folder, pass --src") from None
     streams_agree = True
+    params = None
+    augment = config.augment.for_class(row["label"])
     if row["copy"] is None:
         pixels = decoded.pixels
     else:
-        augment = config.augment.for_class(row["label"])
         params = AugmentParams.from_dict(row["params"])
         pixels = apply_params(decoded.pixels, params, augment, decoded.has_alpha)
         redrawn = draw_params(decoded, augment, config.seed, row["source"], row["copy"],
@@ -186,9 +208,52 @@ def replay_row(run: Run, row: dict[str, Any]) -> Replayed:
         on_disk = None
     now = hashlib.sha256(data).hexdigest()
     pinned = row.get("source_sha256")  # absent in schema 1; null when the source was gone
+    labels = () if config.annotated is None else \
+        _label_problems(run, row, decoded, augment, params)
     return Replayed(row["file_name"], row["sha256"], hashlib.sha256(encoded.data).hexdigest(),
                     on_disk, streams_agree,
-                    (row["source"], now) if pinned is not None and pinned != now else None)
+                    (row["source"], now) if pinned is not None and pinned != now else None,
+                    labels)
+
+
+def _label_problems(run: Run, row: dict[str, Any], decoded: codec.Decoded,
+                    augment: AugmentConfig, params: AugmentParams | None) -> tuple[str, ...]:
+    """The output's labels made again from its source's (and the row's params), against the
+    row's `targets` entry and the label file in DIR."""
+    layout = run.config.annotated
+    assert layout is not None
+    height, width = decoded.pixels.shape[:2]
+    try:
+        source = read_targets(layout, run.src, row["source"], (width, height),
+                              run.coco_targets.get(row["source"]) if layout is Layout.COCO
+                              else None)
+    except AnnotationError as exc:
+        return (f"its source's labels cannot be read ({exc})",)
+    if params is None:
+        targets, counts = source.targets, all_kept(source.targets)
+    else:
+        targets, counts = copy_targets(source.targets, params, augment, (width, height),
+                                       run.config.min_visibility)
+    made = label_output(layout, row["file_name"], source, targets, counts, (width, height))
+    recorded = row.get("targets")
+    if not isinstance(recorded, dict):
+        return ("the row records no targets",)
+    problems = []
+    if _json(made.entry) != _json(recorded):
+        what = "label sha256" if made.entry.get("sha256") != recorded.get("sha256") else \
+            "annotations" if made.entry.get("annotations") != recorded.get("annotations") else \
+            "counts"
+        problems.append(f"its replayed targets differ from the manifest's ({what})")
+    if made.file is not None:
+        try:
+            label = hashlib.sha256(run.out.read_bytes(made.file)).hexdigest()
+        except (FileNotFoundError, IsADirectoryError):
+            problems.append(f"its label file {made.file} is missing from the output folder")
+        else:
+            if label != recorded.get("sha256"):
+                problems.append(f"its label file {made.file} has sha256 {label[:16]}…, not the "
+                                "manifest's (changed after the run)")
+    return tuple(problems)
 
 
 def _json(value: Any) -> str:
