@@ -1,7 +1,7 @@
 """Detection and segmentation: `expand` (2 workers) against Albumentations + OpenCV (2 processes)
 doing the same job on the same synthetic dataset (bench/detection_shapes.py), per layout.
 
-    PYTHONPATH=. python -m bench.detection [--rounds 5] [--layouts yolo,coco,masks]
+    PYTHONPATH=. python -m bench.detection [--rounds 5] [--layouts yolo,coco,masks,none]
         [--count 60] [--size 320x240] [--copies 10] [--methods expand,albumentations]
     PYTHONPATH=. python -m bench.detection anchor LAYOUT SRC OUT --copies N
 
@@ -11,6 +11,8 @@ fill), map the labels with each copy (boxes clipped and dropped below a visibili
 polygons as points, clipped to the frame; RLE and semantic masks warped with nearest
 neighbour), write each copy's JPEG (quality 90) and its label file, mask PNG, or its part of
 the COCO JSON, which is written once at the end. Both methods read and write the same layout.
+A reference row, `none`, does the same with the same images and no labels (`expand --layout
+classes`, the anchor without targets): what the labels cost each method.
 
 The anchor (`anchor`) is Albumentations 2 as its docs show targets: one `Compose` with
 `bbox_params` and `keypoint_params` (polygon vertices, `remove_invisible=False`), masks as
@@ -44,6 +46,9 @@ STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LAYOUTS = ("yolo", "coco", "masks")
+#: "none", a reference: the same images without labels (`expand --layout classes`, the anchor
+#: without targets), so that the table shows what the labels cost each method
+REFERENCE = "none"
 METHODS = ("expand", "albumentations")
 QUALITY = 90
 MIN_VISIBILITY = 0.25
@@ -237,6 +242,12 @@ def _source(job: Job) -> list[tuple[str, int, int, list[Any]]]:
     transform = _TRANSFORM
     transform.set_random_seed(seed)
     entries: list[tuple[str, int, int, list[Any]]] = []
+    if layout == REFERENCE:
+        for copy in range(copies):
+            name = f"{out_stem}__aug{copy:04d}"
+            _write(os.path.join(out_root, "images", name + extension),
+                   _encode(transform(image=pixels)["image"], extension))
+        return entries
     if layout == "masks":
         label = _read(label_path)
         for copy in range(copies):
@@ -326,7 +337,7 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
             coco[name] = []
         for annotation in document["annotations"]:
             coco[names[annotation["image_id"]]].append(annotation)
-    folders = {"yolo": "labels", "masks": "masks", "coco": None}
+    folders = {"yolo": "labels", "masks": "masks", "coco": None, REFERENCE: None}
     jobs: list[Job] = []
     for seed, path in enumerate(images):
         rel = path.relative_to(src / "images")
@@ -343,7 +354,7 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
     entries: list[tuple[str, int, int, list[Any]]] = []
     chunk = max(1, min(4, len(jobs) // 12))
     with multiprocessing.get_context("fork").Pool(processes, initializer=_init,
-                                                 initargs=(layout != "masks",)) as pool:
+                                                 initargs=(layout in ("yolo", "coco"),)) as pool:
         for found in pool.imap_unordered(_source, jobs, chunk):
             entries.extend(found)
     if layout == "coco":
@@ -363,9 +374,11 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
 def command(method: str, layout: str, src: Path, out: Path, copies: int, config: Path
             ) -> list[str]:
     if method == "expand":
-        return [sys.executable, "-m", "expand", str(src), "--out", str(out), "--layout", layout,
+        labels = ["--layout", "classes"] if layout == REFERENCE else \
+            ["--layout", layout, "--min-visibility", str(MIN_VISIBILITY)]
+        return [sys.executable, "-m", "expand", str(src), "--out", str(out), *labels,
                 "--workers", "2", "--copies", str(copies), "--config", str(config),
-                "--min-visibility", str(MIN_VISIBILITY), "--quality", str(QUALITY), "--json"]
+                "--quality", str(QUALITY), "--json"]
     return [sys.executable, "-m", "bench.detection", "anchor", layout, str(src), str(out),
             "--copies", str(copies)]
 
@@ -378,6 +391,8 @@ def written(layout: str, out: Path) -> dict[str, int]:
         labels = [p for p in (out / "labels").rglob("*.txt")]
         counts["labels"] = len(labels)
         counts["objects"] = sum(len(p.read_text().splitlines()) for p in labels)
+    elif layout == REFERENCE:
+        counts["labels"] = images  # none to write
     elif layout == "coco":
         document = json.loads((out / "annotations.json").read_text())
         counts["labels"] = len(document["images"])
@@ -422,7 +437,7 @@ def run_once(method: str, layout: str, src: Path, out: Path, copies: int, config
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "anchor":
         parser = argparse.ArgumentParser(prog="bench.detection anchor")
-        parser.add_argument("layout", choices=LAYOUTS)
+        parser.add_argument("layout", choices=(*LAYOUTS, REFERENCE))
         parser.add_argument("src", type=Path)
         parser.add_argument("out", type=Path)
         parser.add_argument("--copies", type=int, required=True)
@@ -433,7 +448,8 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--layouts", default=",".join(LAYOUTS))
+    parser.add_argument("--layouts", default=",".join((*LAYOUTS, REFERENCE)),
+                        help=f"{REFERENCE!r}: the same images without labels, a reference")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--count", type=int, default=60, help="source images per layout")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the sources")
@@ -456,8 +472,11 @@ def main() -> None:
         if not src.is_dir():
             part = src.with_name(layout + ".part")
             shutil.rmtree(part, ignore_errors=True)
-            make_dataset(part, Layout(layout), args.count, (width, height), seed=26,
-                         image_format="jpeg")
+            make_dataset(part, Layout.YOLO if layout == REFERENCE else Layout(layout), args.count,
+                         (width, height), seed=26, image_format="jpeg")
+            if layout == REFERENCE:  # the same images (the seed fixes them), no labels
+                shutil.rmtree(part / "labels")
+                (part / "data.yaml").unlink()
             part.rename(src)
         sources[layout] = src
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -511,7 +530,8 @@ def main() -> None:
                   f"{ratio or ' | '} |")
     (RESULTS / "detection-latest.json").write_text(json.dumps(report, indent=1) + "\n")
     for layout, ratio in report["ratios"].items():
-        state = "met" if ratio["speed"] >= 1.5 else "MISSED"
+        state = "a reference, no target" if layout == REFERENCE else \
+            "met" if ratio["speed"] >= 1.5 else "MISSED"
         print(f"- {layout}: expand (2 workers) vs Albumentations + OpenCV (2 processes) >= 1.5x: "
               f"{ratio['speed']:.2f} ({state})")
 
