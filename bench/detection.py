@@ -98,11 +98,12 @@ def _compose(objects: bool) -> Any:
 _TRANSFORM: Any = None  # each pool process's Compose, built once by _init (forked, not shared)
 
 
-def _init(objects: bool) -> None:
+def _init(objects: bool, one_thread: bool = True) -> None:
     import cv2
 
     global _TRANSFORM
-    cv2.setNumThreads(1)
+    if one_thread:
+        cv2.setNumThreads(1)
     _TRANSFORM = _compose(objects)
 
 
@@ -318,7 +319,8 @@ def _source(job: Job) -> list[tuple[str, int, int, list[Any]]]:
 
 
 def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -> float:
-    """Run the anchor on one dataset; returns the time its libraries were imported."""
+    """Run the anchor on one dataset; returns the time its libraries were imported. With one
+    process, OpenCV keeps its default threads, as bench.methods runs Albumentations."""
     import multiprocessing
 
     import albumentations  # noqa: F401  (imported before the clock starts, as bench.methods)
@@ -352,11 +354,17 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
         jobs.append((layout, str(path), label, str(out), rel.as_posix(), copies, seed,
                      coco.get(rel.as_posix())))
     entries: list[tuple[str, int, int, list[Any]]] = []
-    chunk = max(1, min(4, len(jobs) // 12))
-    with multiprocessing.get_context("fork").Pool(processes, initializer=_init,
-                                                 initargs=(layout in ("yolo", "coco"),)) as pool:
-        for found in pool.imap_unordered(_source, jobs, chunk):
-            entries.extend(found)
+    objects = layout in ("yolo", "coco")
+    if processes == 1:  # in this process, as a user's plain loop runs it
+        _init(objects, one_thread=False)
+        for job in jobs:
+            entries.extend(_source(job))
+    else:
+        chunk = max(1, min(4, len(jobs) // 12))
+        with multiprocessing.get_context("fork").Pool(processes, initializer=_init,
+                                                     initargs=(objects,)) as pool:
+            for found in pool.imap_unordered(_source, jobs, chunk):
+                entries.extend(found)
     if layout == "coco":
         listed: list[dict[str, Any]] = []
         written: list[dict[str, Any]] = []
@@ -371,8 +379,8 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
 
 # ---- the harness -----------------------------------------------------------------------------
 
-def command(method: str, layout: str, src: Path, out: Path, copies: int, config: Path
-            ) -> list[str]:
+def command(method: str, layout: str, src: Path, out: Path, copies: int, config: Path,
+            processes: int) -> list[str]:
     if method == "expand":
         labels = ["--layout", "classes"] if layout == REFERENCE else \
             ["--layout", layout, "--min-visibility", str(MIN_VISIBILITY)]
@@ -380,7 +388,7 @@ def command(method: str, layout: str, src: Path, out: Path, copies: int, config:
                 "--workers", "2", "--copies", str(copies), "--config", str(config),
                 "--quality", str(QUALITY), "--json"]
     return [sys.executable, "-m", "bench.detection", "anchor", layout, str(src), str(out),
-            "--copies", str(copies)]
+            "--copies", str(copies), "--processes", str(processes)]
 
 
 def written(layout: str, out: Path) -> dict[str, int]:
@@ -403,14 +411,14 @@ def written(layout: str, out: Path) -> dict[str, int]:
 
 
 def run_once(method: str, layout: str, src: Path, out: Path, copies: int, config: Path,
-             env: dict[str, str]) -> dict[str, Any]:
+             env: dict[str, str], processes: int) -> dict[str, Any]:
     from bench.run import TreeMonitor
 
     expected = copies * sum(1 for p in (src / "images").rglob("*") if p.is_file())
     shutil.rmtree(out, ignore_errors=True)
     os.sync()
     started = time.perf_counter()
-    process = subprocess.Popen(command(method, layout, src, out, copies, config),
+    process = subprocess.Popen(command(method, layout, src, out, copies, config, processes),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
     monitor = TreeMonitor(process.pid)
@@ -441,8 +449,9 @@ def main() -> None:
         parser.add_argument("src", type=Path)
         parser.add_argument("out", type=Path)
         parser.add_argument("--copies", type=int, required=True)
+        parser.add_argument("--processes", type=int, default=2)
         args = parser.parse_args(sys.argv[2:])
-        imported = anchor(args.layout, args.src, args.out, args.copies)
+        imported = anchor(args.layout, args.src, args.out, args.copies, args.processes)
         print(json.dumps({"import_s": imported - STARTED,
                           "work_s": time.perf_counter() - imported}))
         return
@@ -454,6 +463,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=60, help="source images per layout")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the sources")
     parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--anchor-processes", type=int, default=2,
+                        help="the anchor's processes (1: as bench.run runs Albumentations)")
     parser.add_argument("--scratch", type=Path, default=RESULTS / "detection-runs",
                         help="where the methods write (deleted after each run)")
     args = parser.parse_args()
@@ -484,7 +495,7 @@ def main() -> None:
     print(f"warm-up (not counted): every method once on {layouts[0]}", file=sys.stderr)
     for method in methods:
         run_once(method, layouts[0], sources[layouts[0]], args.scratch / "warm-up", args.copies,
-                 config, env)
+                 config, env, args.anchor_processes)
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         layout: {m: [] for m in methods} for layout in layouts}
     for round_index in range(args.rounds):
@@ -492,7 +503,8 @@ def main() -> None:
             shift = round_index % len(methods)
             for method in methods[shift:] + methods[:shift]:
                 result = run_once(method, layout, sources[layout],
-                                  args.scratch / f"{layout}-{method}", args.copies, config, env)
+                                  args.scratch / f"{layout}-{method}", args.copies, config, env,
+                                  args.anchor_processes)
                 runs[layout][method].append(result)
                 print(f"round {round_index + 1} {layout:6s} {method:15s} "
                       f"work {result['work_s']:6.2f} s  wall {result['wall_s']:6.2f} s  "
@@ -532,7 +544,9 @@ def main() -> None:
     for layout, ratio in report["ratios"].items():
         state = "a reference, no target" if layout == REFERENCE else \
             "met" if ratio["speed"] >= 1.5 else "MISSED"
-        print(f"- {layout}: expand (2 workers) vs Albumentations + OpenCV (2 processes) >= 1.5x: "
+        processes = "1 process" if args.anchor_processes == 1 else \
+            f"{args.anchor_processes} processes"
+        print(f"- {layout}: expand (2 workers) vs Albumentations + OpenCV ({processes}) >= 1.5x: "
               f"{ratio['speed']:.2f} ({state})")
 
 
