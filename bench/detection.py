@@ -1,7 +1,7 @@
 """Detection and segmentation: `expand` (2 workers) against Albumentations + OpenCV (2 processes)
 doing the same job on the same synthetic dataset (bench/detection_shapes.py), per layout.
 
-    PYTHONPATH=. python -m bench.detection [--rounds 5] [--layouts yolo,coco,masks]
+    PYTHONPATH=. python -m bench.detection [--rounds 5] [--layouts yolo,coco,masks,none]
         [--count 60] [--size 320x240] [--copies 10] [--methods expand,albumentations]
     PYTHONPATH=. python -m bench.detection anchor LAYOUT SRC OUT --copies N
 
@@ -11,6 +11,8 @@ fill), map the labels with each copy (boxes clipped and dropped below a visibili
 polygons as points, clipped to the frame; RLE and semantic masks warped with nearest
 neighbour), write each copy's JPEG (quality 90) and its label file, mask PNG, or its part of
 the COCO JSON, which is written once at the end. Both methods read and write the same layout.
+A reference row, `none`, does the same with the same images and no labels (`expand --layout
+classes`, the anchor without targets): what the labels cost each method.
 
 The anchor (`anchor`) is Albumentations 2 as its docs show targets: one `Compose` with
 `bbox_params` and `keypoint_params` (polygon vertices, `remove_invisible=False`), masks as
@@ -44,6 +46,9 @@ STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LAYOUTS = ("yolo", "coco", "masks")
+#: "none", a reference: the same images without labels (`expand --layout classes`, the anchor
+#: without targets), so that the table shows what the labels cost each method
+REFERENCE = "none"
 METHODS = ("expand", "albumentations")
 QUALITY = 90
 MIN_VISIBILITY = 0.25
@@ -93,11 +98,12 @@ def _compose(objects: bool) -> Any:
 _TRANSFORM: Any = None  # each pool process's Compose, built once by _init (forked, not shared)
 
 
-def _init(objects: bool) -> None:
+def _init(objects: bool, one_thread: bool = True) -> None:
     import cv2
 
     global _TRANSFORM
-    cv2.setNumThreads(1)
+    if one_thread:
+        cv2.setNumThreads(1)
     _TRANSFORM = _compose(objects)
 
 
@@ -223,25 +229,34 @@ def _objects(layout: str, source: Any, width: int, height: int) -> tuple[list[An
     return boxes, classes, rings, owners, objects, masks
 
 
-def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, int, int, list[Any]]]:
+Job = tuple[str, str, str, str, str, int, int, Any]
+
+
+def _source(job: Job) -> list[tuple[str, int, int, list[Any]]]:
     """All copies of one source: images and labels written; COCO entries returned."""
     import numpy as np
 
-    layout, image_path, label_path, out_stem, copies, seed, coco = job
+    layout, image_path, label_path, out_root, out_stem, copies, seed, coco = job
     pixels = _read(image_path)
     height, width = pixels.shape[:2]
     extension = os.path.splitext(image_path)[1]
     transform = _TRANSFORM
     transform.set_random_seed(seed)
     entries: list[tuple[str, int, int, list[Any]]] = []
+    if layout == REFERENCE:
+        for copy in range(copies):
+            name = f"{out_stem}__aug{copy:04d}"
+            _write(os.path.join(out_root, "images", name + extension),
+                   _encode(transform(image=pixels)["image"], extension))
+        return entries
     if layout == "masks":
         label = _read(label_path)
         for copy in range(copies):
             out = transform(image=pixels, mask=label)
             name = f"{out_stem}__aug{copy:04d}"
-            _write(os.path.join(OUT_ROOT, "images", name + extension),
+            _write(os.path.join(out_root, "images", name + extension),
                    _encode(out["image"], extension))
-            _write(os.path.join(OUT_ROOT, "masks", name + ".png"), _encode(out["mask"], ".png"))
+            _write(os.path.join(out_root, "masks", name + ".png"), _encode(out["mask"], ".png"))
         return entries
     if layout == "yolo":
         with open(label_path, encoding="utf-8") as handle:
@@ -258,7 +273,7 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
                         keypoints=points, **extra)
         kept_rings = _polygons(objects, owners, out["keypoints"], lengths, width, height)
         name = f"{out_stem}__aug{copy:04d}"
-        _write(os.path.join(OUT_ROOT, "images", name + extension),
+        _write(os.path.join(out_root, "images", name + extension),
                _encode(out["image"], extension))
         if layout == "yolo":
             lines = []
@@ -270,7 +285,7 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
                 for ring in object_rings:
                     normal = ring / (width, height)
                     lines.append(f"{category} " + " ".join(f"{v:.6f}" for v in normal.ravel()))
-            _write(os.path.join(OUT_ROOT, "labels", name + ".txt"),
+            _write(os.path.join(out_root, "labels", name + ".txt"),
                    "".join(line + "\n" for line in lines).encode())
             continue
         from pycocotools import mask as mask_utils
@@ -290,7 +305,7 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
                                 "segmentation": [[float(v) for v in r.ravel()]
                                                  for r in object_rings]})
         for (category, _), area, warped in zip(masks, areas, out.get("masks", [])):
-            visible = float(warped.sum())
+            visible = float(warped.sum())  # against the source's area: zoom moves it a little
             if visible == 0 or visible / area < MIN_VISIBILITY:
                 continue
             rle = mask_utils.encode(np.asfortranarray(warped.astype(np.uint8)))
@@ -303,20 +318,16 @@ def _source(job: tuple[str, str, str, str, int, int, Any]) -> list[tuple[str, in
     return entries
 
 
-OUT_ROOT = ""  # the anchor's output folder, set before the pool forks
-
-
 def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -> float:
-    """Run the anchor on one dataset; returns the time its libraries were imported."""
+    """Run the anchor on one dataset; returns the time its libraries were imported. With one
+    process, OpenCV keeps its default threads, as bench.methods runs Albumentations."""
     import multiprocessing
 
     import albumentations  # noqa: F401  (imported before the clock starts, as bench.methods)
     import cv2  # noqa: F401
     import numpy  # noqa: F401
 
-    global OUT_ROOT
     imported = time.perf_counter()
-    OUT_ROOT = str(out)
     images = sorted(p for p in (src / "images").rglob("*") if p.is_file())
     coco: dict[str, list[Any]] = {}
     categories: list[Any] = []
@@ -328,8 +339,8 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
             coco[name] = []
         for annotation in document["annotations"]:
             coco[names[annotation["image_id"]]].append(annotation)
-    folders = {"yolo": "labels", "masks": "masks", "coco": None}
-    jobs = []
+    folders = {"yolo": "labels", "masks": "masks", "coco": None, REFERENCE: None}
+    jobs: list[Job] = []
     for seed, path in enumerate(images):
         rel = path.relative_to(src / "images")
         label = ""
@@ -340,14 +351,20 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
         for folder in ("images", folders[layout]):
             if folder:
                 (out / folder / rel.parent).mkdir(parents=True, exist_ok=True)
-        jobs.append((layout, str(path), label, rel.as_posix(), copies, seed,
+        jobs.append((layout, str(path), label, str(out), rel.as_posix(), copies, seed,
                      coco.get(rel.as_posix())))
     entries: list[tuple[str, int, int, list[Any]]] = []
-    chunk = max(1, min(4, len(jobs) // 12))
-    with multiprocessing.get_context("fork").Pool(processes, initializer=_init,
-                                                 initargs=(layout != "masks",)) as pool:
-        for found in pool.imap_unordered(_source, jobs, chunk):
-            entries.extend(found)
+    objects = layout in ("yolo", "coco")
+    if processes == 1:  # in this process, as a user's plain loop runs it
+        _init(objects, one_thread=False)
+        for job in jobs:
+            entries.extend(_source(job))
+    else:
+        chunk = max(1, min(4, len(jobs) // 12))
+        with multiprocessing.get_context("fork").Pool(processes, initializer=_init,
+                                                     initargs=(objects,)) as pool:
+            for found in pool.imap_unordered(_source, jobs, chunk):
+                entries.extend(found)
     if layout == "coco":
         listed: list[dict[str, Any]] = []
         written: list[dict[str, Any]] = []
@@ -362,14 +379,16 @@ def anchor(layout: str, src: Path, out: Path, copies: int, processes: int = 2) -
 
 # ---- the harness -----------------------------------------------------------------------------
 
-def command(method: str, layout: str, src: Path, out: Path, copies: int, config: Path
-            ) -> list[str]:
+def command(method: str, layout: str, src: Path, out: Path, copies: int, config: Path,
+            processes: int) -> list[str]:
     if method == "expand":
-        return [sys.executable, "-m", "expand", str(src), "--out", str(out), "--layout", layout,
+        labels = ["--layout", "classes"] if layout == REFERENCE else \
+            ["--layout", layout, "--min-visibility", str(MIN_VISIBILITY)]
+        return [sys.executable, "-m", "expand", str(src), "--out", str(out), *labels,
                 "--workers", "2", "--copies", str(copies), "--config", str(config),
-                "--min-visibility", str(MIN_VISIBILITY), "--quality", str(QUALITY), "--json"]
+                "--quality", str(QUALITY), "--json"]
     return [sys.executable, "-m", "bench.detection", "anchor", layout, str(src), str(out),
-            "--copies", str(copies)]
+            "--copies", str(copies), "--processes", str(processes)]
 
 
 def written(layout: str, out: Path) -> dict[str, int]:
@@ -380,6 +399,8 @@ def written(layout: str, out: Path) -> dict[str, int]:
         labels = [p for p in (out / "labels").rglob("*.txt")]
         counts["labels"] = len(labels)
         counts["objects"] = sum(len(p.read_text().splitlines()) for p in labels)
+    elif layout == REFERENCE:
+        counts["labels"] = images  # none to write
     elif layout == "coco":
         document = json.loads((out / "annotations.json").read_text())
         counts["labels"] = len(document["images"])
@@ -390,13 +411,14 @@ def written(layout: str, out: Path) -> dict[str, int]:
 
 
 def run_once(method: str, layout: str, src: Path, out: Path, copies: int, config: Path,
-             env: dict[str, str]) -> dict[str, Any]:
+             env: dict[str, str], processes: int) -> dict[str, Any]:
     from bench.run import TreeMonitor
 
+    expected = copies * sum(1 for p in (src / "images").rglob("*") if p.is_file())
     shutil.rmtree(out, ignore_errors=True)
     os.sync()
     started = time.perf_counter()
-    process = subprocess.Popen(command(method, layout, src, out, copies, config),
+    process = subprocess.Popen(command(method, layout, src, out, copies, config, processes),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
     monitor = TreeMonitor(process.pid)
@@ -414,28 +436,35 @@ def run_once(method: str, layout: str, src: Path, out: Path, copies: int, config
         work = float(json.loads(stdout.strip().splitlines()[-1])["work_s"])
     counts = written(layout, out)
     shutil.rmtree(out, ignore_errors=True)
+    if counts["images"] != expected or counts["labels"] != expected:
+        raise RuntimeError(f"{method} on {layout} wrote {counts['images']} images and "
+                           f"{counts['labels']} labels, not {expected} of each")
     return {"work_s": work, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 2**20, **counts}
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "anchor":
         parser = argparse.ArgumentParser(prog="bench.detection anchor")
-        parser.add_argument("layout", choices=LAYOUTS)
+        parser.add_argument("layout", choices=(*LAYOUTS, REFERENCE))
         parser.add_argument("src", type=Path)
         parser.add_argument("out", type=Path)
         parser.add_argument("--copies", type=int, required=True)
+        parser.add_argument("--processes", type=int, default=2)
         args = parser.parse_args(sys.argv[2:])
-        imported = anchor(args.layout, args.src, args.out, args.copies)
+        imported = anchor(args.layout, args.src, args.out, args.copies, args.processes)
         print(json.dumps({"import_s": imported - STARTED,
                           "work_s": time.perf_counter() - imported}))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--layouts", default=",".join(LAYOUTS))
+    parser.add_argument("--layouts", default=",".join((*LAYOUTS, REFERENCE)),
+                        help=f"{REFERENCE!r}: the same images without labels, a reference")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--count", type=int, default=60, help="source images per layout")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the sources")
     parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--anchor-processes", type=int, default=2,
+                        help="the anchor's processes (1: as bench.run runs Albumentations)")
     parser.add_argument("--scratch", type=Path, default=RESULTS / "detection-runs",
                         help="where the methods write (deleted after each run)")
     args = parser.parse_args()
@@ -454,8 +483,11 @@ def main() -> None:
         if not src.is_dir():
             part = src.with_name(layout + ".part")
             shutil.rmtree(part, ignore_errors=True)
-            make_dataset(part, Layout(layout), args.count, (width, height), seed=26,
-                         image_format="jpeg")
+            make_dataset(part, Layout.YOLO if layout == REFERENCE else Layout(layout), args.count,
+                         (width, height), seed=26, image_format="jpeg")
+            if layout == REFERENCE:  # the same images (the seed fixes them), no labels
+                shutil.rmtree(part / "labels")
+                (part / "data.yaml").unlink()
             part.rename(src)
         sources[layout] = src
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -463,7 +495,7 @@ def main() -> None:
     print(f"warm-up (not counted): every method once on {layouts[0]}", file=sys.stderr)
     for method in methods:
         run_once(method, layouts[0], sources[layouts[0]], args.scratch / "warm-up", args.copies,
-                 config, env)
+                 config, env, args.anchor_processes)
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         layout: {m: [] for m in methods} for layout in layouts}
     for round_index in range(args.rounds):
@@ -471,7 +503,8 @@ def main() -> None:
             shift = round_index % len(methods)
             for method in methods[shift:] + methods[:shift]:
                 result = run_once(method, layout, sources[layout],
-                                  args.scratch / f"{layout}-{method}", args.copies, config, env)
+                                  args.scratch / f"{layout}-{method}", args.copies, config, env,
+                                  args.anchor_processes)
                 runs[layout][method].append(result)
                 print(f"round {round_index + 1} {layout:6s} {method:15s} "
                       f"work {result['work_s']:6.2f} s  wall {result['wall_s']:6.2f} s  "
@@ -509,8 +542,11 @@ def main() -> None:
                   f"{ratio or ' | '} |")
     (RESULTS / "detection-latest.json").write_text(json.dumps(report, indent=1) + "\n")
     for layout, ratio in report["ratios"].items():
-        state = "met" if ratio["speed"] >= 1.5 else "MISSED"
-        print(f"- {layout}: expand (2 workers) vs Albumentations + OpenCV (2 processes) >= 1.5x: "
+        state = "a reference, no target" if layout == REFERENCE else \
+            "met" if ratio["speed"] >= 1.5 else "MISSED"
+        processes = "1 process" if args.anchor_processes == 1 else \
+            f"{args.anchor_processes} processes"
+        print(f"- {layout}: expand (2 workers) vs Albumentations + OpenCV ({processes}) >= 1.5x: "
               f"{ratio['speed']:.2f} ({state})")
 
 

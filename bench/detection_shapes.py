@@ -30,9 +30,9 @@ from expand.annotations import Layout
 
 NAMES = ("circle", "rectangle", "triangle")
 CIRCLE_POINTS = 48
-#: distinct saturated fills, far from the grey background (RGB)
+#: distinct fills, far from the grey background and from black (a constant fill) (RGB)
 COLOURS = ((230, 40, 40), (40, 200, 60), (50, 80, 230), (240, 220, 30), (200, 40, 210),
-           (30, 210, 220), (250, 140, 20), (20, 20, 20))
+           (30, 210, 220), (250, 140, 20), (250, 250, 250))
 EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
 
 
