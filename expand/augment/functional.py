@@ -110,6 +110,19 @@ def _fill(cval: float, channels: int, has_alpha: bool) -> list[float]:
     return fill
 
 
+def warp_labels(labels: np.ndarray, matrix: np.ndarray, fill_mode: str) -> np.ndarray:
+    """A label image (H, W) by the image's inverse map and border rule, with nearest neighbour
+    (labels are never blended); a constant fill is 0, the background."""
+    height, width = labels.shape
+    projective = matrix[2, 0] != 0.0 or matrix[2, 1] != 0.0 or matrix[2, 2] != 1.0
+    resample = cv2.warpPerspective if projective else cv2.warpAffine
+    warped: np.ndarray = resample(
+        np.ascontiguousarray(labels), np.asarray(matrix if projective else matrix[:2], float),
+        (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+        borderMode=_BORDERS[fill_mode], borderValue=0)
+    return warped
+
+
 def warp(image: np.ndarray, matrix: np.ndarray, fill_mode: FillMode,
          fill: list[float]) -> np.ndarray:
     """One bilinear resample by an inverse map, affine (2x3) or projective (3x3); `fill`: a value

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from expand.annotations import ImageTargets, Target, TargetCounts
-from expand.augment.functional import _BORDERS, is_identity
+from expand.augment.functional import is_identity, warp_labels
 from expand.augment.params import AugmentParams
 from expand.augment.pipeline import geometry
 from expand.config import AugmentConfig
@@ -163,12 +163,7 @@ def _warp_mask(mask: np.ndarray, matrix: np.ndarray, flips: tuple[bool, bool],
     height, width = mask.shape
     work = mask.view(np.uint8) if mask.dtype == np.bool_ else mask
     if not is_identity(matrix, atol=1e-9):  # as the pipeline, which skips the identity
-        projective = matrix[2, 0] != 0.0 or matrix[2, 1] != 0.0 or matrix[2, 2] != 1.0
-        resample = cv2.warpPerspective if projective else cv2.warpAffine
-        work = resample(np.ascontiguousarray(work), np.asarray(matrix if projective
-                                                               else matrix[:2], dtype=float),
-                        (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                        borderMode=_BORDERS[fill_mode], borderValue=0)
+        work = warp_labels(work, matrix, fill_mode)
     if flips[0] or flips[1]:
         code = -1 if flips[0] and flips[1] else 1 if flips[0] else 0
         work = cv2.flip(np.ascontiguousarray(work), code)
