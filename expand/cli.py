@@ -446,7 +446,8 @@ def run(
                        "skips WebP files (it reads bmp, gif, jpeg and png)", err=True)
         if settings.preset == "default" and preset is None and not quiet:
             typer.echo("expand: no augmentation option given: using preset 'default' (small "
-                       "rotation, shift and zoom, horizontal flip; see --preset)", err=True)
+                       "rotation, shift and zoom, horizontal flip; a constant fill for boxes "
+                       "and polygons; see --preset)", err=True)
         if verbose:
             typer.echo("expand: settings: " + json.dumps(settings.determining(), sort_keys=True)
                        + f"; workers: {settings.workers}", err=True)

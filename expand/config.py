@@ -538,6 +538,9 @@ class ExpandConfig:
     storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     per_class_target: int | None = None
     split: Split | None = None  # the part of a split this run writes (expand.run.splits)
+    #: no augmentation option, config or preset was given: the `default` preset was chosen
+    #: for the user, so a layout may adapt it (run/labels.py); not part of the output's settings
+    default_implied: bool = field(default=False, compare=False, repr=False)
     #: how SRC holds its labels: "auto" (detected when the run opens SRC) or a Layout's value
     layout: str = "auto"
     #: the share of an object's mapped area that must stay in the frame for it to be kept
@@ -735,7 +738,8 @@ def resolve_config(
     file_augment = _augment_kwargs(file_data, where=where)
 
     name = preset_name or file_preset
-    if name is None and not cli_augment and config_file is None:
+    implied = name is None and not cli_augment and config_file is None
+    if implied:
         name = "default"
     augment = preset(name) if name is not None else {}
     augment.update(file_augment)
@@ -757,7 +761,7 @@ def resolve_config(
         run[RUN_KEYS.get(key, key)] = value
     try:
         return ExpandConfig(src=src, out=out, workers=workers, augment=AugmentConfig(**augment),
-                            preset=name, scheduler=scheduler,
+                            preset=name, scheduler=scheduler, default_implied=implied,
                             storage_options=dict(storage_options or {}), **run)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None

@@ -178,6 +178,24 @@ def test_one_and_two_workers_write_the_same_bytes(tmp_path: Path, layout: Layout
     assert sum(name.startswith(labels) for name in one) == (1 if layout is Layout.COCO else 18)
 
 
+def test_with_no_option_boxes_take_the_default_preset_with_a_constant_fill(tmp_path: Path
+                                                                           ) -> None:
+    """The default preset's reflect fill would copy objects in without their boxes: a YOLO run
+    with no augmentation option takes its geometry with a constant fill; masks keep reflect."""
+    for layout in (Layout.YOLO, Layout.MASKS):
+        src, out = tmp_path / f"src-{layout.value}", tmp_path / f"out-{layout.value}"
+        _dataset(src, layout, count=3)
+        done = expand("run", src, "--out", out, "--copies", "2")
+        assert done.returncode == 0, done.stderr
+        recorded = json.loads((out / "run.json").read_text())["config"]
+        fill = "constant" if layout is Layout.YOLO else "reflect"
+        assert recorded["augment"]["fill_mode"] == fill and recorded["layout"] == layout.value
+        assert recorded["augment"]["rotation_range"] == preset("default")["rotation_range"]
+    done = expand("run", tmp_path / "src-yolo", "--out", tmp_path / "out-2", "--preset",
+                  "default", "--fill-mode", "reflect")
+    assert done.returncode == 2 and "fill_mode: reflect" in done.stderr  # asked for: refused
+
+
 def test_a_malformed_annotation_skips_its_image_in_one_line(tmp_path: Path) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     _dataset(src, Layout.YOLO, 3)

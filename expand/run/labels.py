@@ -28,7 +28,8 @@ from expand.io.yolo import read_yolo, yolo_text
 def resolve_layout(config: ExpandConfig, src: Store) -> ExpandConfig:
     """`config` with its layout as SRC has it: detected under "auto" (a URL's SRC: the class
     layout, which needs no detection), checked when given. The config's refusals of settings
-    that cannot keep the layout's targets right then apply.
+    that cannot keep the layout's targets right then apply; the `default` preset, when chosen
+    for the user, takes a constant fill for boxes and polygons.
 
     Raises:
         DatasetLayoutError: SRC does not hold the layout asked for, or holds none clearly.
@@ -42,7 +43,14 @@ def resolve_layout(config: ExpandConfig, src: Store) -> ExpandConfig:
                                      "machine's file system")
         return replace(config, layout=Layout.CLASSES.value)
     layout = detect_layout(folder, asked)
-    return config if layout.value == config.layout else replace(config, layout=layout.value)
+    if layout.value == config.layout:
+        return config
+    if layout.has_objects and config.default_implied:
+        # The default's reflect fill would copy objects in without their boxes: boxes and
+        # polygons take the default's geometry with a constant fill (nothing was asked for).
+        return replace(config, layout=layout.value,
+                       augment=replace(config.augment, fill_mode="constant"))
+    return replace(config, layout=layout.value)
 
 
 def read_coco_source(src: Store) -> CocoSource:
