@@ -59,12 +59,10 @@ PANELS = ("Arguments", AUGMENTATION, RUN, OUTPUT, CLUSTER)
 
 EPILOG = ("\b\nExamples:\n"
           "  expand photos/train --out aug --copies 20 --rotation-range 40 --horizontal-flip\n"
-          "  expand preview photos/train --out sheet.png --preset medium\n"
-          "  expand s3://bucket/train --out s3://bucket/aug --scheduler tcp://HOST:8786\n\n"
-          "Subcommands: run (the default), preview, inspect, replay, config; a folder so named "
-          "is ./NAME. Keras's option names work too. A call meant for coreutils' expand (-t, "
-          "-i, text files) is handed to it. Exit codes: 0 done, 1 inputs skipped, 2 usage or "
-          "config error, 3 fatal, 130 interrupted.")
+          "  expand preview photos/train --out sheet.png --preset medium\n\n"
+          "Subcommands: run (default), preview, inspect, replay, config (./NAME: a folder). "
+          "Keras's names work too; coreutils' expand calls (-t, -i, text) go to it. Exit: 0 "
+          "done, 1 inputs skipped, 2 usage, 3 fatal, 130 interrupted.")
 
 
 class PanelCommand(TyperCommand):
@@ -364,14 +362,13 @@ def run(
     follow_symlinks: Annotated[Optional[bool], typer.Option(
         "--follow-symlinks/--no-follow-symlinks", show_default=False, rich_help_panel=RUN,
         help="Follow symbolic links in SRC [no].")] = None,
-    # Detection and segmentation datasets (docs/detection.md): left out of --help, which holds
-    # 60 lines; the layout is detected, and its errors name --layout.
+    # Detection and segmentation datasets (docs/detection.md).
     layout: Annotated[Optional[str], typer.Option(
-        "--layout", metavar="L", show_default=False, rich_help_panel=RUN, hidden=True,
+        "--layout", metavar="L", show_default=False, rich_help_panel=RUN,
         autocompletion=_completer(LAYOUTS),
         help="auto, classes, yolo, coco, masks [auto].")] = None,
     min_visibility: Annotated[Optional[float], typer.Option(
-        "--min-visibility", metavar="F", show_default=False, rich_help_panel=RUN, hidden=True,
+        "--min-visibility", metavar="F", show_default=False, rich_help_panel=RUN,
         help="Drop boxes less visible than this [0.25].")] = None,
     rebuild: Annotated[bool, typer.Option(
         rich_help_panel=RUN, help="Replace an earlier run of other settings.")] = False,

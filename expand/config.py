@@ -600,6 +600,11 @@ class ExpandConfig:
         if line_art:
             raise ConfigError(f"transforms: {line_art[0]} redraws the strokes, which its labels "
                               f"cannot follow; not for {what}")
+        if layout.has_objects and self.default_implied and self.augment.fill_mode != "constant":
+            # The default's reflect fill would copy objects in without their boxes: nothing was
+            # asked for, so boxes and polygons take its geometry with a constant fill.
+            object.__setattr__(self, "augment", replace(self.augment, fill_mode="constant"))
+            configs = (self.augment,)
         if layout.has_objects:
             filled = sorted({c.fill_mode for c in configs} & {"reflect", "wrap"})
             if filled:

@@ -43,14 +43,7 @@ def resolve_layout(config: ExpandConfig, src: Store) -> ExpandConfig:
                                      "machine's file system")
         return replace(config, layout=Layout.CLASSES.value)
     layout = detect_layout(folder, asked)
-    if layout.value == config.layout:
-        return config
-    if layout.has_objects and config.default_implied:
-        # The default's reflect fill would copy objects in without their boxes: boxes and
-        # polygons take the default's geometry with a constant fill (nothing was asked for).
-        return replace(config, layout=layout.value,
-                       augment=replace(config.augment, fill_mode="constant"))
-    return replace(config, layout=layout.value)
+    return config if layout.value == config.layout else replace(config, layout=layout.value)
 
 
 def read_coco_source(src: Store) -> CocoSource:
