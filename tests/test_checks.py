@@ -197,3 +197,26 @@ def test_train_reads_a_schema_3_manifest(tmp_path: Path) -> None:
     read = train_manifest(tmp_path / "out")
     assert read is not None and sorted(r.file_name for r in read) == \
         sorted(r["file_name"] for r in rows)
+
+
+def test_a_copy_with_lighter_ink_is_measured_against_its_own_ink(tmp_path: Path) -> None:
+    """ink_paper moves the ink toward the paper: the line-art checks measure the copy's strokes
+    against the copy's ink, so a lightened copy keeps the extent and holes of its drawing (against
+    the source's black, half-lightened strokes are under half covered and vanish)."""
+    from expand.augment.lineart import repaint, repainted
+    source = triangle(2.5)
+    polarity = trace(source).polarity
+    light = repaint(source, polarity, 0.6, 0.1)
+    assert enclosed_paper(coverage(light, polarity)) == 0  # what the checks saw before
+    own = coverage(light, repainted(polarity, 0.6, 0.1))
+    np.testing.assert_allclose(own, coverage(source, polarity), atol=0.05)  # repaint keeps it
+    assert enclosed_paper(own) == enclosed_paper(coverage(source, polarity)) == 1
+    src = _sources(tmp_path / "src")
+    lighter = [{"name": "ink_paper", "p": 1.0, "ink": [0.6, 0.6], "paper": [0.0, 0.0]}]
+    rows = _run(src, tmp_path / "out", {"topology": True, "min_extent_px": 3},
+                transforms=[*SMALL["transforms"], {"name": "pen", "width_px": [1.5, 1.5],
+                                                   "max_width_frac": 0.25}, *lighter],
+                rotation_range=0)
+    copies = [row for row in rows if row["copy"] is not None]
+    assert all(row["checks"]["holes"] == 1 and row["checks"]["extent"] >= 3 for row in copies)
+    assert not any(row["failed"] for row in copies)

@@ -32,9 +32,8 @@ def test_every_copy_the_preview_draws_keeps_its_topology_and_is_no_blob(
     original = preview_module.draw_output
 
     def spy(decoded: Any, augment: Any, seed: int, rel: str, copy: int, traced: Any,
-            streams: Any, facts: Any) -> Any:
-        pixels, params, checked = original(decoded, augment, seed, rel, copy, traced, streams,
-                                           facts)
+            *rest: Any) -> Any:
+        pixels, params, checked = original(decoded, augment, seed, rel, copy, traced, *rest)
         drawn.append((pixels, params, SourceFacts.of(decoded.pixels, traced)))
         return pixels, params, checked
 

@@ -162,7 +162,8 @@ def enclosed_paper(cover: np.ndarray) -> int:
 
 
 def measure(checks: Checks, copy: np.ndarray, facts: SourceFacts, has_alpha: bool,
-            matrix: np.ndarray, objects: int | None = None) -> dict[str, float | int | None]:
+            matrix: np.ndarray, objects: int | None = None,
+            polarity: lineart.Polarity | None = None) -> dict[str, float | int | None]:
     """The value of each check that is on (rounded for the manifest; null: not measured).
 
     Args:
@@ -171,6 +172,7 @@ def measure(checks: Checks, copy: np.ndarray, facts: SourceFacts, has_alpha: boo
         has_alpha: whether the last channel is alpha (left out of luma and differences).
         matrix: the copy's output → input map (geometry and placement), for in_frame.
         objects: the objects the copy keeps, None when its source has none (nothing to lose).
+        polarity: the copy's ink and paper (pipeline.copy_polarity), else the source's.
     """
     names = checks.names()
     values: dict[str, float | int | None] = {}
@@ -187,16 +189,16 @@ def measure(checks: Checks, copy: np.ndarray, facts: SourceFacts, has_alpha: boo
     if facts.traced is None:
         values.update({name: None for name in LINE_ART_CHECKS if name in names})
     else:
-        values.update(_line_art_values(names, copy, facts.traced))
+        values.update(_line_art_values(names, copy, polarity or facts.traced.polarity))
     if "objects" in names:
         values["objects"] = objects
     return values
 
 
 def _line_art_values(names: tuple[str, ...], copy: np.ndarray,
-                     traced: lineart.Traced) -> dict[str, float | int | None]:
+                     polarity: lineart.Polarity) -> dict[str, float | int | None]:
     values: dict[str, float | int | None] = {}
-    cover = lineart.coverage(copy, traced.polarity)
+    cover = lineart.coverage(copy, polarity)
     inked = cover >= _INK
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if "extent" in names:

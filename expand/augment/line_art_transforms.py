@@ -254,5 +254,9 @@ class InkPaper(PaperTransform[Levels]):
         return lineart.repaint(image, polarity, params.ink, params.paper)
 
     @classmethod
+    def repainted(cls, params: Levels, polarity: lineart.Polarity) -> lineart.Polarity:
+        return lineart.repainted(polarity, params.ink, params.paper)
+
+    @classmethod
     def caption(cls, params: Levels) -> str:
         return f"ink {short(params.ink)} paper {short(params.paper)}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -604,6 +604,21 @@ def _drawn(centre: _CentreLines, polarity: Polarity, like: np.ndarray, matrix: n
     if wobble is not None:
         xy = wobble.displace(xy)
     return _paint(_render(xy, centre.edges, out_size, width_px), polarity, like, ink, paper)
+
+
+def repainted(polarity: Polarity, ink: float, paper: float) -> Polarity:
+    """The polarity of a copy that `repaint` gave these fractions: its ink and paper colours,
+    what the per-output checks measure its coverage against."""
+    ink_level, paper_level = polarity.ink_level, polarity.paper_level
+    contrast = paper_level - ink_level
+    # the shifts as repaint's _paint computes them, for the same colours
+    shift_ink = (ink_level + ink * contrast) - ink_level
+    shift_paper = (paper_level - paper * contrast) - paper_level
+    return replace(polarity,
+                   ink=tuple(float(np.clip(np.float32(v) + np.float32(shift_ink), 0, 255))
+                             for v in polarity.ink),
+                   paper=tuple(float(np.clip(np.float32(v) + np.float32(shift_paper), 0, 255))
+                               for v in polarity.paper))
 
 
 def repaint(pixels: np.ndarray, polarity: Polarity, ink: float, paper: float) -> np.ndarray:

@@ -86,6 +86,17 @@ def output_map(params: AugmentParams, traced: lineart.Traced | None, width: int,
     return _stroke_plan(params, traced, matrix, width, height).matrix
 
 
+def copy_polarity(params: AugmentParams, traced: lineart.Traced) -> lineart.Polarity:
+    """The ink and paper of the copy these parameters make: the source's, as repainted by the
+    paper steps that fired (a copy with lighter ink keeps its strokes for the checks)."""
+    polarity = traced.polarity
+    for name, drawn in params.extra:
+        definition = CATALOGUE[name]
+        if drawn is not None and issubclass(definition, PaperTransform):
+            polarity = definition.repainted(drawn, polarity)
+    return polarity
+
+
 def _line_art_geometry(image: np.ndarray, params: AugmentParams, traced: lineart.Traced,
                        matrix: np.ndarray, projective: bool, has_alpha: bool) -> np.ndarray:
     """Redraw the strokes (a stroke step fired and changes something) or warp the pixels onto

@@ -210,3 +210,8 @@ class PaperTransform(Transform[P]):
     @classmethod
     def repaint(cls, image: np.ndarray, params: P, polarity: lineart.Polarity) -> np.ndarray:
         raise NotImplementedError
+
+    @classmethod
+    def repainted(cls, params: P, polarity: lineart.Polarity) -> lineart.Polarity:
+        """The ink and paper of a copy this step repainted (the checks measure against them)."""
+        raise NotImplementedError

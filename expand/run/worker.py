@@ -18,7 +18,7 @@ from expand.annotations import ImageTargets, TargetCounts
 from expand.augment.checks import SourceFacts, measure
 from expand.augment.lineart import Traced
 from expand.augment.params import AugmentParams, sample_params, stream_names
-from expand.augment.pipeline import apply_params, output_map, trace_source
+from expand.augment.pipeline import apply_params, copy_polarity, output_map, trace_source
 from expand.augment.seeding import SourceStreams, attempt_streams, source_key
 from expand.augment.targets import copy_targets
 from expand.config import PRESETS, AugmentConfig, ExpandConfig
@@ -152,7 +152,8 @@ def draw_checked(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_
                                    attempt)
         values = measure(checks, pixels, facts, decoded.has_alpha,
                          output_map(params, traced, width, height),
-                         None if objects is None else objects(params))
+                         None if objects is None else objects(params),
+                         None if traced is None else copy_polarity(params, traced))
         failed = checks.failing(values, facts.holes)
         if not failed or attempt + 1 == checks.max_attempts:
             return pixels, params, {"attempt": attempt, "checks": values, "rejected": rejected,
