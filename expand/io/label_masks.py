@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -14,6 +15,11 @@ from expand.errors import AnnotationError
 #: zlib level of written label PNGs: fixed, so the bytes depend on the labels only; labels are
 #: flat regions, which the fast level writes at about half the time of the default.
 LABEL_PNG_LEVEL = 1
+#: OpenCV's PNG settings for grey labels: no filter and run-length matches suit flat regions
+#: (several times faster than Pillow at the same level, files about as small)
+_GREY_PNG = (cv2.IMWRITE_PNG_COMPRESSION, LABEL_PNG_LEVEL,
+             cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
+             cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE)
 _EIGHT_BIT = frozenset({"1", "L", "P"})
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I"})
 
@@ -68,16 +74,16 @@ def label_png(label: np.ndarray, palette: bytes | None = None) -> bytes:
     if label.ndim != 2 or label.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"a label image is (H, W) uint8 or uint16, not {label.shape} "
                          f"{label.dtype}")
+    if palette is None:  # L or 16-bit grey
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(label), _GREY_PNG)
+        if not ok:
+            raise ValueError(f"OpenCV cannot write a {label.shape} label image as PNG")
+        return bytes(encoded)
     if label.dtype == np.uint16:
-        if palette is not None:
-            raise ValueError("a palette needs 8-bit labels")
-        image = Image.fromarray(np.ascontiguousarray(label, dtype="<u2"))  # I;16
-    elif palette is None:
-        image = Image.fromarray(np.ascontiguousarray(label))  # L
-    else:
-        height, width = label.shape
-        image = Image.frombytes("P", (width, height), np.ascontiguousarray(label).tobytes())
-        image.putpalette(palette)
+        raise ValueError("a palette needs 8-bit labels")
+    height, width = label.shape
+    image = Image.frombytes("P", (width, height), np.ascontiguousarray(label).tobytes())
+    image.putpalette(palette)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=LABEL_PNG_LEVEL)
     return buffer.getvalue()
