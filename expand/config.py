@@ -392,24 +392,28 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vertical_flip": True,
         "fill_mode": "nearest",
     },
-    # Line art (sketches, doodles, shapes, diagrams), version 2 (issue 23, chosen on drawings by
-    # other people, docs/line-art.md): any orientation, skew, aspect and a mild perspective, any
-    # size and position in the frame, strokes redrawn with a 1-2.5 px pen capped by the placed
-    # size, a hand wobble; copies thinner than 3 px, with a hole closed or opened, or a blob,
-    # drawn again. No flips beyond the mirror image: with full rotation a vertical flip is a
-    # mirror image turned upside down.
+    # Line art (sketches, doodles, shapes, diagrams), version 3 (issue 23, chosen on drawings by
+    # other people, docs/line-art.md): upright mostly (a full turn a third of the time; quarter
+    # turns and both flips), any skew, aspect and a mild perspective, any size and position in
+    # the frame, strokes redrawn with a 0.8-2 px pen capped by the placed size, a hand wobble,
+    # ink often lighter than the source's; copies thinner than 3 px, with a hole closed or
+    # opened, or a blob, drawn again.
     "line-art": {
         "rotation_range": 180.0,
+        "rotation_p": 0.35,
         "shear_range": 20.0,
         "zoom_range": [0.5, 2.0],
         "horizontal_flip": True,
+        "vertical_flip": True,
         "fill_mode": "constant",
         "transforms": [
             {"name": "perspective", "p": 0.5, "distortion": 0.15},
             {"name": "stroke_preserve"},
             {"name": "placement", "size": [0.35, 1.0]},
-            {"name": "pen", "width_px": [1.0, 2.5], "max_width_frac": 0.25},
+            {"name": "pen", "width_px": [0.8, 2.0], "max_width_frac": 0.25},
             {"name": "wobble", "p": 0.5, "amplitude": [0.0, 0.03], "wavelength": [0.4, 1.0]},
+            {"name": "rot90", "p": 0.5},
+            {"name": "ink_paper", "p": 0.7, "ink": [0.0, 0.5], "paper": [0.0, 0.0]},
         ],
         "checks": {"max_attempts": 4, "min_extent_px": 3, "topology": True,
                    "max_ink_fill_frac": 0.6},
@@ -480,7 +484,7 @@ CLASS_EXAMPLE: dict[str, tuple[str, dict[str, Any]]] = {
 #: Presets whose settings changed since they first shipped: run.json records the version (as
 #: `preset_version`), and a DIR made with another version of the preset is refused. A preset
 #: absent here is at version 1, which run.json leaves out (its bytes stay as they were).
-PRESET_VERSIONS: dict[str, int] = {"line-art": 2}
+PRESET_VERSIONS: dict[str, int] = {"line-art": 3}
 
 
 def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:

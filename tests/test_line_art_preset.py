@@ -1,6 +1,6 @@
-"""The line-art preset, version 2 (issue 23): what its preview shows passes its own line-art
-checks, a DIR made with version 1 is refused with --rebuild, the photo default on drawings is
-pointed out once, and inspect shows what the checks rejected (rates and a few drafts)."""
+"""The line-art preset (issue 23; now version 3): what its preview shows passes its own line-art
+checks, a DIR made with an earlier version is refused with --rebuild, the photo default on
+drawings is pointed out once, and inspect shows what the checks rejected (rates and drafts)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from expand.tools import preview as preview_module
 from expand.augment.checks import Checks, SourceFacts, measure
+from expand.augment.pipeline import copy_polarity, output_map
 from expand.cli import app
-from expand.config import PRESETS, resolve_config
+from expand.config import PRESET_VERSIONS, PRESETS, resolve_config
+from expand.tools import preview as preview_module
 from expand.tools.inspection import inspect_output
-from expand.augment.pipeline import output_map
 from expand.tools.replay import load_run
 
 runner = CliRunner()
@@ -48,32 +48,38 @@ def test_every_copy_the_preview_draws_keeps_its_topology_and_is_no_blob(
     for pixels, params, facts in drawn:
         height, width = pixels.shape[:2]
         values = measure(checks, pixels, facts, False,
-                         output_map(params, facts.traced, width, height))
+                         output_map(params, facts.traced, width, height), None,
+                         copy_polarity(params, facts.traced))
         assert checks.failing(values, facts.holes) == [], values
 
 
-def _old_preset_run(samples: Path, out: Path) -> None:
-    """A DIR as version 1 of the preset left it: run.json without preset_version."""
+def _old_preset_run(samples: Path, out: Path, version: int) -> None:
+    """A DIR as an earlier version of the preset left it (version 1: run.json without
+    preset_version)."""
     assert runner.invoke(app, ["run", str(samples), "--out", str(out), "--preset", "line-art",
                                "--copies", "1", "--workers", "1", "--quiet"]).exit_code == 0
     record = json.loads((out / "run.json").read_text())
-    assert record["config"].pop("preset_version") == 2
+    assert record["config"].pop("preset_version") == PRESET_VERSIONS["line-art"] == 3
+    if version > 1:
+        record["config"]["preset_version"] = version
     (out / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def test_a_dir_made_with_the_old_preset_is_refused_with_rebuild(samples_train: Path,
-                                                                tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_dir_made_with_an_old_preset_is_refused_with_rebuild(samples_train: Path,
+                                                               tmp_path: Path,
+                                                               version: int) -> None:
     out = tmp_path / "out"
-    _old_preset_run(samples_train, out)
+    _old_preset_run(samples_train, out, version)
     again = ["run", str(samples_train), "--out", str(out), "--preset", "line-art", "--copies",
              "1", "--workers", "1", "--quiet"]
     refused = runner.invoke(app, again)
     assert refused.exit_code == 2
-    assert "version 1 of the 'line-art' preset" in refused.output
+    assert f"version {version} of the 'line-art' preset" in refused.output
     assert "--rebuild" in refused.output and "Traceback" not in refused.output
     rebuilt = runner.invoke(app, [*again, "--rebuild"])
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert json.loads((out / "run.json").read_text())["config"]["preset_version"] == 2
+    assert json.loads((out / "run.json").read_text())["config"]["preset_version"] == 3
 
 
 def test_other_presets_record_no_version(samples_train: Path, tmp_path: Path) -> None:
