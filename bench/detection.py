@@ -1,5 +1,5 @@
-"""Detection and segmentation: `expand` (2 workers) against Albumentations + OpenCV (2 processes)
-doing the same job on the same synthetic dataset (bench/detection_shapes.py), per layout.
+"""Detection and segmentation: `expand` (2 workers) against Albumentations + OpenCV (1 process, as
+bench.run runs it; --anchor-processes 2 for a per-core comparison) doing the same job on the same synthetic dataset (bench/detection_shapes.py), per layout.
 
     PYTHONPATH=. python -m bench.detection [--rounds 5] [--layouts yolo,coco,masks,none]
         [--count 60] [--size 320x240] [--copies 10] [--methods expand,albumentations]
@@ -463,7 +463,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=60, help="source images per layout")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the sources")
     parser.add_argument("--copies", type=int, default=10)
-    parser.add_argument("--anchor-processes", type=int, default=2,
+    parser.add_argument("--anchor-processes", type=int, default=1,
                         help="the anchor's processes (1: as bench.run runs Albumentations)")
     parser.add_argument("--scratch", type=Path, default=RESULTS / "detection-runs",
                         help="where the methods write (deleted after each run)")
