@@ -60,9 +60,9 @@ PANELS = ("Arguments", AUGMENTATION, RUN, OUTPUT, CLUSTER)
 EPILOG = ("\b\nExamples:\n"
           "  expand photos/train --out aug --copies 20 --rotation-range 40 --horizontal-flip\n"
           "  expand preview photos/train --out sheet.png --preset medium\n\n"
-          "Subcommands: run (default), preview, inspect, replay, config (./NAME: a folder). "
-          "Keras's names work too; coreutils' expand calls (-t, -i, text) go to it. Exit: 0 "
-          "done, 1 inputs skipped, 2 usage, 3 fatal, 130 interrupted.")
+          "Subcommands: run (default), preview, inspect, replay, config. "
+          "Keras's names work too; coreutils' expand calls (-t, -i, text) go to it. "
+          "Exit codes: 0 done, 1 inputs skipped, 2 usage, 3 fatal, 130 interrupted.")
 
 
 class PanelCommand(TyperCommand):
