@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -121,9 +120,9 @@ def _clip(points: Any, width: int, height: int) -> Any:
             continue
         nxt = np.roll(points, -1, axis=0)
         nxt_inside = np.roll(inside, -1)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # parallel edges: never kept
             t = (bound - coord) / (nxt[:, axis] - coord)
-        crossing = points + t[:, None] * (nxt - points)
+            crossing = points + t[:, None] * (nxt - points)
         both = np.stack([points, crossing], axis=1).reshape(-1, 2)
         keep = np.stack([inside, inside != nxt_inside], axis=1).reshape(-1)
         points = both[keep]
@@ -412,21 +411,12 @@ def written(layout: str, out: Path) -> dict[str, int]:
 
 def run_once(method: str, layout: str, src: Path, out: Path, copies: int, config: Path,
              env: dict[str, str], processes: int) -> dict[str, Any]:
-    from bench.run import TreeMonitor
+    from bench.run import timed
 
     expected = copies * sum(1 for p in (src / "images").rglob("*") if p.is_file())
     shutil.rmtree(out, ignore_errors=True)
-    os.sync()
-    started = time.perf_counter()
-    process = subprocess.Popen(command(method, layout, src, out, copies, config, processes),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
-    monitor = TreeMonitor(process.pid)
-    stdout, stderr = process.communicate()
-    wall = time.perf_counter() - started
-    peak, cpu = monitor.stop()
-    if process.returncode != 0:
-        raise RuntimeError(f"{method} on {layout} failed ({process.returncode}):\n{stderr}")
+    stdout, wall, peak, cpu = timed(command(method, layout, src, out, copies, config, processes),
+                                    env, f"{method} on {layout}")
     if method == "expand":
         summary = json.loads(stdout)
         work = float(summary["elapsed_s"])

@@ -125,23 +125,34 @@ class TreeMonitor:
         return self.peak, sum(self._cpu.values()) / self.TICK
 
 
+def timed(cmd: list[str], env: dict[str, str], what: str) -> tuple[str, float, int, float]:
+    """Run one method's command into an emptied OUT: (stdout, wall seconds, peak RSS in bytes,
+    CPU seconds of its process tree).
+
+    Raises:
+        RuntimeError: it failed (`what` names it, with its stderr).
+    """
+    os.sync()
+    started = time.perf_counter()
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    monitor = TreeMonitor(process.pid)
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    peak, cpu = monitor.stop()
+    if process.returncode != 0:
+        raise RuntimeError(f"{what} failed ({process.returncode}):\n{stderr}")
+    return stdout, wall, peak, cpu
+
+
 def run_once(method: str, case: Case, src: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
     if method.startswith("floor"):
         # The limit: OpenBLAS on one thread, as `expand` sets for itself (launch._one_blas_thread).
         # Keras and Albumentations run as users run them.
         env = {"OPENBLAS_NUM_THREADS": "1", **env}
     shutil.rmtree(out, ignore_errors=True)
-    os.sync()
-    started = time.perf_counter()
-    process = subprocess.Popen(command(method, case, src, out), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                               env=env, cwd=ROOT)
-    monitor = TreeMonitor(process.pid)
-    stdout, stderr = process.communicate()
-    wall = time.perf_counter() - started
-    peak, cpu = monitor.stop()
-    if process.returncode != 0:
-        raise RuntimeError(f"{method} on {case.name} failed ({process.returncode}):\n{stderr}")
+    stdout, wall, peak, cpu = timed(command(method, case, src, out), env,
+                                    f"{method} on {case.name}")
     if method.startswith("expand-"):
         summary = json.loads(stdout)
         work = float(summary["elapsed_s"])
