@@ -250,6 +250,10 @@ def _print_summary(summary: RunSummary, as_json: bool, quiet: bool) -> None:
     per_class = ", ".join(f"{k}: {v}" for k, v in summary.images_per_class.items())
     target = f" (target {summary.per_class_target})" if summary.per_class_target else ""
     typer.echo(f"per class{target}: {per_class}; skipped: {len(summary.skipped)}")
+    if summary.objects is not None:
+        objects = summary.objects
+        typer.echo(f"objects in the copies: {objects['kept']} kept, {objects['clipped']} "
+                   f"clipped at the frame, {objects['dropped']} dropped")
     if summary.ignored:
         noun = "file that is not an image" if len(summary.ignored) == 1 else \
             "files that are not images"

@@ -158,6 +158,25 @@ def test_a_yolo_run_writes_a_label_per_image_and_copies_data_yaml(tmp_path: Path
             source = src / "labels" / (Path(name).name.split("__")[0].rsplit(".", 1)[0] + ".txt")
             assert targets["kept"] == len(source.read_text().splitlines())
         assert targets["kept"] + targets["clipped"] == len(data.decode().splitlines())
+    # the summary totals the copies' counts (originals are not copies)
+    copies = [row["targets"] for row in rows if row["copy"] is not None]
+    assert summary.objects == {  # type: ignore[attr-defined]
+        key: sum(int(t[key]) for t in copies) for key in ("kept", "clipped", "dropped")}
+    assert sum(summary.objects.values()) > 0  # type: ignore[attr-defined]
+
+
+def test_the_summary_counts_objects_for_boxes_only(tmp_path: Path) -> None:
+    for layout, counted in ((Layout.COCO, True), (Layout.MASKS, False)):
+        src, out = tmp_path / f"src-{layout.value}", tmp_path / f"out-{layout.value}"
+        _dataset(src, layout, 3)
+        done = expand("run", src, "--out", out, "--copies", "3", "--rotation-range", "20",
+                      "--fill-mode", "constant")
+        assert done.returncode == 0, done.stderr
+        assert ("objects in the copies:" in done.stdout) is counted, done.stdout
+        summary = json.loads(expand("run", src, "--out", tmp_path / f"j-{layout.value}",
+                                    "--copies", "3", "--rotation-range", "20", "--fill-mode",
+                                    "constant", "--json").stdout)
+        assert (summary["objects"] is not None) is counted
 
 
 def _outputs(out: Path) -> dict[str, str]:

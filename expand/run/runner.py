@@ -136,6 +136,9 @@ class RunSummary:
     #: every draft failed (their rows name the checks under `failed`)
     rejected: dict[str, int] = field(default_factory=dict)
     kept_failing: int = 0
+    #: boxes and polygons (YOLO, COCO) in the copies this run wrote: kept whole, clipped at the
+    #: frame, dropped (below --min-visibility or outside); None for other layouts
+    objects: dict[str, int] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -164,10 +167,15 @@ class RunSummary:
             "ignored": list(self.ignored),
             "rejected": self.rejected,
             "kept_failing": self.kept_failing,
+            "objects": self.objects,
             "exit_code": self.exit_code,
         }
 
 
+
+
+#: what happened to the objects of a copy, as its manifest row's `targets` counts them
+OBJECT_COUNTS = ("kept", "clipped", "dropped")
 
 
 #: Opens a run's executor (backends.open_executor, or a caller's own: tests, benchmarks).
@@ -390,6 +398,7 @@ class _Executed:
     written: int = 0  # counted from the answers: a source may fail in one task only
     rejected: Counter[str] = field(default_factory=Counter)  # drafts drawn again, by check
     kept_failing: int = 0
+    objects: Counter[str] = field(default_factory=Counter)  # in the copies written
 
 
 def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, new_dir: bool,
@@ -573,7 +582,9 @@ def _summarise(config: ExpandConfig, elapsed_s: float, opened: _Opened, found: E
                       sources_per_class={label: rows.sources.get(label, 0)
                                          for label in dataset.classes},
                       rejected=dict(sorted(executed.rejected.items())),
-                      kept_failing=executed.kept_failing)
+                      kept_failing=executed.kept_failing,
+                      objects=None if config.annotated is None or not config.annotated.has_objects
+                      else {name: executed.objects[name] for name in OBJECT_COUNTS})
 
 
 #: changed sources named one a line; more are summed up in one
@@ -622,6 +633,7 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: _AnyJournal,
     executed.unchanged += result.unchanged
     executed.rejected.update(dict(result.rejected))
     executed.kept_failing += result.kept_failing
+    executed.objects.update(dict(zip(OBJECT_COUNTS, result.objects)))
     if progress is not None:
         progress.advance(len(result.rows))
 
