@@ -396,8 +396,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # other people, docs/line-art.md): upright mostly (a full turn a third of the time; quarter
     # turns and both flips), any skew, aspect and a mild perspective, any size and position in
     # the frame, strokes redrawn with a 0.8-2 px pen capped by the placed size, a hand wobble,
-    # ink often lighter than the source's; copies thinner than 3 px, with a hole closed or
-    # opened, or a blob, drawn again.
+    # ink often lighter than the source's, and often stretched long and thin (a resized crop of
+    # any aspect: the placement fits the whole drawing back); copies thinner than 3 px, with a
+    # hole closed or opened, or a blob, drawn again.
     "line-art": {
         "rotation_range": 180.0,
         "rotation_p": 0.35,
@@ -414,6 +415,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             {"name": "wobble", "p": 0.5, "amplitude": [0.0, 0.03], "wavelength": [0.4, 1.0]},
             {"name": "rot90", "p": 0.5},
             {"name": "ink_paper", "p": 0.7, "ink": [0.0, 0.5], "paper": [0.0, 0.0]},
+            {"name": "random_resized_crop", "p": 0.7, "scale": [0.1, 1.0],
+             "ratio": [0.15, 6.0]},
         ],
         "checks": {"max_attempts": 4, "min_extent_px": 3, "topology": True,
                    "max_ink_fill_frac": 0.6},
