@@ -47,6 +47,16 @@ def read_coco(data: bytes, where: str) -> CocoSource:
         document = json.loads(data)
     except (ValueError, RecursionError) as error:  # RecursionError: nested without end
         raise DatasetLayoutError(f"{where}: not a JSON document ({error})") from None
+    return coco_source(document, where)
+
+
+def coco_source(document: Any, where: str) -> CocoSource:
+    """read_coco of a document already parsed (a manifest row's annotations are checked by the
+    same rules without a trip through JSON text).
+
+    Raises:
+        DatasetLayoutError: as read_coco.
+    """
     if not isinstance(document, dict) or not isinstance(document.get("images"), list):
         raise DatasetLayoutError(f"{where}: not a COCO document (no 'images' list)")
     annotations = document.get("annotations", [])

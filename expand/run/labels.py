@@ -5,7 +5,6 @@ document built from the manifest, and the names of label files (what DIR's rules
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from expand.annotations import ImageTargets, Layout, TargetCounts
 from expand.config import ExpandConfig
 from expand.errors import AnnotationError, DatasetLayoutError
 from expand.io import storage
-from expand.io.coco import CocoSource, coco_annotation, coco_document, read_coco
+from expand.io.coco import CocoSource, coco_annotation, coco_document, coco_source, read_coco
 from expand.io.discover import LABEL_FOLDERS
 from expand.io.label_masks import label_palette, label_png, read_label_png
 from expand.io.layouts import coco_json, detect_layout, label_file_for
@@ -208,7 +207,7 @@ def coco_targets(annotations: list[dict[str, Any]], file_name: str, size: tuple[
                 "categories": [{"id": category} for category in
                                sorted({a.get("category_id") for a in annotations}, key=str)]}
     try:
-        source = read_coco(json.dumps(document).encode("utf-8"), file_name)
+        source = coco_source(document, file_name)
     except DatasetLayoutError as exc:
         raise AnnotationError(str(exc)) from None
     if file_name in source.rejected:
