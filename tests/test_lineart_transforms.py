@@ -163,6 +163,59 @@ def test_each_drawn_value_changes_the_picture() -> None:
     assert left <= 1 and bottom >= SIZE - 1 and max(right - left, bottom - top) <= 0.5 * SIZE + 2
 
 
+def test_a_centred_placement_centres_the_drawing_at_its_own_size() -> None:
+    image, _ = _as("L", _source())
+    config = AugmentConfig(transforms=(T.Placement(size=(0.3, 0.3), centred_p=1.0,
+                                                   centred_size=(0.8, 0.8)),))
+    for copy in range(4):
+        out, params = _copy(image, config, False, copy)
+        assert params.get("placement") == LA.Place(0.8, 0.5, 0.5)
+        left, top, right, bottom = L.ink_bbox(out, L.detect_polarity(image)) or (0, 0, 0, 0)
+        assert abs((left + right) / 2 - SIZE / 2) <= 1 and abs((top + bottom) / 2 - SIZE / 2) <= 1
+        assert abs(max(right - left, bottom - top) - 0.8 * SIZE) <= WIDTH + 2
+
+
+def test_a_centred_share_draws_both_kinds_and_zero_keeps_the_streams() -> None:
+    half = AugmentConfig(transforms=(T.Placement(size=(0.3, 0.5), centred_p=0.5,
+                                                 centred_size=(0.8, 0.9)),))
+    key = source_key("c/a.png")
+    places = [sample_params(half, lambda name, copy=copy: rng_for(0, key, copy, name),
+                            (8, 8)).get("placement") for copy in range(200)]
+    centred = [p for p in places if isinstance(p, LA.Place) and (p.u, p.v) == (0.5, 0.5)]
+    assert 70 <= len(centred) <= 130
+    assert all(0.8 <= p.size <= 0.9 for p in centred)
+    assert all(isinstance(p, LA.Place) and 0.3 <= p.size <= 0.5 for p in places
+               if p not in centred)
+    # With centred_p = 0 (the default) nothing is drawn for the choice: the draws are those
+    # placement made before it had one (size, then u, v), so older configs keep their bytes.
+    plain = AugmentConfig(transforms=(T.Placement(size=(0.3, 0.5)),))
+    for copy in range(20):
+        drawn = sample_params(plain, lambda name, copy=copy: rng_for(0, key, copy, name), (8, 8))
+        rng = rng_for(0, key, copy, "placement")
+        assert drawn.get("placement") == LA.Place(float(rng.uniform(0.3, 0.5)),
+                                                  float(rng.uniform()), float(rng.uniform()))
+
+
+def test_centred_settings_are_recorded_only_when_set() -> None:
+    """A config written before placement had them records the same settings (run.json), so a
+    DIR it made still resumes; set ones are recorded and read back."""
+    plain = AugmentConfig(transforms=({"name": "placement", "size": [0.3, 0.5]},))
+    assert plain.to_dict()["transforms"] == [{"name": "placement", "p": 1.0, "size": [0.3, 0.5]}]
+    centred = AugmentConfig(transforms=({"name": "placement", "centred_p": 0.5,
+                                         "centred_size": [0.8, 0.9]},))
+    recorded = centred.to_dict()
+    assert recorded["transforms"][0]["centred_p"] == 0.5
+    assert recorded["transforms"][0]["centred_size"] == [0.8, 0.9]
+    assert AugmentConfig(**recorded) == centred
+
+
+@pytest.mark.parametrize("setting", [{"centred_p": 1.5}, {"centred_size": [0.0, 0.5]},
+                                     {"centred_size": [0.9, 0.5]}])
+def test_a_placement_with_a_bad_centred_setting_is_refused(setting: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match=f"placement.{next(iter(setting))}"):
+        AugmentConfig(transforms=({"name": "placement", **setting},))
+
+
 def test_ink_paper_moves_the_levels_by_fractions_of_the_contrast() -> None:
     image, _ = _as("L", _source())
     config = AugmentConfig(transforms=(T.InkPaper(),))
@@ -186,7 +239,9 @@ def test_the_line_art_preset_draws_within_its_bounds_from_its_own_streams() -> N
         assert draw.get("stroke_preserve") == B.Applied()  # p = 1
         place = draw.get("placement")
         assert isinstance(place, LA.Place) and 0 <= place.u <= 1 and 0 <= place.v <= 1
-        assert placement.size[0] <= place.size <= placement.size[1]
+        low, high = placement.centred_size if (place.u, place.v) == (0.5, 0.5) \
+            else placement.size
+        assert low <= place.size <= high
         wobble = draw.get("wobble")
         if wobble is not None:
             assert isinstance(wobble, LA.WobbleField)

@@ -163,16 +163,27 @@ class StrokeWobble(StrokeTransform[WobbleField]):
 @dataclass(frozen=True)
 class Placement(StrokeTransform[Place]):
     """After the rest of the geometry, the drawing is scaled so that its box spans `size` of
-    the frame (its longer side relative to the frame's), and put anywhere in the frame."""
+    the frame (its longer side relative to the frame's), and put anywhere in the frame; or,
+    with probability `centred_p`, centred at `centred_size`, as size-normalised datasets of
+    drawings keep them."""
 
     name: ClassVar[str] = "placement"
     params_type: ClassVar[type[Params]] = Place
+    added_later: ClassVar[tuple[str, ...]] = ("centred_p", "centred_size")
     size: Pair = (0.4, 0.95)
+    centred_p: float = 0.0
+    centred_size: Pair = (0.75, 0.9)
 
     def _check(self) -> None:
         self._set("size", pair_in(f"{self.name}.size", self.size, 0.0, 2.0, open_low=True))
+        self._set("centred_p", scalar_in(f"{self.name}.centred_p", self.centred_p, 0.0, 1.0))
+        self._set("centred_size", pair_in(f"{self.name}.centred_size", self.centred_size, 0.0,
+                                          2.0, open_low=True))
 
     def sample(self, rng: Rng, width: int, height: int) -> Place:
+        # No draw for the choice when it is off: configs without it keep their streams.
+        if self.centred_p > 0.0 and float(rng.uniform()) < self.centred_p:
+            return Place(uniform(rng, self.centred_size), 0.5, 0.5)
         return Place(uniform(rng, self.size), float(rng.uniform()), float(rng.uniform()))
 
     @classmethod

@@ -108,6 +108,9 @@ class Transform(Generic[P]):
     line_art: ClassVar[bool] = False
     #: Captioned with what may change a label (flips, turns, crops, erasing), before the rest.
     caption_first: ClassVar[bool] = False
+    #: Settings added after the transform was released: recorded only when set away from their
+    #: defaults, so that run.json, and the resume of a DIR made before them, stay as they were.
+    added_later: ClassVar[tuple[str, ...]] = ()
     p: float = 1.0
 
     def __post_init__(self) -> None:
@@ -124,6 +127,8 @@ class Transform(Generic[P]):
         data: dict[str, Any] = {"name": self.name}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in self.added_later and value == f.default:
+                continue
             data[f.name] = list(value) if isinstance(value, tuple) else value
         return data
 
