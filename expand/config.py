@@ -392,13 +392,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vertical_flip": True,
         "fill_mode": "nearest",
     },
-    # Line art (sketches, doodles, shapes, diagrams), version 3 (issue 23, chosen on drawings by
+    # Line art (sketches, doodles, shapes, diagrams), version 4 (issue 23, chosen on drawings by
     # other people, docs/line-art.md): upright mostly (a full turn a third of the time; quarter
-    # turns and both flips), any skew, aspect and a mild perspective, any size and position in
-    # the frame, strokes redrawn with a 0.8-2 px pen capped by the placed size, a hand wobble,
-    # ink often lighter than the source's, and often stretched long and thin (a resized crop of
-    # any aspect: the placement fits the whole drawing back); copies thinner than 3 px, with a
-    # hole closed or opened, or a blob, drawn again.
+    # turns and both flips), any skew and aspect, a mild perspective; half of the copies centred
+    # and filling most of the frame, as size-normalised datasets keep drawings, the rest anywhere
+    # and smaller; strokes redrawn with a 0.8-2 px pen capped by the placed size, a hand wobble,
+    # ink often lighter than the source's, and mostly stretched (a resized crop of any aspect:
+    # the placement fits the whole drawing back); copies thinner than 3 px, with a hole closed
+    # or opened, or a blob, drawn again.
     "line-art": {
         "rotation_range": 180.0,
         "rotation_p": 0.35,
@@ -410,12 +411,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "transforms": [
             {"name": "perspective", "p": 0.5, "distortion": 0.15},
             {"name": "stroke_preserve"},
-            {"name": "placement", "size": [0.35, 1.0]},
+            {"name": "placement", "size": [0.4, 0.8], "centred_p": 0.5,
+             "centred_size": [0.75, 0.9]},
             {"name": "pen", "width_px": [0.8, 2.0], "max_width_frac": 0.25},
             {"name": "wobble", "p": 0.5, "amplitude": [0.0, 0.03], "wavelength": [0.4, 1.0]},
             {"name": "rot90", "p": 0.5},
             {"name": "ink_paper", "p": 0.7, "ink": [0.0, 0.5], "paper": [0.0, 0.0]},
-            {"name": "random_resized_crop", "p": 0.7, "scale": [0.1, 1.0],
+            {"name": "random_resized_crop", "p": 0.9, "scale": [0.1, 1.0],
              "ratio": [0.15, 6.0]},
         ],
         "checks": {"max_attempts": 4, "min_extent_px": 3, "topology": True,
@@ -487,7 +489,7 @@ CLASS_EXAMPLE: dict[str, tuple[str, dict[str, Any]]] = {
 #: Presets whose settings changed since they first shipped: run.json records the version (as
 #: `preset_version`), and a DIR made with another version of the preset is refused. A preset
 #: absent here is at version 1, which run.json leaves out (its bytes stay as they were).
-PRESET_VERSIONS: dict[str, int] = {"line-art": 3}
+PRESET_VERSIONS: dict[str, int] = {"line-art": 4}
 
 
 def _augment_kwargs(raw: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Every preset, and one config listing every catalogue transform, keep their bytes on the samples.
 
 Recorded before the catalogue was redesigned (issue 22) so that the redesign, and any later one,
-is held to the same outputs. The line-art preset's versions 2 and 3 (issue 23) have their own
-records, preset-line-art_v2.json and _v3.json. Regenerate only on purpose, with a schema or stream version change:
+is held to the same outputs. The line-art preset's versions 2 to 4 (issue 23) have their own
+records, preset-line-art_v2.json to _v4.json. Regenerate only on purpose, with a schema or stream version change:
 EXPAND_WRITE_GOLDEN=1 pytest tests/test_golden_presets.py. Encoded bytes are compared when the
 codec libraries match the recorded versions; parameters and decoded pixels always are.
 """

@@ -59,13 +59,13 @@ def _old_preset_run(samples: Path, out: Path, version: int) -> None:
     assert runner.invoke(app, ["run", str(samples), "--out", str(out), "--preset", "line-art",
                                "--copies", "1", "--workers", "1", "--quiet"]).exit_code == 0
     record = json.loads((out / "run.json").read_text())
-    assert record["config"].pop("preset_version") == PRESET_VERSIONS["line-art"] == 3
+    assert record["config"].pop("preset_version") == PRESET_VERSIONS["line-art"] == 4
     if version > 1:
         record["config"]["preset_version"] = version
     (out / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_a_dir_made_with_an_old_preset_is_refused_with_rebuild(samples_train: Path,
                                                                tmp_path: Path,
                                                                version: int) -> None:
@@ -79,7 +79,7 @@ def test_a_dir_made_with_an_old_preset_is_refused_with_rebuild(samples_train: Pa
     assert "--rebuild" in refused.output and "Traceback" not in refused.output
     rebuilt = runner.invoke(app, [*again, "--rebuild"])
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert json.loads((out / "run.json").read_text())["config"]["preset_version"] == 3
+    assert json.loads((out / "run.json").read_text())["config"]["preset_version"] == 4
 
 
 def test_other_presets_record_no_version(samples_train: Path, tmp_path: Path) -> None:
