@@ -503,12 +503,9 @@ def _render(xy: np.ndarray, edges: np.ndarray, out_size: tuple[int, int],
 def _paint(cover: np.ndarray, polarity: Polarity, like: np.ndarray, ink: float | None,
            paper: float | None) -> np.ndarray:
     """Coverage → pixels with the channels of `like`; levels shift every colour channel alike."""
+    polarity = _levelled(polarity, ink, paper)
     ink_colour = np.asarray(polarity.ink, np.float32)
     paper_colour = np.asarray(polarity.paper, np.float32)
-    if ink is not None:
-        ink_colour = np.clip(ink_colour + (ink - polarity.ink_level), 0, 255)
-    if paper is not None:
-        paper_colour = np.clip(paper_colour + (paper - polarity.paper_level), 0, 255)
     a = cover[..., None]
     has_alpha = like.ndim == 3 and like.shape[2] in (2, 4)
     transparent = polarity.transparent_paper and has_alpha
@@ -606,26 +603,29 @@ def _drawn(centre: _CentreLines, polarity: Polarity, like: np.ndarray, matrix: n
     return _paint(_render(xy, centre.edges, out_size, width_px), polarity, like, ink, paper)
 
 
+def _levelled(polarity: Polarity, ink: float | None, paper: float | None) -> Polarity:
+    """Ink and paper colours moved to these levels (None: kept), every channel alike, as the
+    float32 the painting computes in."""
+    def moved(colour: tuple[float, ...], shift: float) -> tuple[float, ...]:
+        return tuple(float(v) for v in np.clip(np.asarray(colour, np.float32) + shift, 0, 255))
+    if ink is not None:
+        polarity = replace(polarity, ink=moved(polarity.ink, ink - polarity.ink_level))
+    if paper is not None:
+        polarity = replace(polarity, paper=moved(polarity.paper, paper - polarity.paper_level))
+    return polarity
+
+
 def repainted(polarity: Polarity, ink: float, paper: float) -> Polarity:
     """The polarity of a copy that `repaint` gave these fractions: its ink and paper colours,
     what the per-output checks measure its coverage against."""
-    ink_level, paper_level = polarity.ink_level, polarity.paper_level
-    contrast = paper_level - ink_level
-    # the shifts as repaint's _paint computes them, for the same colours
-    shift_ink = (ink_level + ink * contrast) - ink_level
-    shift_paper = (paper_level - paper * contrast) - paper_level
-    return replace(polarity,
-                   ink=tuple(float(np.clip(np.float32(v) + np.float32(shift_ink), 0, 255))
-                             for v in polarity.ink),
-                   paper=tuple(float(np.clip(np.float32(v) + np.float32(shift_paper), 0, 255))
-                               for v in polarity.paper))
+    contrast = polarity.paper_level - polarity.ink_level
+    return _levelled(polarity, polarity.ink_level + ink * contrast,
+                     polarity.paper_level - paper * contrast)
 
 
 def repaint(pixels: np.ndarray, polarity: Polarity, ink: float, paper: float) -> np.ndarray:
     """Ink and paper moved toward each other (or apart, negative) by fractions of their
     contrast: 0 leaves a level where it is, 1 would make it the other's. Strokes keep their
     anti-aliasing (the coverage is kept)."""
-    ink_level, paper_level = polarity.ink_level, polarity.paper_level
-    contrast = paper_level - ink_level
-    return _paint(coverage(pixels, polarity), polarity, pixels, ink_level + ink * contrast,
-                  paper_level - paper * contrast)
+    return _paint(coverage(pixels, polarity), repainted(polarity, ink, paper), pixels, None,
+                  None)
