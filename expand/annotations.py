@@ -3,8 +3,9 @@ writes and `augment` maps through a copy's geometry, so neither knows the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,14 @@ class ImageTargets:
 class TargetCounts:
     """What a copy's geometry did to its source's objects (recorded in the manifest row)."""
 
-    kept: int  # wholly inside the frame
-    clipped: int  # partly outside, cut at the frame, visible enough to keep
-    dropped: int  # outside, or less visible than the threshold
+    kept: int = 0  # wholly inside the frame
+    clipped: int = 0  # partly outside, cut at the frame, visible enough to keep
+    dropped: int = 0  # outside, or less visible than the threshold
+
+    def __add__(self, other: TargetCounts) -> TargetCounts:
+        return TargetCounts(self.kept + other.kept, self.clipped + other.clipped,
+                            self.dropped + other.dropped)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts by name, as the manifest row and the run's summary give them."""
+        return asdict(self)

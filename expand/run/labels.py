@@ -129,17 +129,17 @@ class LabelOutput:
     file: str | None
     data: bytes | None
     entry: dict[str, Any]
+    counts: TargetCounts
 
 
 def label_output(layout: Layout, image_rel: str, source: SourceTargets, targets: ImageTargets,
                  counts: TargetCounts, size: tuple[int, int]) -> LabelOutput:
     """The label of the output `image_rel` (its targets mapped) and the row's `targets` entry:
     the counts, the label file and its SHA-256, and for COCO the annotations themselves."""
-    entry: dict[str, Any] = {"kept": counts.kept, "clipped": counts.clipped,
-                             "dropped": counts.dropped, "file": None, "sha256": None}
+    entry: dict[str, Any] = {**counts.as_dict(), "file": None, "sha256": None}
     if layout is Layout.COCO:
         entry["annotations"] = [coco_annotation(target) for target in targets.objects]
-        return LabelOutput(None, None, entry)
+        return LabelOutput(None, None, entry, counts)
     rel = label_file_for(layout, image_rel)
     assert rel is not None
     if layout is Layout.YOLO:
@@ -149,7 +149,7 @@ def label_output(layout: Layout, image_rel: str, source: SourceTargets, targets:
             np.zeros((size[1], size[0]), np.uint8)
         data = label_png(label, source.palette)
     entry.update(file=rel, sha256=hashlib.sha256(data).hexdigest())
-    return LabelOutput(rel, data, entry)
+    return LabelOutput(rel, data, entry, counts)
 
 
 def label_file(row: Mapping[str, Any]) -> str | None:
@@ -164,7 +164,7 @@ def targets_problem(row: Mapping[str, Any]) -> str | None:
     targets = row["targets"]
     if not isinstance(targets, dict):
         return "targets is not an object"
-    for key in ("kept", "clipped", "dropped"):
+    for key in TargetCounts().as_dict():
         value = targets.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             return f"targets.{key} {value!r} is not a count"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from expand import __version__
-from expand.annotations import ImageTargets, Layout
+from expand.annotations import ImageTargets, Layout, TargetCounts
 from expand.augment.lineart import detect_polarity
 from expand.augment.seeding import RANDOM_STREAMS_VERSION
 from expand.config import ExpandConfig
@@ -172,10 +172,6 @@ class RunSummary:
         }
 
 
-
-
-#: what happened to the objects of a copy, as its manifest row's `targets` counts them
-OBJECT_COUNTS = ("kept", "clipped", "dropped")
 
 
 #: Opens a run's executor (backends.open_executor, or a caller's own: tests, benchmarks).
@@ -398,7 +394,7 @@ class _Executed:
     written: int = 0  # counted from the answers: a source may fail in one task only
     rejected: Counter[str] = field(default_factory=Counter)  # drafts drawn again, by check
     kept_failing: int = 0
-    objects: Counter[str] = field(default_factory=Counter)  # in the copies written
+    objects: TargetCounts = TargetCounts()  # in the copies written
 
 
 def _execute(pool: Executor, config: ExpandConfig, plan: Plan, opened: _Opened, new_dir: bool,
@@ -584,7 +580,7 @@ def _summarise(config: ExpandConfig, elapsed_s: float, opened: _Opened, found: E
                       rejected=dict(sorted(executed.rejected.items())),
                       kept_failing=executed.kept_failing,
                       objects=None if config.annotated is None or not config.annotated.has_objects
-                      else {name: executed.objects[name] for name in OBJECT_COUNTS})
+                      else executed.objects.as_dict())
 
 
 #: changed sources named one a line; more are summed up in one
@@ -633,7 +629,7 @@ def _collect(result: SourceResult, spool: ManifestSpool, journal: _AnyJournal,
     executed.unchanged += result.unchanged
     executed.rejected.update(dict(result.rejected))
     executed.kept_failing += result.kept_failing
-    executed.objects.update(dict(zip(OBJECT_COUNTS, result.objects)))
+    executed.objects += result.objects
     if progress is not None:
         progress.advance(len(result.rows))
 

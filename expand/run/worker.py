@@ -100,8 +100,8 @@ class SourceResult:
     #: every draft failed (their rows name the checks under `failed`)
     rejected: tuple[tuple[str, int], ...] = ()
     kept_failing: int = 0
-    #: an annotated layout's objects in the copies written: kept, clipped, dropped
-    objects: tuple[int, int, int] = (0, 0, 0)
+    #: an annotated layout's objects in the copies written
+    objects: TargetCounts = TargetCounts()
 
 
 def draw_copy(decoded: codec.Decoded, augment: AugmentConfig, seed: int, rel_path: str,
@@ -366,7 +366,7 @@ def process_source(task: Task) -> SourceResult:
     unchanged = []
     rejected: Counter[str] = Counter()
     kept_failing = 0
-    objects = [0, 0, 0]
+    objects = TargetCounts()
     store = storage.open_store(task.config.out, task.config.storage_options)
     pinned = hashlib.sha256(data).hexdigest()
     try:
@@ -388,9 +388,7 @@ def process_source(task: Task) -> SourceResult:
                 rejected.update(n for draft in out.checked["rejected"] for n in draft)
                 kept_failing += bool(out.checked["failed"])
             if out.label is not None and out.copy is not None:
-                entry = out.label.entry
-                objects = [objects[0] + entry["kept"], objects[1] + entry["clipped"],
-                           objects[2] + entry["dropped"]]
+                objects += out.label.counts
     except OutputNameError as exc:
         for name in written:  # written, but the source is skipped: no row will record them
             with contextlib.suppress(OSError):
@@ -398,7 +396,7 @@ def process_source(task: Task) -> SourceResult:
         return SourceResult(source.rel_path, source.label, (), str(exc))
     return SourceResult(source.rel_path, source.label, tuple(rows), None, decoded.notes,
                         tuple(unchanged), tuple(sorted(rejected.items())), kept_failing,
-                        (objects[0], objects[1], objects[2]))
+                        objects)
 
 
 def _labels(task: Task, decoded: codec.Decoded) -> SourceTargets | None:
