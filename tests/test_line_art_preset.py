@@ -1,4 +1,4 @@
-"""The line-art preset (issue 23; now version 3): what its preview shows passes its own line-art
+"""The line-art preset (issue 23; now version 4): what its preview shows passes its own line-art
 checks, a DIR made with an earlier version is refused with --rebuild, the photo default on
 drawings is pointed out once, and inspect shows what the checks rejected (rates and drafts)."""
 
